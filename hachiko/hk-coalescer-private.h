@@ -1,0 +1,34 @@
+/* hk-coalescer-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "hk-event.h"
+
+G_BEGIN_DECLS
+
+/* Holds events on the owner context for the watchdog's `latency` and merges
+ * those about the same path (see docs/coalescing.md). Pure data: no timers,
+ * no threads; the watchdog drives it with the current monotonic time. */
+typedef struct _HkCoalescer HkCoalescer;
+
+HkCoalescer *hk_coalescer_new          (guint        latency_ms,
+                                        guint        max_latency_ms);
+void         hk_coalescer_free         (HkCoalescer *self);
+/* Adds @events (an array of HkEvent; the coalescer takes its own refs). */
+void         hk_coalescer_add          (HkCoalescer *self,
+                                        GPtrArray   *events,
+                                        gint64       now);
+/* When the pending events are due (monotonic µs), or 0 if none pending. */
+gint64       hk_coalescer_get_deadline (HkCoalescer *self);
+/* The merged events if due at @now (else an empty array); *next is the
+ * next deadline, 0 when nothing remains. */
+GPtrArray   *hk_coalescer_take_ready   (HkCoalescer *self,
+                                        gint64       now,
+                                        gint64      *next);
+/* Every pending event, merged, now. */
+GPtrArray   *hk_coalescer_take_all     (HkCoalescer *self);
+
+G_END_DECLS

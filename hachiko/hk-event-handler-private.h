@@ -1,0 +1,16 @@
+/* hk-event-handler-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "hk-event-handler.h"
+#include "hk-filter-private.h"
+
+G_BEGIN_DECLS
+
+/* The handler's filter rules at this moment, or NULL for "everything". */
+HkFilterRules *hk_event_handler_dup_rules (HkEventHandler *self);
+
+G_END_DECLS

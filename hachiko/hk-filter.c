@@ -1,0 +1,1575 @@
+/* hk-filter.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "hk-filter-private.h"
+
+#include <string.h>
+
+#include <gio/gio.h>
+
+/**
+ * HkFilter:
+ *
+ * Decides which paths of a watched tree are reported.
+ *
+ * A filter holds *include* rules and *ignore* rules. Each rule is either a
+ * glob ([method@Hk.Filter.add_pattern], [method@Hk.Filter.add_ignore_pattern])
+ * or a regular expression ([method@Hk.Filter.add_regex],
+ * [method@Hk.Filter.add_ignore_regex]). Paths are always relative to the
+ * watched root, use `/` as separator and have no leading `/`; the empty
+ * string is the root itself.
+ *
+ * A path is reported when:
+ *
+ * 1. it is not a directory, or [property@Hk.Filter:ignore-directories] is
+ *    %FALSE;
+ * 2. no ignore rule matches the path or any of its ancestor directories
+ *    (ignore wins over include);
+ * 3. there are no include rules, or at least one include rule matches the
+ *    path itself.
+ *
+ * Globs follow `.gitignore` conventions:
+ *
+ * - `*` matches any run of characters except `/`, `?` matches one
+ *   character, `[a-z]`, `[!0-9]` and `[^0-9]` match one character of (or
+ *   not of) a set, and a backslash makes the next character literal;
+ * - a glob without `/` is matched against the last component of the path,
+ *   at any depth: `*.py` matches `x.py` and `src/a/x.py`;
+ * - a glob containing `/` is matched against the whole path: <code>src/&#42;.c</code>
+ *   matches `src/x.c` but neither `src/a/x.c` nor `lib/src/x.c`; a leading
+ *   `/` only anchors the glob to the root: `/TODO` matches `TODO` but not
+ *   `doc/TODO`;
+ * - `**` as a whole component matches any number of directories:
+ *   <code>a/&#42;&#42;/b</code> matches `a/b`, `a/x/b` and `a/x/y/b`,
+ *   <code>&#42;&#42;/x</code> matches `x` at any depth and <code>x/&#42;*</code> matches
+ *   everything inside `x` (but not `x` itself);
+ * - a trailing `/` restricts the glob to directories: `build/` matches the
+ *   directory `build` (and, as an ignore rule, hides everything inside it)
+ *   but not a file named `build`.
+ *
+ * Regular expressions use [struct@GLib.Regex] syntax and are searched for
+ * anywhere in the relative path; use `^` and `$` to anchor them.
+ *
+ * For example, to watch only C sources while skipping version control and
+ * build output:
+ *
+ * ```c
+ * g_autoptr(HkFilter) filter = hk_filter_new ();
+ *
+ * hk_filter_add_pattern (filter, "*.[ch]", NULL);
+ * hk_filter_add_ignore_pattern (filter, ".git/", NULL);
+ * hk_filter_add_ignore_pattern (filter, "/build/", NULL);
+ * hk_filter_add_ignore_regex (filter, "(^|/)#[^/]*#$", NULL);
+ *
+ * hk_filter_matches (filter, "src/main.c", FALSE);      // TRUE
+ * hk_filter_matches (filter, "src/main.o", FALSE);      // FALSE: no include rule matches
+ * hk_filter_matches (filter, "build/gen.c", FALSE);     // FALSE: an ancestor is ignored
+ * hk_filter_excludes_directory (filter, ".git");        // TRUE: not even watched
+ * ```
+ *
+ * Matching is case-sensitive unless [property@Hk.Filter:case-sensitive] is
+ * set to %FALSE. Paths are file names in the file system encoding and need
+ * not be valid UTF-8; bytes that are not part of valid UTF-8 are matched as
+ * themselves.
+ *
+ * A filter is meant to be used from one thread, but each change replaces an
+ * immutable snapshot of its rules, so the watcher's worker thread can keep
+ * matching against the rules it was given while the filter is edited.
+ *
+ * Since: 1.0
+ */
+
+/* ------------------------------------------------------------------------ */
+/* Characters                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Paths and patterns are decoded as UTF-8 where they are valid; any byte that
+ * is not part of a valid UTF-8 sequence becomes RAW_BYTE_BASE + byte, outside
+ * the Unicode range, so it only ever equals the very same byte. */
+#define RAW_BYTE_BASE 0x110000
+
+static const char *
+next_char (const char *p,
+           const char *end,
+           gunichar   *out)
+{
+  gunichar c = g_utf8_get_char_validated (p, end - p);
+
+  if (c == (gunichar) -1 || c == (gunichar) -2)
+    {
+      *out = RAW_BYTE_BASE + (guchar) *p;
+      return p + 1;
+    }
+
+  *out = c;
+  return g_utf8_next_char (p);
+}
+
+/* Case-folds @len bytes: runs of valid UTF-8 with g_utf8_casefold(), while
+ * other bytes are kept as they are, so non-UTF-8 file names survive. */
+static char *
+fold_bytes (const char *s,
+            gsize       len)
+{
+  const char *end = s + len;
+  GString *out = g_string_sized_new (len);
+
+  while (s < end)
+    {
+      const char *valid_end;
+
+      g_utf8_validate_len (s, end - s, &valid_end);
+      if (valid_end > s)
+        {
+          g_autofree char *folded = g_utf8_casefold (s, valid_end - s);
+
+          g_string_append (out, folded);
+          s = valid_end;
+        }
+
+      if (s < end)
+        g_string_append_c (out, *s++);
+    }
+
+  return g_string_free (out, FALSE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Globs                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum
+{
+  TOKEN_LITERAL,  /* these exact bytes */
+  TOKEN_ANY,      /* ?: any one character */
+  TOKEN_STAR,     /* *: any run of characters, possibly empty */
+  TOKEN_CLASS,    /* [...]: one character in (or not in) a set */
+} TokenKind;
+
+typedef struct
+{
+  gunichar first;
+  gunichar last;
+} CharRange;
+
+typedef struct
+{
+  TokenKind kind;
+  gboolean negated;   /* TOKEN_CLASS */
+  guint len;          /* bytes of @literal, or number of @ranges */
+  char *literal;      /* TOKEN_LITERAL */
+  CharRange *ranges;  /* TOKEN_CLASS */
+} Token;
+
+/* One path component of a glob, or "**" (any number of components). */
+typedef struct
+{
+  gboolean any_depth;
+  guint n_tokens;
+  Token *tokens;
+} Segment;
+
+typedef struct
+{
+  guint n_segments;
+  Segment *segments;
+  gboolean anchored;  /* matched against the whole path, else the basename */
+  gboolean dir_only;  /* had a trailing '/' */
+  gboolean folded;    /* literals are case-folded; classes fold when matching */
+} Glob;
+
+static void
+token_clear (gpointer data)
+{
+  Token *token = data;
+
+  g_clear_pointer (&token->literal, g_free);
+  g_clear_pointer (&token->ranges, g_free);
+}
+
+static void
+segment_clear (gpointer data)
+{
+  Segment *segment = data;
+
+  for (guint i = 0; i < segment->n_tokens; i++)
+    token_clear (&segment->tokens[i]);
+  g_clear_pointer (&segment->tokens, g_free);
+}
+
+static void
+glob_free (Glob *glob)
+{
+  for (guint i = 0; i < glob->n_segments; i++)
+    segment_clear (&glob->segments[i]);
+  g_free (glob->segments);
+  g_free (glob);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Glob, glob_free)
+
+typedef struct
+{
+  const char *pattern;  /* the whole glob, for error messages */
+  gboolean folded;
+  GArray *segments;     /* (element-type Segment) */
+  GArray *tokens;       /* (element-type Token) of the segment being parsed */
+  GString *literal;     /* pending literal bytes */
+} GlobParser;
+
+static GArray *
+token_array_new (void)
+{
+  GArray *tokens = g_array_new (FALSE, FALSE, sizeof (Token));
+
+  g_array_set_clear_func (tokens, token_clear);
+  return tokens;
+}
+
+static void
+glob_parser_clear (GlobParser *parser)
+{
+  g_clear_pointer (&parser->segments, g_array_unref);
+  g_clear_pointer (&parser->tokens, g_array_unref);
+  if (parser->literal != NULL)
+    g_string_free (g_steal_pointer (&parser->literal), TRUE);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (GlobParser, glob_parser_clear)
+
+static gboolean
+glob_error (const GlobParser  *parser,
+            GError           **error,
+            const char        *reason)
+{
+  g_autofree char *printable = g_utf8_make_valid (parser->pattern, -1);
+
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+               "Invalid pattern “%s”: %s", printable, reason);
+  return FALSE;
+}
+
+static void
+glob_parser_flush_literal (GlobParser *parser)
+{
+  Token token = { TOKEN_LITERAL, };
+
+  if (parser->literal->len == 0)
+    return;
+
+  if (parser->folded)
+    token.literal = fold_bytes (parser->literal->str, parser->literal->len);
+  else
+    token.literal = g_strndup (parser->literal->str, parser->literal->len);
+  token.len = strlen (token.literal);
+  g_array_append_val (parser->tokens, token);
+  g_string_truncate (parser->literal, 0);
+}
+
+static void
+glob_parser_add_token (GlobParser *parser,
+                       Token      *token)
+{
+  glob_parser_flush_literal (parser);
+
+  /* "a**b" is the same as "a*b" */
+  if (token->kind == TOKEN_STAR && parser->tokens->len > 0 &&
+      g_array_index (parser->tokens, Token, parser->tokens->len - 1).kind == TOKEN_STAR)
+    return;
+
+  g_array_append_val (parser->tokens, *token);
+}
+
+static void
+glob_parser_add_segment (GlobParser *parser,
+                         gboolean    any_depth)
+{
+  Segment segment = { any_depth, };
+  guint n = parser->segments->len;
+
+  glob_parser_flush_literal (parser);
+
+  /* Empty components ("a//b") are dropped, and so is a "**" that follows
+   * another one. */
+  if (!any_depth && parser->tokens->len == 0)
+    return;
+  if (any_depth && n > 0 && g_array_index (parser->segments, Segment, n - 1).any_depth)
+    return;
+
+  segment.n_tokens = parser->tokens->len;
+  segment.tokens = (Token *) (gpointer) g_array_free (g_steal_pointer (&parser->tokens), FALSE);
+  parser->tokens = token_array_new ();
+  g_array_append_val (parser->segments, segment);
+}
+
+/* Reads one (possibly backslash-escaped) character of a bracket expression. */
+static gboolean
+glob_parser_class_char (GlobParser  *parser,
+                        const char **p,
+                        const char  *end,
+                        gunichar    *out,
+                        GError     **error)
+{
+  if (*p < end && **p == '\\')
+    (*p)++;
+  if (*p >= end)
+    return glob_error (parser, error, "unterminated character class");
+  if (**p == '/')
+    return glob_error (parser, error, "a character class cannot contain “/”");
+
+  *p = next_char (*p, end, out);
+  return TRUE;
+}
+
+/* Parses the bracket expression starting at *p (on the '['). */
+static gboolean
+glob_parser_class (GlobParser  *parser,
+                   const char **p,
+                   const char  *end,
+                   GError     **error)
+{
+  g_autoptr(GArray) ranges = g_array_new (FALSE, FALSE, sizeof (CharRange));
+  const char *q = *p + 1;
+  Token token = { TOKEN_CLASS, };
+
+  if (q < end && (*q == '!' || *q == '^'))
+    {
+      token.negated = TRUE;
+      q++;
+    }
+
+  /* A ']' right after the opening bracket is a member, not the end. */
+  while (q >= end || *q != ']' || ranges->len == 0)
+    {
+      CharRange range;
+
+      if (!glob_parser_class_char (parser, &q, end, &range.first, error))
+        return FALSE;
+      range.last = range.first;
+
+      if (q + 1 < end && *q == '-' && q[1] != ']')
+        {
+          q++;
+          if (!glob_parser_class_char (parser, &q, end, &range.last, error))
+            return FALSE;
+          if (range.last < range.first)
+            return glob_error (parser, error, "character range is out of order");
+        }
+
+      g_array_append_val (ranges, range);
+    }
+
+  token.len = ranges->len;
+  token.ranges = (CharRange *) (gpointer) g_array_free (g_steal_pointer (&ranges), FALSE);
+  glob_parser_add_token (parser, &token);
+  *p = q + 1;
+  return TRUE;
+}
+
+static gboolean
+glob_parser_run (GlobParser  *parser,
+                 const char  *p,
+                 const char  *end,
+                 GError     **error)
+{
+  const char *segment_start = p;
+
+  while (p < end)
+    {
+      Token token = { TOKEN_ANY, };
+
+      switch (*p)
+        {
+        case '/':
+          glob_parser_add_segment (parser, FALSE);
+          segment_start = ++p;
+          break;
+
+        case '*':
+          if (p == segment_start && p + 1 < end && p[1] == '*' &&
+              (p + 2 == end || p[2] == '/'))
+            {
+              glob_parser_add_segment (parser, TRUE);
+              p += 2;
+              break;
+            }
+          token.kind = TOKEN_STAR;
+          glob_parser_add_token (parser, &token);
+          p++;
+          break;
+
+        case '?':
+          glob_parser_add_token (parser, &token);
+          p++;
+          break;
+
+        case '[':
+          if (!glob_parser_class (parser, &p, end, error))
+            return FALSE;
+          break;
+
+        case '\\':
+          if (p + 1 == end)
+            return glob_error (parser, error, "trailing backslash");
+          if (p[1] == '/')
+            return glob_error (parser, error, "“/” cannot be escaped");
+          g_string_append_c (parser->literal, p[1]);
+          p += 2;
+          break;
+
+        default:
+          g_string_append_c (parser->literal, *p++);
+          break;
+        }
+    }
+
+  glob_parser_add_segment (parser, FALSE);
+  return TRUE;
+}
+
+/* Compiles @pattern into a list of components, each a list of tokens. With
+ * @folded, the glob is meant to be matched against case-folded paths. */
+static Glob *
+glob_compile (const char  *pattern,
+              gboolean     folded,
+              GError     **error)
+{
+  g_auto(GlobParser) parser = { pattern, folded, };
+  g_autoptr(Glob) glob = g_new0 (Glob, 1);
+  gsize len = strlen (pattern);
+
+  parser.segments = g_array_new (FALSE, FALSE, sizeof (Segment));
+  g_array_set_clear_func (parser.segments, segment_clear);
+  parser.tokens = token_array_new ();
+  parser.literal = g_string_new (NULL);
+
+  glob->folded = folded;
+  glob->anchored = pattern[0] == '/';
+  glob->dir_only = len > 0 && pattern[len - 1] == '/';
+
+  if (!glob_parser_run (&parser, pattern, pattern + len, error))
+    return NULL;
+
+  if (parser.segments->len == 0)
+    {
+      glob_error (&parser, error, "empty pattern");
+      return NULL;
+    }
+
+  if (parser.segments->len > 1)
+    glob->anchored = TRUE;
+
+  if (glob->anchored)
+    {
+      Segment *last = &g_array_index (parser.segments, Segment, parser.segments->len - 1);
+
+      /* A trailing "**" matches what is inside "x", not "x" itself: put a
+       * "*" component (exactly one) before the "**" (any number). */
+      if (last->any_depth)
+        {
+          Segment one = { FALSE, 1, g_new0 (Token, 1) };
+
+          one.tokens[0].kind = TOKEN_STAR;
+          g_array_insert_val (parser.segments, parser.segments->len - 1, one);
+        }
+    }
+  else
+    {
+      Segment *only = &g_array_index (parser.segments, Segment, 0);
+
+      /* A basename glob "**" is just "*". */
+      if (only->any_depth)
+        {
+          only->any_depth = FALSE;
+          only->n_tokens = 1;
+          only->tokens = g_new0 (Token, 1);
+          only->tokens[0].kind = TOKEN_STAR;
+        }
+    }
+
+  g_array_set_clear_func (parser.segments, NULL);
+  glob->n_segments = parser.segments->len;
+  glob->segments = (Segment *) (gpointer) g_array_free (g_steal_pointer (&parser.segments), FALSE);
+
+  return g_steal_pointer (&glob);
+}
+
+static gboolean
+ranges_contain (const Token *token,
+                gunichar     c)
+{
+  for (guint i = 0; i < token->len; i++)
+    {
+      if (token->ranges[i].first <= c && c <= token->ranges[i].last)
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+static gboolean
+class_contains (const Token *token,
+                gunichar     c,
+                gboolean     folded)
+{
+  gunichar variants[3];
+
+  if (ranges_contain (token, c))
+    return TRUE;
+  if (!folded || c >= RAW_BYTE_BASE)
+    return FALSE;
+
+  /* The path was case-folded but the class was not: "[A-Z]" must still
+   * match the folded "a". */
+  variants[0] = g_unichar_toupper (c);
+  variants[1] = g_unichar_tolower (c);
+  variants[2] = g_unichar_totitle (c);
+  for (guint i = 0; i < G_N_ELEMENTS (variants); i++)
+    {
+      if (variants[i] != c && ranges_contain (token, variants[i]))
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+/* Matches one non-star token at *s, advancing *s past what it consumed. */
+static gboolean
+token_matches (const Token  *token,
+               const char  **s,
+               const char   *end,
+               gboolean      folded)
+{
+  gunichar c;
+
+  switch (token->kind)
+    {
+    case TOKEN_LITERAL:
+      if ((gsize) (end - *s) < token->len || memcmp (*s, token->literal, token->len) != 0)
+        return FALSE;
+      *s += token->len;
+      return TRUE;
+
+    case TOKEN_ANY:
+      if (*s >= end)
+        return FALSE;
+      *s = next_char (*s, end, &c);
+      return TRUE;
+
+    case TOKEN_CLASS:
+      if (*s >= end)
+        return FALSE;
+      *s = next_char (*s, end, &c);
+      return class_contains (token, c, folded) != token->negated;
+
+    case TOKEN_STAR:
+    default:
+      g_assert_not_reached ();
+      break;
+    }
+
+  return FALSE;
+}
+
+/* Matches one path component [s, end) against @segment. Stars are handled
+ * by retrying from the most recent star one character further along. */
+static gboolean
+segment_matches (const Segment *segment,
+                 const char    *s,
+                 const char    *end,
+                 gboolean       folded)
+{
+  const char *star_s = NULL;
+  guint star_ti = 0;
+  guint ti = 0;
+
+  for (;;)
+    {
+      gunichar c;
+
+      if (ti < segment->n_tokens && segment->tokens[ti].kind == TOKEN_STAR)
+        {
+          star_ti = ++ti;
+          star_s = s;
+          continue;
+        }
+
+      if (ti == segment->n_tokens && s == end)
+        return TRUE;
+
+      if (ti < segment->n_tokens && token_matches (&segment->tokens[ti], &s, end, folded))
+        {
+          ti++;
+          continue;
+        }
+
+      if (star_s == NULL || star_s >= end)
+        return FALSE;
+
+      star_s = next_char (star_s, end, &c);
+      s = star_s;
+      ti = star_ti;
+    }
+}
+
+typedef struct
+{
+  const char *start;
+  const char *end;
+} Span;
+
+/* Matches the path made of @components against @glob; "**" segments are
+ * handled like stars, one component at a time. */
+static gboolean
+glob_matches (const Glob *glob,
+              const Span *components,
+              guint       n_components,
+              gboolean    is_directory)
+{
+  guint star_pi = G_MAXUINT;
+  guint star_ci = 0;
+  guint pi = 0;
+  guint ci = 0;
+
+  if (glob->dir_only && !is_directory)
+    return FALSE;
+
+  if (!glob->anchored)
+    {
+      const Span *last = &components[n_components - 1];
+
+      return segment_matches (&glob->segments[0], last->start, last->end, glob->folded);
+    }
+
+  while (ci < n_components)
+    {
+      const Segment *segment = pi < glob->n_segments ? &glob->segments[pi] : NULL;
+
+      if (segment != NULL && segment->any_depth)
+        {
+          star_pi = ++pi;
+          star_ci = ci;
+          continue;
+        }
+
+      if (segment != NULL &&
+          segment_matches (segment, components[ci].start, components[ci].end, glob->folded))
+        {
+          pi++;
+          ci++;
+          continue;
+        }
+
+      if (star_pi == G_MAXUINT)
+        return FALSE;
+
+      pi = star_pi;
+      ci = ++star_ci;
+    }
+
+  while (pi < glob->n_segments && glob->segments[pi].any_depth)
+    pi++;
+
+  return pi == glob->n_segments;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Rules                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum
+{
+  RULE_GLOB,
+  RULE_REGEX,
+} RuleKind;
+
+/* An immutable compiled rule, shared by every snapshot that contains it.
+ * Each form is compiled for both values of HkFilter:case-sensitive (index 0:
+ * case-sensitive, 1: case-insensitive), so toggling the property never has
+ * to recompile, and so can never fail. */
+typedef struct
+{
+  RuleKind kind;
+  Glob *globs[2];
+  GRegex *utf8_regexes[2];  /* for UTF-8 paths; NULL if the regex is not UTF-8 */
+  GRegex *raw_regexes[2];   /* G_REGEX_RAW, for other paths; may be NULL */
+} Rule;
+
+static void
+rule_clear (gpointer data)
+{
+  Rule *rule = data;
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_clear_pointer (&rule->globs[i], glob_free);
+      g_clear_pointer (&rule->utf8_regexes[i], g_regex_unref);
+      g_clear_pointer (&rule->raw_regexes[i], g_regex_unref);
+    }
+}
+
+static gpointer
+rule_ref (gconstpointer  rule,
+          gpointer       user_data)
+{
+  return g_atomic_rc_box_acquire ((gpointer) rule);
+}
+
+static void
+rule_unref (gpointer rule)
+{
+  g_atomic_rc_box_release_full (rule, rule_clear);
+}
+
+static Rule *
+rule_new_glob (const char  *pattern,
+               GError     **error)
+{
+  Rule *rule;
+  Glob *exact;
+
+  exact = glob_compile (pattern, FALSE, error);
+  if (exact == NULL)
+    return NULL;
+
+  rule = g_atomic_rc_box_new0 (Rule);
+  rule->kind = RULE_GLOB;
+  rule->globs[0] = exact;
+  /* Same syntax, so this cannot fail once the exact glob compiled. */
+  rule->globs[1] = glob_compile (pattern, TRUE, NULL);
+  g_assert (rule->globs[1] != NULL);
+
+  return rule;
+}
+
+static gboolean
+regex_error (const char  *source,
+             GError     **error)
+{
+  g_autofree char *printable = g_utf8_make_valid (source, -1);
+
+  g_prefix_error (error, "Invalid regular expression “%s”: ", printable);
+  return FALSE;
+}
+
+static Rule *
+rule_new_regex (const char  *source,
+                GError     **error)
+{
+  static const GRegexCompileFlags caseless[2] = { 0, G_REGEX_CASELESS };
+  Rule *rule = g_atomic_rc_box_new0 (Rule);
+  gboolean is_utf8 = g_utf8_validate (source, -1, NULL);
+
+  rule->kind = RULE_REGEX;
+
+  /* No G_REGEX_OPTIMIZE: GRegex compiles it lazily, on first match, by
+   * writing to the GRegex, which would race between matching threads. */
+  for (guint i = 0; i < 2; i++)
+    {
+      /* The form used for UTF-8 paths decides whether the regex is valid;
+       * a regex that only makes sense in UTF-8 mode (say "\x{263a}") just
+       * never matches non-UTF-8 paths. */
+      if (is_utf8)
+        {
+          rule->utf8_regexes[i] = g_regex_new (source, caseless[i], 0, error);
+          if (rule->utf8_regexes[i] == NULL)
+            goto failed;
+          rule->raw_regexes[i] = g_regex_new (source, G_REGEX_RAW | caseless[i], 0, NULL);
+        }
+      else
+        {
+          rule->raw_regexes[i] = g_regex_new (source, G_REGEX_RAW | caseless[i], 0, error);
+          if (rule->raw_regexes[i] == NULL)
+            goto failed;
+        }
+    }
+
+  return rule;
+
+failed:
+  rule_unref (rule);
+  regex_error (source, error);
+  return NULL;
+}
+
+struct _HkFilterRules
+{
+  GPtrArray *include;  /* (element-type Rule) */
+  GPtrArray *ignore;   /* (element-type Rule) */
+  gboolean ignore_directories;
+  gboolean case_sensitive;
+};
+
+static void
+rules_clear (gpointer data)
+{
+  HkFilterRules *rules = data;
+
+  g_clear_pointer (&rules->include, g_ptr_array_unref);
+  g_clear_pointer (&rules->ignore, g_ptr_array_unref);
+}
+
+static HkFilterRules *
+rules_new (void)
+{
+  HkFilterRules *rules = g_atomic_rc_box_new0 (HkFilterRules);
+
+  rules->include = g_ptr_array_new_with_free_func (rule_unref);
+  rules->ignore = g_ptr_array_new_with_free_func (rule_unref);
+  rules->case_sensitive = TRUE;
+
+  return rules;
+}
+
+static HkFilterRules *
+rules_copy (const HkFilterRules *rules)
+{
+  HkFilterRules *copy = g_atomic_rc_box_new0 (HkFilterRules);
+
+  copy->include = g_ptr_array_copy (rules->include, rule_ref, NULL);
+  g_ptr_array_set_free_func (copy->include, rule_unref);
+  copy->ignore = g_ptr_array_copy (rules->ignore, rule_ref, NULL);
+  g_ptr_array_set_free_func (copy->ignore, rule_unref);
+  copy->ignore_directories = rules->ignore_directories;
+  copy->case_sensitive = rules->case_sensitive;
+
+  return copy;
+}
+
+/*
+ * hk_filter_rules_ref:
+ * @rules: a rules snapshot
+ *
+ * Acquires a reference on @rules. Thread-safe.
+ *
+ * Returns: (transfer full): @rules
+ */
+HkFilterRules *
+hk_filter_rules_ref (HkFilterRules *rules)
+{
+  g_return_val_if_fail (rules != NULL, NULL);
+
+  return g_atomic_rc_box_acquire (rules);
+}
+
+/*
+ * hk_filter_rules_unref:
+ * @rules: (transfer full): a rules snapshot
+ *
+ * Releases a reference on @rules, from any thread.
+ */
+void
+hk_filter_rules_unref (HkFilterRules *rules)
+{
+  g_return_if_fail (rules != NULL);
+
+  g_atomic_rc_box_release_full (rules, rules_clear);
+}
+
+/* A path split into components, prepared once per query. */
+#define N_STACK_COMPONENTS 32
+
+typedef struct
+{
+  const char *path;
+  gboolean is_utf8;
+  char *folded;              /* case-folded @path, or NULL */
+  guint n_components;
+  Span *components;          /* of @path, for regexes (their ends) */
+  Span *glob_components;     /* of @folded if set, else of @path */
+  Span components_buf[N_STACK_COMPONENTS];
+  Span folded_buf[N_STACK_COMPONENTS];
+} PathView;
+
+static guint
+count_components (const char *s)
+{
+  guint n = 0;
+
+  for (const char *p = s; *p != '\0'; p++)
+    {
+      if (*p != '/' && (p == s || p[-1] == '/'))
+        n++;
+    }
+
+  return n;
+}
+
+/* Fills @spans with the non-empty '/'-separated components of @s. */
+static void
+split_components (const char *s,
+                  Span       *spans)
+{
+  guint n = 0;
+
+  for (const char *p = s; *p != '\0';)
+    {
+      if (*p == '/')
+        {
+          p++;
+          continue;
+        }
+
+      spans[n].start = p;
+      p = strchrnul (p, '/');
+      spans[n].end = p;
+      n++;
+    }
+}
+
+static Span *
+path_view_spans (PathView *view,
+                 Span     *buf)
+{
+  return view->n_components <= N_STACK_COMPONENTS ? buf : g_new (Span, view->n_components);
+}
+
+static void
+path_view_init (PathView   *view,
+                const char *path,
+                gboolean    fold)
+{
+  gsize len = strlen (path);
+
+  view->path = path;
+  view->is_utf8 = g_utf8_validate_len (path, len, NULL);
+  view->folded = fold ? fold_bytes (path, len) : NULL;
+  view->n_components = count_components (path);
+
+  view->components = path_view_spans (view, view->components_buf);
+  split_components (path, view->components);
+
+  view->glob_components = view->components;
+  if (view->folded != NULL)
+    {
+      /* Case folding neither adds nor removes '/', so the components line
+       * up one to one with those of @path. */
+      g_assert (count_components (view->folded) == view->n_components);
+      view->glob_components = path_view_spans (view, view->folded_buf);
+      split_components (view->folded, view->glob_components);
+    }
+}
+
+static void
+path_view_clear (PathView *view)
+{
+  if (view->components != view->components_buf)
+    g_free (view->components);
+  if (view->glob_components != view->components &&
+      view->glob_components != view->folded_buf)
+    g_free (view->glob_components);
+  g_clear_pointer (&view->folded, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PathView, path_view_clear)
+
+/* Whether @rule matches the first @n_components components of the path. */
+static gboolean
+rule_matches (const Rule     *rule,
+              gboolean        case_sensitive,
+              const PathView *view,
+              guint           n_components,
+              gboolean        is_directory)
+{
+  guint i = case_sensitive ? 0 : 1;
+  GRegex *regex;
+  gsize len;
+
+  if (rule->kind == RULE_GLOB)
+    return glob_matches (rule->globs[i], view->glob_components, n_components, is_directory);
+
+  regex = view->is_utf8 && rule->utf8_regexes[i] != NULL ? rule->utf8_regexes[i] : rule->raw_regexes[i];
+  if (regex == NULL)
+    return FALSE;
+
+  len = view->components[n_components - 1].end - view->path;
+  return g_regex_match_full (regex, view->path, len, 0, 0, NULL, NULL);
+}
+
+/* Whether an ignore rule matches the path or one of its ancestors. Ancestors
+ * are directories, whatever @is_directory says about the path itself. */
+static gboolean
+rules_ignore (const HkFilterRules *rules,
+              const PathView      *view,
+              gboolean             is_directory)
+{
+  for (guint n = 1; n <= view->n_components; n++)
+    {
+      gboolean is_dir = n < view->n_components || is_directory;
+
+      for (guint i = 0; i < rules->ignore->len; i++)
+        {
+          if (rule_matches (rules->ignore->pdata[i], rules->case_sensitive, view, n, is_dir))
+            return TRUE;
+        }
+    }
+
+  return FALSE;
+}
+
+/*
+ * hk_filter_rules_matches:
+ * @rules: a rules snapshot
+ * @relative_path: (type filename): a path relative to the watched root
+ * @is_directory: whether @relative_path is a directory
+ *
+ * Like hk_filter_matches(), on a snapshot. Safe to call from any
+ * thread, concurrently with edits of the filter the snapshot came from.
+ *
+ * Returns: %TRUE if events for @relative_path should be reported
+ */
+gboolean
+hk_filter_rules_matches (HkFilterRules *rules,
+                         const char    *relative_path,
+                         gboolean       is_directory)
+{
+  g_auto(PathView) view = { NULL, };
+
+  g_return_val_if_fail (rules != NULL, FALSE);
+  g_return_val_if_fail (relative_path != NULL, FALSE);
+
+  if (is_directory && rules->ignore_directories)
+    return FALSE;
+  if (rules->include->len == 0 && rules->ignore->len == 0)
+    return TRUE;
+
+  path_view_init (&view, relative_path, !rules->case_sensitive);
+  if (view.n_components == 0)
+    return TRUE;
+
+  if (rules_ignore (rules, &view, is_directory))
+    return FALSE;
+  if (rules->include->len == 0)
+    return TRUE;
+
+  for (guint i = 0; i < rules->include->len; i++)
+    {
+      if (rule_matches (rules->include->pdata[i], rules->case_sensitive, &view,
+                        view.n_components, is_directory))
+        return TRUE;
+    }
+
+  return FALSE;
+}
+
+/*
+ * hk_filter_rules_excludes_directory:
+ * @rules: a rules snapshot
+ * @relative_path: (type filename): a directory relative to the watched root
+ *
+ * Like hk_filter_excludes_directory(), on a snapshot. Safe to call
+ * from any thread, concurrently with edits of the filter.
+ *
+ * Returns: %TRUE if nothing inside @relative_path can ever be reported
+ */
+gboolean
+hk_filter_rules_excludes_directory (HkFilterRules *rules,
+                                    const char    *relative_path)
+{
+  g_auto(PathView) view = { NULL, };
+
+  g_return_val_if_fail (rules != NULL, FALSE);
+  g_return_val_if_fail (relative_path != NULL, FALSE);
+
+  if (rules->ignore->len == 0)
+    return FALSE;
+
+  path_view_init (&view, relative_path, !rules->case_sensitive);
+
+  return rules_ignore (rules, &view, TRUE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* HkFilter                                                                 */
+/* ------------------------------------------------------------------------ */
+
+struct _HkFilter
+{
+  GObject parent_instance;
+
+  GMutex mutex;           /* guards the @rules pointer, not the rules */
+  HkFilterRules *rules;   /* (owned): replaced, never modified */
+};
+
+G_DEFINE_FINAL_TYPE (HkFilter, hk_filter, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_IGNORE_DIRECTORIES,
+  PROP_CASE_SENSITIVE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+/* Copy-on-write: takes the lock and returns a private copy of the current
+ * rules, to be modified and handed to hk_filter_commit_rules(). */
+static HkFilterRules *
+hk_filter_edit_rules (HkFilter *self)
+{
+  g_mutex_lock (&self->mutex);
+
+  return rules_copy (self->rules);
+}
+
+static void
+hk_filter_commit_rules (HkFilter      *self,
+                        HkFilterRules *rules)
+{
+  HkFilterRules *old = g_steal_pointer (&self->rules);
+
+  self->rules = rules;
+  g_mutex_unlock (&self->mutex);
+
+  hk_filter_rules_unref (old);
+}
+
+static gboolean
+hk_filter_add_rule (HkFilter *self,
+                    Rule     *rule,
+                    gboolean  ignore)
+{
+  HkFilterRules *rules;
+
+  if (rule == NULL)
+    return FALSE;
+
+  rules = hk_filter_edit_rules (self);
+  g_ptr_array_add (ignore ? rules->ignore : rules->include, rule);
+  hk_filter_commit_rules (self, rules);
+
+  return TRUE;
+}
+
+static void
+hk_filter_finalize (GObject *object)
+{
+  HkFilter *self = (HkFilter *) object;
+
+  g_clear_pointer (&self->rules, hk_filter_rules_unref);
+  g_mutex_clear (&self->mutex);
+
+  G_OBJECT_CLASS (hk_filter_parent_class)->finalize (object);
+}
+
+static void
+hk_filter_get_property (GObject    *object,
+                        guint       prop_id,
+                        GValue     *value,
+                        GParamSpec *pspec)
+{
+  HkFilter *self = HK_FILTER (object);
+
+  switch (prop_id)
+    {
+    case PROP_IGNORE_DIRECTORIES:
+      g_value_set_boolean (value, hk_filter_get_ignore_directories (self));
+      break;
+
+    case PROP_CASE_SENSITIVE:
+      g_value_set_boolean (value, hk_filter_get_case_sensitive (self));
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+hk_filter_set_property (GObject      *object,
+                        guint         prop_id,
+                        const GValue *value,
+                        GParamSpec   *pspec)
+{
+  HkFilter *self = HK_FILTER (object);
+
+  switch (prop_id)
+    {
+    case PROP_IGNORE_DIRECTORIES:
+      hk_filter_set_ignore_directories (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_CASE_SENSITIVE:
+      hk_filter_set_case_sensitive (self, g_value_get_boolean (value));
+      break;
+
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+hk_filter_class_init (HkFilterClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = hk_filter_finalize;
+  object_class->get_property = hk_filter_get_property;
+  object_class->set_property = hk_filter_set_property;
+
+  /**
+   * HkFilter:ignore-directories:
+   *
+   * Whether directories never match, so that only events about
+   * non-directories are reported.
+   *
+   * Files inside directories are still reported; to skip a whole subtree,
+   * use an ignore rule such as `node_modules/`.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_IGNORE_DIRECTORIES] =
+    g_param_spec_boolean ("ignore-directories", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READWRITE |
+                           G_PARAM_EXPLICIT_NOTIFY |
+                           G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkFilter:case-sensitive:
+   *
+   * Whether patterns and regular expressions are matched case-sensitively.
+   *
+   * When %FALSE, globs compare case-folded text and regular expressions are
+   * matched as if compiled with %G_REGEX_CASELESS. Rules added before the
+   * change are affected too.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_CASE_SENSITIVE] =
+    g_param_spec_boolean ("case-sensitive", NULL, NULL,
+                          TRUE,
+                          (G_PARAM_READWRITE |
+                           G_PARAM_EXPLICIT_NOTIFY |
+                           G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+hk_filter_init (HkFilter *self)
+{
+  g_mutex_init (&self->mutex);
+  self->rules = rules_new ();
+}
+
+/**
+ * hk_filter_new:
+ *
+ * Creates a filter without rules, which matches every path.
+ *
+ * Returns: (transfer full): a new filter
+ *
+ * Since: 1.0
+ */
+HkFilter *
+hk_filter_new (void)
+{
+  return g_object_new (HK_TYPE_FILTER, NULL);
+}
+
+/**
+ * hk_filter_add_pattern:
+ * @self: a filter
+ * @glob: a glob, such as `*.c` or <code>src/&#42;.h</code>
+ * @error: return location for a #GError
+ *
+ * Adds an include rule: once a filter has include rules, only the paths
+ * that one of them matches are reported.
+ *
+ * A glob without `/` (other than a trailing one) matches the last path
+ * component at any depth; one with `/` matches the whole relative path. See
+ * [class@Hk.Filter] for the syntax.
+ *
+ * An include rule only looks at the path itself: `src/` includes the
+ * directory `src` but not the files inside it; use <code>src/&#42;*</code> for those.
+ *
+ * Returns: %TRUE on success; %FALSE with %G_IO_ERROR_INVALID_ARGUMENT set if
+ *   @glob is invalid, in which case nothing is added
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_add_pattern (HkFilter    *self,
+                       const char  *glob,
+                       GError     **error)
+{
+  g_return_val_if_fail (HK_IS_FILTER (self), FALSE);
+  g_return_val_if_fail (glob != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return hk_filter_add_rule (self, rule_new_glob (glob, error), FALSE);
+}
+
+/**
+ * hk_filter_add_ignore_pattern:
+ * @self: a filter
+ * @glob: a glob, such as `.git/` or `*.o`
+ * @error: return location for a #GError
+ *
+ * Adds an ignore rule: a path is not reported if @glob matches it or any
+ * of its ancestor directories, whatever the include rules say. With
+ * `node_modules`, nothing inside any directory named `node_modules` is
+ * reported, and [method@Hk.Filter.excludes_directory] tells the watcher not
+ * to descend into it.
+ *
+ * See [class@Hk.Filter] for the syntax.
+ *
+ * Returns: %TRUE on success; %FALSE with %G_IO_ERROR_INVALID_ARGUMENT set if
+ *   @glob is invalid, in which case nothing is added
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_add_ignore_pattern (HkFilter    *self,
+                              const char  *glob,
+                              GError     **error)
+{
+  g_return_val_if_fail (HK_IS_FILTER (self), FALSE);
+  g_return_val_if_fail (glob != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return hk_filter_add_rule (self, rule_new_glob (glob, error), TRUE);
+}
+
+/**
+ * hk_filter_add_regex:
+ * @self: a filter
+ * @regex: a regular expression, such as `\.(c|h)$`
+ * @error: return location for a #GError
+ *
+ * Adds an include rule that matches when @regex is found anywhere in the
+ * relative path (anchor it with `^` and `$` as needed).
+ *
+ * Paths that are not valid UTF-8 are matched byte by byte, as with
+ * %G_REGEX_RAW.
+ *
+ * Returns: %TRUE on success; %FALSE with a %G_REGEX_ERROR set if @regex is
+ *   invalid, in which case nothing is added
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_add_regex (HkFilter    *self,
+                     const char  *regex,
+                     GError     **error)
+{
+  g_return_val_if_fail (HK_IS_FILTER (self), FALSE);
+  g_return_val_if_fail (regex != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return hk_filter_add_rule (self, rule_new_regex (regex, error), FALSE);
+}
+
+/**
+ * hk_filter_add_ignore_regex:
+ * @self: a filter
+ * @regex: a regular expression, such as `(^|/)\.#`
+ * @error: return location for a #GError
+ *
+ * Adds an ignore rule that matches when @regex is found anywhere in the
+ * relative path or in the relative path of one of its ancestor directories.
+ *
+ * Returns: %TRUE on success; %FALSE with a %G_REGEX_ERROR set if @regex is
+ *   invalid, in which case nothing is added
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_add_ignore_regex (HkFilter    *self,
+                            const char  *regex,
+                            GError     **error)
+{
+  g_return_val_if_fail (HK_IS_FILTER (self), FALSE);
+  g_return_val_if_fail (regex != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return hk_filter_add_rule (self, rule_new_regex (regex, error), TRUE);
+}
+
+/**
+ * hk_filter_get_ignore_directories:
+ * @self: a filter
+ *
+ * Gets the value of [property@Hk.Filter:ignore-directories].
+ *
+ * Returns: whether directories never match
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_get_ignore_directories (HkFilter *self)
+{
+  g_autoptr(HkFilterRules) rules = NULL;
+
+  g_return_val_if_fail (HK_IS_FILTER (self), FALSE);
+
+  rules = hk_filter_dup_rules (self);
+  return rules->ignore_directories;
+}
+
+/**
+ * hk_filter_set_ignore_directories:
+ * @self: a filter
+ * @ignore_directories: whether directories never match
+ *
+ * Sets [property@Hk.Filter:ignore-directories].
+ *
+ * Since: 1.0
+ */
+void
+hk_filter_set_ignore_directories (HkFilter *self,
+                                  gboolean  ignore_directories)
+{
+  HkFilterRules *rules;
+
+  g_return_if_fail (HK_IS_FILTER (self));
+
+  ignore_directories = !!ignore_directories;
+  if (hk_filter_get_ignore_directories (self) == ignore_directories)
+    return;
+
+  rules = hk_filter_edit_rules (self);
+  rules->ignore_directories = ignore_directories;
+  hk_filter_commit_rules (self, rules);
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_IGNORE_DIRECTORIES]);
+}
+
+/**
+ * hk_filter_get_case_sensitive:
+ * @self: a filter
+ *
+ * Gets the value of [property@Hk.Filter:case-sensitive].
+ *
+ * Returns: whether matching is case-sensitive
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_get_case_sensitive (HkFilter *self)
+{
+  g_autoptr(HkFilterRules) rules = NULL;
+
+  g_return_val_if_fail (HK_IS_FILTER (self), TRUE);
+
+  rules = hk_filter_dup_rules (self);
+  return rules->case_sensitive;
+}
+
+/**
+ * hk_filter_set_case_sensitive:
+ * @self: a filter
+ * @case_sensitive: whether matching is case-sensitive
+ *
+ * Sets [property@Hk.Filter:case-sensitive].
+ *
+ * Since: 1.0
+ */
+void
+hk_filter_set_case_sensitive (HkFilter *self,
+                              gboolean  case_sensitive)
+{
+  HkFilterRules *rules;
+
+  g_return_if_fail (HK_IS_FILTER (self));
+
+  case_sensitive = !!case_sensitive;
+  if (hk_filter_get_case_sensitive (self) == case_sensitive)
+    return;
+
+  rules = hk_filter_edit_rules (self);
+  rules->case_sensitive = case_sensitive;
+  hk_filter_commit_rules (self, rules);
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CASE_SENSITIVE]);
+}
+
+/**
+ * hk_filter_matches:
+ * @self: a filter
+ * @relative_path: (type filename): a path relative to the watched root,
+ *   with `/` separators and no leading `/`; `""` is the root
+ * @is_directory: whether @relative_path is a directory
+ *
+ * Checks whether events about @relative_path should be reported.
+ *
+ * That is the case unless @is_directory is %TRUE and
+ * [property@Hk.Filter:ignore-directories] is set, or an ignore rule matches
+ * @relative_path or one of its ancestor directories, or there are include
+ * rules and none of them matches @relative_path. The root always matches,
+ * unless directories are ignored.
+ *
+ * Returns: %TRUE if events about @relative_path should be reported
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_matches (HkFilter   *self,
+                   const char *relative_path,
+                   gboolean    is_directory)
+{
+  g_autoptr(HkFilterRules) rules = NULL;
+
+  g_return_val_if_fail (HK_IS_FILTER (self), FALSE);
+  g_return_val_if_fail (relative_path != NULL, FALSE);
+
+  rules = hk_filter_dup_rules (self);
+  return hk_filter_rules_matches (rules, relative_path, is_directory);
+}
+
+/**
+ * hk_filter_excludes_directory:
+ * @self: a filter
+ * @relative_path: (type filename): a directory relative to the watched
+ *   root, with `/` separators and no leading `/`
+ *
+ * Checks whether an ignore rule matches the directory @relative_path or
+ * one of its ancestors, so that nothing inside it can ever be reported and
+ * it need not be watched at all.
+ *
+ * Include rules never exclude a directory, since it may contain matching
+ * files, and neither does [property@Hk.Filter:ignore-directories]. The
+ * root (`""`) is never excluded.
+ *
+ * Returns: %TRUE if @relative_path need not be watched
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_excludes_directory (HkFilter   *self,
+                              const char *relative_path)
+{
+  g_autoptr(HkFilterRules) rules = NULL;
+
+  g_return_val_if_fail (HK_IS_FILTER (self), FALSE);
+  g_return_val_if_fail (relative_path != NULL, FALSE);
+
+  rules = hk_filter_dup_rules (self);
+  return hk_filter_rules_excludes_directory (rules, relative_path);
+}
+
+/*
+ * hk_filter_dup_rules:
+ * @self: a filter
+ *
+ * Gets the current rules of @self as an immutable snapshot, which later
+ * edits of @self do not affect. May be called from any thread.
+ *
+ * Returns: (transfer full): the rules snapshot
+ */
+HkFilterRules *
+hk_filter_dup_rules (HkFilter *self)
+{
+  HkFilterRules *rules;
+
+  g_return_val_if_fail (HK_IS_FILTER (self), NULL);
+
+  g_mutex_lock (&self->mutex);
+  rules = hk_filter_rules_ref (self->rules);
+  g_mutex_unlock (&self->mutex);
+
+  return rules;
+}

@@ -1,0 +1,1089 @@
+/* hk-tree.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hk-backend-private.h"
+#include "hk-event-private.h"
+#include "hk-tree-private.h"
+
+/* HkTree is one running watchdog's view of its tree, kept on the worker
+ * thread: a snapshot of every entry (name, kind, inode) that turns kernel
+ * events into HkEvents and keeps them consistent.
+ *
+ * The snapshot is what makes "exactly once" hold. A new directory is
+ * watched first and read second; whatever the read finds is reported
+ * (synthetic) and recorded, so when the kernel's own IN_CREATE for the same
+ * name arrives later it is recognised and dropped. A deletion of a name
+ * the snapshot never had is dropped too: its creation was never reported.
+ * After a lost stretch of events (kernel overflow, a saturated owner
+ * queue, a subtree without watches) the tree is re-read and compared with
+ * the snapshot, and only the difference is reported. */
+
+/* How far back a rescan treats a changed ctime as a lost modification:
+ * file timestamps are coarse (a jiffy), so allow for that. */
+#define CTIME_SLACK_NS (50 * G_GINT64_CONSTANT (1000000))
+
+/* Unwatchable subtrees (no watches left) are rescanned this often. */
+#define POLL_INTERVAL_MS 2000
+
+struct _HkTree
+{
+  HkBackend     *backend;
+  HkEventQueue  *queue;
+  HkTreeOptions  options;
+  char          *only_name;      /* single-file root: the file's name */
+  HkDirNode     *root;
+  GHashTable    *nodes;          /* set of HkNode, keyed by (parent, name) */
+  GSource       *poll_source;    /* only while some subtree is polled */
+  GCancellable  *cancellable;    /* the start's, only during start */
+  gint64         synced_at_ns;   /* realtime of the last consistent view */
+  guint          n_watched;      /* atomic: read from other threads */
+  guint          n_polled;
+  gint           cancelled;      /* atomic */
+  guint          suspended : 1;  /* owner queue saturated: wait for resume */
+  guint          root_gone : 1;
+};
+
+/* --- snapshot nodes ---------------------------------------------------- */
+
+static guint
+node_hash (gconstpointer key)
+{
+  const HkNode *node = key;
+
+  return g_str_hash (node->name) ^ (guint) (GPOINTER_TO_SIZE (node->parent) >> 4) * 2654435761u;
+}
+
+static gboolean
+node_equal (gconstpointer a,
+            gconstpointer b)
+{
+  const HkNode *na = a, *nb = b;
+
+  return na->parent == nb->parent && strcmp (na->name, nb->name) == 0;
+}
+
+static HkNode *
+node_lookup (HkTree     *tree,
+             HkDirNode  *parent,
+             const char *name)
+{
+  HkNode key = { .parent = parent, .name = (char *) name };
+
+  return g_hash_table_lookup (tree->nodes, &key);
+}
+
+static HkNode *
+node_new (HkTree     *tree,
+          HkDirNode  *parent,
+          const char *name,
+          HkNodeKind  kind,
+          guint64     ino)
+{
+  gsize len = strlen (name) + 1;
+  gsize size = kind == HK_NODE_DIR ? sizeof (HkDirNode) : sizeof (HkNode);
+  HkNode *node = g_malloc0 (size + len);
+
+  node->name = (char *) node + size;
+  memcpy (node->name, name, len);
+  node->name_is_inline = TRUE;
+  node->kind = kind;
+  node->ino = ino;
+  node->parent = parent;
+
+  if (kind == HK_NODE_DIR)
+    {
+      HkDirNode *dir = (HkDirNode *) node;
+
+      dir->tree = tree;
+      dir->watch = -1;
+    }
+
+  if (parent != NULL)
+    {
+      node->next = parent->children;
+      if (parent->children != NULL)
+        parent->children->prev = node;
+      parent->children = node;
+      g_hash_table_add (tree->nodes, node);
+    }
+
+  return node;
+}
+
+static void
+node_unlink (HkTree *tree,
+             HkNode *node)
+{
+  HkDirNode *parent = node->parent;
+
+  if (parent == NULL)
+    return;
+
+  g_hash_table_remove (tree->nodes, node);
+  if (node->prev != NULL)
+    node->prev->next = node->next;
+  else
+    parent->children = node->next;
+  if (node->next != NULL)
+    node->next->prev = node->prev;
+  node->prev = node->next = NULL;
+  node->parent = NULL;
+}
+
+static void
+node_free (HkTree *tree,
+           HkNode *node)
+{
+  if (node->kind == HK_NODE_DIR)
+    {
+      HkDirNode *dir = (HkDirNode *) node;
+
+      if (dir->watch >= 0)
+        {
+          hk_backend_remove_watch (tree->backend, dir);
+          g_atomic_int_add (&tree->n_watched, -1);
+        }
+      if (dir->polled)
+        tree->n_polled--;
+    }
+
+  if (!node->name_is_inline)
+    g_free (node->name);
+  g_free (node);
+}
+
+/* Removes @node and everything below it, without recursion (trees can be
+ * deeper than the stack). */
+static void
+node_remove_subtree (HkTree *tree,
+                     HkNode *node)
+{
+  g_autoptr(GPtrArray) stack = g_ptr_array_new ();
+
+  node_unlink (tree, node);
+  g_ptr_array_add (stack, node);
+
+  while (stack->len > 0)
+    {
+      HkNode *top = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+
+      if (top->kind == HK_NODE_DIR)
+        {
+          HkDirNode *dir = (HkDirNode *) top;
+
+          while (dir->children != NULL)
+            {
+              HkNode *child = dir->children;
+
+              node_unlink (tree, child);
+              g_ptr_array_add (stack, child);
+            }
+        }
+      node_free (tree, top);
+    }
+}
+
+static void
+node_rename (HkTree     *tree,
+             HkNode     *node,
+             HkDirNode  *new_parent,
+             const char *new_name)
+{
+  char *name = g_strdup (new_name);
+
+  node_unlink (tree, node);
+  if (!node->name_is_inline)
+    g_free (node->name);
+  node->name = name;
+  node->name_is_inline = FALSE;
+
+  node->parent = new_parent;
+  node->next = new_parent->children;
+  if (new_parent->children != NULL)
+    new_parent->children->prev = node;
+  new_parent->children = node;
+  g_hash_table_add (tree->nodes, node);
+}
+
+/* Absolute path of @node; *relative points inside it, at the path
+ * relative to the root ("" for the root itself). */
+static char *
+node_path (HkTree      *tree,
+           HkNode      *node,
+           const char  *child_name,
+           const char **relative)
+{
+  const char *parts[256];
+  g_autoptr(GPtrArray) many = NULL;
+  const char **names = parts;
+  guint n = 0;
+  gsize root_len = strlen (tree->options.root_path);
+  gsize len = root_len;
+  GString *path;
+
+  if (child_name != NULL)
+    {
+      parts[n++] = child_name;
+      len += strlen (child_name) + 1;
+    }
+
+  for (HkNode *it = node; it != NULL && it->parent != NULL; it = &it->parent->node)
+    {
+      if (n == G_N_ELEMENTS (parts) && many == NULL)
+        {
+          many = g_ptr_array_new ();
+          for (guint i = 0; i < n; i++)
+            g_ptr_array_add (many, (gpointer) parts[i]);
+        }
+      if (many != NULL)
+        g_ptr_array_add (many, it->name);
+      else
+        parts[n] = it->name;
+      n++;
+      len += strlen (it->name) + 1;
+    }
+  if (many != NULL)
+    names = (const char **) many->pdata;
+
+  path = g_string_sized_new (len + 1);
+  g_string_append_len (path, tree->options.root_path, root_len);
+  for (guint i = n; i > 0; i--)
+    {
+      if (path->len == 0 || path->str[path->len - 1] != '/')
+        g_string_append_c (path, '/');
+      g_string_append (path, names[i - 1]);
+    }
+
+  if (relative != NULL)
+    {
+      const char *rel = path->str + MIN (root_len, path->len);
+
+      while (*rel == '/')
+        rel++;
+      *relative = rel;
+    }
+
+  /* g_string_free (.., FALSE) keeps str at the same address. */
+  return g_string_free (path, FALSE);
+}
+
+static HkNodeKind
+kind_from_mode (mode_t mode)
+{
+  if (S_ISDIR (mode))
+    return HK_NODE_DIR;
+  if (S_ISREG (mode))
+    return HK_NODE_FILE;
+  if (S_ISLNK (mode))
+    return HK_NODE_SYMLINK;
+  return HK_NODE_OTHER;
+}
+
+static HkNodeKind
+kind_from_dtype (unsigned char d_type)
+{
+  switch (d_type)
+    {
+    case DT_DIR: return HK_NODE_DIR;
+    case DT_REG: return HK_NODE_FILE;
+    case DT_LNK: return HK_NODE_SYMLINK;
+    default:     return HK_NODE_OTHER;
+    }
+}
+
+/* --- output ------------------------------------------------------------ */
+
+static void
+emit (HkTree      *tree,
+      HkEventType  type,
+      char        *path,
+      char        *dest_path,
+      gboolean     is_directory,
+      gboolean     synthetic,
+      gint64       now)
+{
+  hk_event_queue_push_event (tree->queue,
+                             hk_event_new_take (type, path, dest_path,
+                                                is_directory, synthetic, now));
+}
+
+static void
+emit_node (HkTree      *tree,
+           HkEventType  type,
+           HkNode      *node,
+           gboolean     synthetic,
+           gint64       now)
+{
+  emit (tree, type, node_path (tree, node, NULL, NULL), NULL,
+        node->kind == HK_NODE_DIR, synthetic, now);
+}
+
+static void
+report_error (HkTree     *tree,
+              GError     *error)
+{
+  hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_ERROR, error);
+}
+
+/* --- watching and scanning --------------------------------------------- */
+
+static gboolean
+is_excluded (HkTree     *tree,
+             const char *relative)
+{
+  return tree->options.rules != NULL &&
+         *relative != '\0' &&
+         hk_filter_rules_excludes_directory (tree->options.rules, relative);
+}
+
+static gboolean
+tree_accepts (HkTree     *tree,
+              HkDirNode  *dir,
+              const char *name)
+{
+  return tree->only_name == NULL ||
+         (dir == tree->root && strcmp (name, tree->only_name) == 0);
+}
+
+static guint32
+watch_flags (HkTree *tree)
+{
+  return (tree->options.access_events ? HK_WATCH_ACCESS_EVENTS : 0) |
+         (tree->options.follow_symlinks ? HK_WATCH_FOLLOW_SYMLINK : 0);
+}
+
+static gboolean on_poll (gpointer data);
+
+static void
+start_polling (HkTree    *tree,
+               HkDirNode *dir)
+{
+  if (dir->polled)
+    return;
+
+  dir->polled = TRUE;
+  tree->n_polled++;
+
+  if (tree->poll_source == NULL)
+    {
+      tree->poll_source = g_timeout_source_new (POLL_INTERVAL_MS);
+      g_source_set_callback (tree->poll_source, on_poll, tree, NULL);
+      g_source_set_static_name (tree->poll_source, "[hachiko] rescan unwatched");
+      g_source_attach (tree->poll_source, g_main_context_get_thread_default ());
+    }
+}
+
+/* Watches @dir. Returns FALSE when @dir cannot be read at all (it vanished
+ * or is unreadable) so the caller does not descend into it. */
+static gboolean
+watch_dir (HkTree     *tree,
+           HkDirNode  *dir,
+           const char *path,
+           GError    **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  if (dir->watch >= 0)
+    return TRUE;
+
+  if (hk_backend_add_watch (tree->backend, dir, path, watch_flags (tree), &local_error))
+    {
+      g_atomic_int_inc (&tree->n_watched);
+      return TRUE;
+    }
+
+  if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ||
+      g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY))
+    return FALSE;  /* vanished between readdir and add_watch: its deletion follows */
+
+  if (dir == tree->root)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+
+  if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
+    {
+      /* Still covered: rescanned periodically instead. */
+      g_prefix_error (&local_error, "Falling back to rescanning every %u ms: ",
+                      POLL_INTERVAL_MS);
+      start_polling (tree, dir);
+      report_error (tree, g_steal_pointer (&local_error));
+      return TRUE;
+    }
+
+  report_error (tree, g_steal_pointer (&local_error));
+  return FALSE;
+}
+
+typedef struct
+{
+  HkTree    *tree;
+  gboolean   emit;       /* report what is found (new directories) */
+  gint64     now;
+  GPtrArray *pending;    /* directories still to read */
+} Scan;
+
+static DIR *
+open_dir (const char *path,
+          GError    **error)
+{
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  DIR *dirp;
+
+  if (fd < 0 && errno == ELOOP)
+    fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);  /* followed symlink root */
+
+  if (fd < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Cannot read directory “%s”: %s", path, g_strerror (errsv));
+      return NULL;
+    }
+
+  dirp = fdopendir (fd);
+  if (dirp == NULL)
+    close (fd);
+  return dirp;
+}
+
+static gboolean
+descend_into (HkTree     *tree,
+              HkNode     *node,
+              int         dir_fd,
+              const char *relative)
+{
+  if (!tree->options.recursive)
+    return FALSE;
+
+  if (node->kind == HK_NODE_SYMLINK && tree->options.follow_symlinks)
+    {
+      struct stat st;
+
+      if (fstatat (dir_fd, node->name, &st, 0) != 0 || !S_ISDIR (st.st_mode))
+        return FALSE;
+      /* Loop check: the target must not be one of our ancestors. */
+      for (HkDirNode *it = node->parent; it != NULL; it = it->node.parent)
+        if (it->node.ino == st.st_ino)
+          return FALSE;
+      return FALSE;  /* followed symlinked directories are not descended yet */
+    }
+
+  return node->kind == HK_NODE_DIR && !is_excluded (tree, relative);
+}
+
+/* Reads one directory, adding what the snapshot does not have yet. */
+static void
+scan_one (Scan      *scan,
+          HkDirNode *dir)
+{
+  HkTree *tree = scan->tree;
+  const char *relative;
+  g_autofree char *path = node_path (tree, &dir->node, NULL, &relative);
+  g_autoptr(GError) error = NULL;
+  struct dirent *de;
+  DIR *dirp;
+
+  if (dir != tree->root && !watch_dir (tree, dir, path, NULL))
+    return;
+
+  dirp = open_dir (path, &error);
+  if (dirp == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) &&
+          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY))
+        report_error (tree, g_steal_pointer (&error));
+      return;
+    }
+
+  while ((de = readdir (dirp)) != NULL)
+    {
+      const char *name = de->d_name;
+      HkNodeKind kind;
+      HkNode *child;
+
+      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+        continue;
+      if (!tree_accepts (tree, dir, name))
+        continue;
+      if (node_lookup (tree, dir, name) != NULL)
+        continue;
+
+      kind = kind_from_dtype (de->d_type);
+      if (de->d_type == DT_UNKNOWN)
+        {
+          struct stat st;
+
+          if (fstatat (dirfd (dirp), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+          kind = kind_from_mode (st.st_mode);
+        }
+
+      child = node_new (tree, dir, name, kind, de->d_ino);
+      if (scan->emit)
+        emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
+
+      if (kind == HK_NODE_DIR || kind == HK_NODE_SYMLINK)
+        {
+          g_autofree char *child_path = NULL;
+          const char *child_relative;
+
+          child_path = node_path (tree, child, NULL, &child_relative);
+          if (descend_into (tree, child, dirfd (dirp), child_relative))
+            g_ptr_array_add (scan->pending, child);
+        }
+    }
+
+  closedir (dirp);
+}
+
+static void
+scan_run (Scan *scan)
+{
+  while (scan->pending->len > 0)
+    {
+      HkDirNode *dir = g_ptr_array_steal_index_fast (scan->pending, scan->pending->len - 1);
+
+      if (g_atomic_int_get (&scan->tree->cancelled))
+        break;
+      scan_one (scan, dir);
+    }
+}
+
+/* Watches and reads a directory that just appeared, reporting its contents
+ * as synthetic creations. */
+static void
+scan_new_directory (HkTree    *tree,
+                    HkDirNode *dir,
+                    gint64     now)
+{
+  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  Scan scan = { tree, TRUE, now, pending };
+
+  g_ptr_array_add (pending, dir);
+  scan_run (&scan);
+}
+
+/* --- public ------------------------------------------------------------ */
+
+HkTree *
+hk_tree_new (HkBackend           *backend,
+             const HkTreeOptions *options,
+             HkEventQueue        *queue)
+{
+  HkTree *tree = g_new0 (HkTree, 1);
+
+  tree->backend = backend;
+  tree->queue = hk_event_queue_ref (queue);
+  tree->options.root_path = g_strdup (options->root_path);
+  tree->options.recursive = options->recursive;
+  tree->options.access_events = options->access_events;
+  tree->options.follow_symlinks = options->follow_symlinks;
+  tree->options.rules = options->rules ? hk_filter_rules_ref (options->rules) : NULL;
+  tree->nodes = g_hash_table_new (node_hash, node_equal);
+
+  return tree;
+}
+
+void
+hk_tree_free (HkTree *tree)
+{
+  if (tree == NULL)
+    return;
+
+  hk_backend_remove_tree (tree->backend, tree);
+  if (tree->poll_source != NULL)
+    {
+      g_source_destroy (tree->poll_source);
+      g_clear_pointer (&tree->poll_source, g_source_unref);
+    }
+  if (tree->root != NULL)
+    node_remove_subtree (tree, &tree->root->node);
+  g_hash_table_unref (tree->nodes);
+  g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
+  g_free (tree->options.root_path);
+  g_free (tree->only_name);
+  hk_event_queue_unref (tree->queue);
+  g_free (tree);
+}
+
+static gint64
+realtime_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
+/* Runs on the worker. On success every directory of the tree is watched
+ * (or, out of watches, polled) and the tree receives events. */
+gboolean
+hk_tree_start (HkTree        *tree,
+               GCancellable  *cancellable,
+               GError       **error)
+{
+  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  Scan scan = { tree, FALSE, g_get_monotonic_time (), pending };
+  const char *watch_path = tree->options.root_path;
+  g_autofree char *parent_path = NULL;
+  struct stat st;
+
+  if (stat (tree->options.root_path, &st) != 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Cannot watch “%s”: %s", tree->options.root_path, g_strerror (errsv));
+      return FALSE;
+    }
+
+  if (!S_ISDIR (st.st_mode))
+    {
+      /* A single file: watch its directory for that one name, which also
+       * follows editors that save by renaming a new file over it. */
+      parent_path = g_path_get_dirname (tree->options.root_path);
+      tree->only_name = g_path_get_basename (tree->options.root_path);
+      g_free (tree->options.root_path);
+      tree->options.root_path = g_strdup (parent_path);
+      tree->options.recursive = FALSE;
+      watch_path = parent_path;
+      if (stat (watch_path, &st) != 0)
+        st.st_ino = 0;
+    }
+  else if (access (watch_path, R_OK | X_OK) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   "Cannot watch “%s”: %s", watch_path, g_strerror (EACCES));
+      return FALSE;
+    }
+
+  tree->root = (HkDirNode *) node_new (tree, NULL, "", HK_NODE_DIR, st.st_ino);
+  tree->synced_at_ns = realtime_ns ();
+
+  if (!watch_dir (tree, tree->root, watch_path, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                     "Cannot watch “%s”: it vanished", watch_path);
+      return FALSE;
+    }
+
+  hk_backend_add_tree (tree->backend, tree);
+
+  tree->cancellable = cancellable;
+  g_ptr_array_add (pending, tree->root);
+  scan_run (&scan);
+  tree->cancellable = NULL;
+
+  if (g_atomic_int_get (&tree->cancelled) ||
+      g_cancellable_set_error_if_cancelled (cancellable, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                             "The watchdog was stopped while starting");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+void
+hk_tree_cancel (HkTree *tree)
+{
+  g_atomic_int_set (&tree->cancelled, TRUE);
+}
+
+guint
+hk_tree_get_n_watched (HkTree *tree)
+{
+  return g_atomic_int_get (&tree->n_watched);
+}
+
+HkEventQueue *
+hk_tree_get_queue (HkTree *tree)
+{
+  return tree->queue;
+}
+
+gboolean
+hk_tree_is_root (HkTree    *tree,
+                 HkDirNode *dir)
+{
+  return dir == tree->root;
+}
+
+/* Whether the tree takes events now. A saturated owner queue suspends it
+ * (it no longer records anything) until the owner has drained the queue
+ * and calls hk_tree_resume(), which rescans. */
+static gboolean
+tree_is_live (HkTree *tree)
+{
+  if (tree->suspended || tree->root_gone)
+    return FALSE;
+
+  if (hk_event_queue_is_saturated (tree->queue))
+    {
+      tree->suspended = TRUE;
+      hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_SATURATED, NULL);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+gboolean
+hk_tree_is_suspended (HkTree *tree)
+{
+  return tree->suspended;
+}
+
+void
+hk_tree_on_created (HkTree     *tree,
+                    HkDirNode  *dir,
+                    const char *name,
+                    gboolean    is_directory,
+                    gint64      now)
+{
+  const char *relative;
+  g_autofree char *path = NULL;
+  HkNodeKind kind = is_directory ? HK_NODE_DIR : HK_NODE_FILE;
+  HkNode *node;
+
+  if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
+    return;
+
+  /* Already reported by the read of a new directory. */
+  if (node_lookup (tree, dir, name) != NULL)
+    return;
+
+  if (!is_directory && tree->options.follow_symlinks)
+    {
+      g_autofree char *p = node_path (tree, &dir->node, name, NULL);
+      struct stat st;
+
+      if (lstat (p, &st) == 0)
+        kind = kind_from_mode (st.st_mode);
+    }
+
+  node = node_new (tree, dir, name, kind, 0);
+  path = node_path (tree, node, NULL, &relative);
+  emit (tree, HK_EVENT_CREATED, g_strdup (path), NULL, is_directory, FALSE, now);
+
+  if (is_directory && tree->options.recursive && !is_excluded (tree, relative))
+    scan_new_directory (tree, (HkDirNode *) node, now);
+}
+
+void
+hk_tree_on_deleted (HkTree     *tree,
+                    HkDirNode  *dir,
+                    const char *name,
+                    gint64      now)
+{
+  HkNode *node;
+
+  if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
+    return;
+
+  /* Never reported as created (it came and went before we read its
+   * directory): nothing to report. */
+  node = node_lookup (tree, dir, name);
+  if (node == NULL)
+    return;
+
+  emit_node (tree, HK_EVENT_DELETED, node, FALSE, now);
+  node_remove_subtree (tree, node);
+}
+
+void
+hk_tree_on_changed (HkTree      *tree,
+                    HkDirNode   *dir,
+                    const char  *name,
+                    HkEventType  event_type,
+                    gboolean     is_directory,
+                    gint64       now)
+{
+  if (!tree_is_live (tree))
+    return;
+
+  if (name == NULL)
+    {
+      /* The root directory itself. */
+      if (tree->only_name == NULL)
+        emit_node (tree, event_type, &dir->node, FALSE, now);
+      return;
+    }
+
+  if (!tree_accepts (tree, dir, name))
+    return;
+
+  switch (event_type)
+    {
+    case HK_EVENT_OPENED:
+    case HK_EVENT_CLOSED_NO_WRITE:
+      /* Access events are about files: directories are opened by every
+       * listing, including our own reads. */
+      if (!tree->options.access_events || is_directory)
+        return;
+      break;
+    default:
+      break;
+    }
+
+  emit (tree, event_type, node_path (tree, &dir->node, name, NULL), NULL,
+        is_directory, FALSE, now);
+}
+
+void
+hk_tree_on_moved (HkTree     *tree,
+                  HkDirNode  *from_dir,
+                  const char *from_name,
+                  HkDirNode  *to_dir,
+                  const char *to_name,
+                  gboolean    is_directory,
+                  gint64      now)
+{
+  gboolean from_in = tree_accepts (tree, from_dir, from_name);
+  gboolean to_in = tree_accepts (tree, to_dir, to_name);
+  HkNode *node, *replaced;
+  char *old_path;
+
+  if (!tree_is_live (tree))
+    return;
+
+  if (!from_in || !to_in)
+    {
+      if (from_in)
+        hk_tree_on_deleted (tree, from_dir, from_name, now);
+      if (to_in)
+        hk_tree_on_created (tree, to_dir, to_name, is_directory, now);
+      return;
+    }
+
+  node = node_lookup (tree, from_dir, from_name);
+  if (node == NULL)
+    {
+      /* Its creation was never seen: it is new to us where it lands. */
+      hk_tree_on_created (tree, to_dir, to_name, is_directory, now);
+      return;
+    }
+
+  /* rename(2) over an existing entry replaces it. */
+  replaced = node_lookup (tree, to_dir, to_name);
+  if (replaced != NULL && replaced != node)
+    node_remove_subtree (tree, replaced);
+
+  old_path = node_path (tree, node, NULL, NULL);
+  node_rename (tree, node, to_dir, to_name);
+  emit (tree, HK_EVENT_MOVED, old_path, node_path (tree, node, NULL, NULL),
+        node->kind == HK_NODE_DIR, FALSE, now);
+}
+
+void
+hk_tree_on_watch_lost (HkTree    *tree,
+                       HkDirNode *dir,
+                       gint64     now)
+{
+  /* A watched directory was deleted or moved away; its parent reports that
+   * (or already did). The node stays until then. */
+  g_atomic_int_add (&tree->n_watched, -1);
+
+  if (dir == tree->root && !tree->root_gone)
+    hk_tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND, "is no longer watchable", now);
+}
+
+void
+hk_tree_on_root_gone (HkTree     *tree,
+                      int         error_code,
+                      const char *why,
+                      gint64      now)
+{
+  g_autofree char *display = NULL;
+  char *root_path;
+
+  if (tree->root_gone)
+    return;
+  tree->root_gone = TRUE;
+
+  root_path = tree->only_name != NULL
+    ? g_build_filename (tree->options.root_path, tree->only_name, NULL)
+    : g_strdup (tree->options.root_path);
+  display = g_filename_display_name (root_path);
+
+  emit (tree, HK_EVENT_DELETED, root_path, NULL, tree->only_name == NULL, FALSE, now);
+  hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_ROOT_GONE,
+                       g_error_new (G_IO_ERROR, error_code,
+                                    "The watched root “%s” %s", display, why));
+}
+
+/* --- rescans: report the difference between the snapshot and the disk -- */
+
+static void
+rescan_dir (HkTree    *tree,
+            HkDirNode *dir,
+            Scan      *scan,
+            gint64     threshold_ns)
+{
+  const char *relative;
+  g_autofree char *path = node_path (tree, &dir->node, NULL, &relative);
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GError) error = NULL;
+  struct dirent *de;
+  HkNode *child, *next;
+  DIR *dirp;
+
+  if (dir->watch < 0 && !dir->polled && (dir == tree->root || tree->options.recursive))
+    watch_dir (tree, dir, path, NULL);
+
+  dirp = open_dir (path, &error);
+  if (dirp == NULL)
+    return;  /* gone: its parent's rescan reports it */
+
+  while ((de = readdir (dirp)) != NULL)
+    {
+      const char *name = de->d_name;
+      struct stat st;
+      HkNodeKind kind;
+
+      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+        continue;
+      if (!tree_accepts (tree, dir, name))
+        continue;
+      if (fstatat (dirfd (dirp), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        continue;
+
+      kind = kind_from_mode (st.st_mode);
+      child = node_lookup (tree, dir, name);
+
+      if (child != NULL && (child->kind != kind || (child->ino != 0 && child->ino != st.st_ino)))
+        {
+          /* Replaced by something else. */
+          emit_node (tree, HK_EVENT_DELETED, child, TRUE, scan->now);
+          node_remove_subtree (tree, child);
+          child = NULL;
+        }
+
+      if (child == NULL)
+        {
+          const char *child_relative;
+          g_autofree char *child_path = NULL;
+
+          child = node_new (tree, dir, name, kind, st.st_ino);
+          emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
+          child_path = node_path (tree, child, NULL, &child_relative);
+          if (descend_into (tree, child, dirfd (dirp), child_relative))
+            g_ptr_array_add (scan->pending, child);   /* all new: a plain scan */
+        }
+      else
+        {
+          gint64 ctime_ns = (gint64) st.st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st.st_ctim.tv_nsec;
+
+          child->ino = st.st_ino;
+          if (kind != HK_NODE_DIR && ctime_ns >= threshold_ns)
+            emit_node (tree, HK_EVENT_MODIFIED, child, TRUE, scan->now);
+          else if (kind == HK_NODE_DIR && tree->options.recursive)
+            {
+              const char *child_relative;
+              g_autofree char *child_path = node_path (tree, child, NULL, &child_relative);
+
+              if (!is_excluded (tree, child_relative))
+                rescan_dir (tree, (HkDirNode *) child, scan, threshold_ns);
+            }
+        }
+
+      g_hash_table_add (seen, child->name);
+    }
+  closedir (dirp);
+
+  for (child = dir->children; child != NULL; child = next)
+    {
+      next = child->next;
+      if (!g_hash_table_contains (seen, child->name))
+        {
+          emit_node (tree, HK_EVENT_DELETED, child, TRUE, scan->now);
+          node_remove_subtree (tree, child);
+        }
+    }
+}
+
+void
+hk_tree_rescan (HkTree    *tree,
+                HkDirNode *dir,
+                gint64     now)
+{
+  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  Scan scan = { tree, TRUE, now, pending };
+  gint64 threshold = tree->synced_at_ns - CTIME_SLACK_NS;
+
+  if (tree->root_gone)
+    return;
+
+  tree->synced_at_ns = realtime_ns ();
+  rescan_dir (tree, dir != NULL ? dir : tree->root, &scan, threshold);
+  scan_run (&scan);
+}
+
+void
+hk_tree_on_overflow (HkTree *tree,
+                     gint64  now)
+{
+  if (tree->root_gone)
+    return;
+
+  hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_OVERFLOW, NULL);
+  if (!tree->suspended)
+    hk_tree_rescan (tree, NULL, now);
+}
+
+void
+hk_tree_resume (HkTree *tree)
+{
+  if (!tree->suspended)
+    return;
+
+  tree->suspended = FALSE;
+  hk_event_queue_clear_saturated (tree->queue);
+  hk_tree_rescan (tree, NULL, g_get_monotonic_time ());
+}
+
+static gboolean
+on_poll (gpointer data)
+{
+  HkTree *tree = data;
+  g_autoptr(GPtrArray) polled = g_ptr_array_new ();
+  GHashTableIter iter;
+  HkNode *node;
+
+  if (tree->n_polled == 0)
+    {
+      g_clear_pointer (&tree->poll_source, g_source_unref);
+      return G_SOURCE_REMOVE;
+    }
+
+  if (!tree_is_live (tree))
+    return G_SOURCE_CONTINUE;
+
+  g_hash_table_iter_init (&iter, tree->nodes);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &node, NULL))
+    if (node->kind == HK_NODE_DIR && ((HkDirNode *) node)->polled)
+      g_ptr_array_add (polled, node);
+
+  for (guint i = 0; i < polled->len; i++)
+    hk_tree_rescan (tree, g_ptr_array_index (polled, i), g_get_monotonic_time ());
+
+  return G_SOURCE_CONTINUE;
+}

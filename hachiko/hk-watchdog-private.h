@@ -1,0 +1,28 @@
+/* hk-watchdog-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "hk-watchdog.h"
+
+G_BEGIN_DECLS
+
+/* Fault injection for tests. */
+#define HK_HAVE_INJECT_OVERFLOW 1
+
+/* Behaves as if the kernel queue overflowed now: `overflow`, then a rescan
+ * reporting the difference. The watchdog must be running. */
+void  hk_watchdog_inject_overflow        (HkWatchdog *self);
+/* Makes watch requests fail with ENOSPC once @limit watches are held in
+ * the process (0: only the kernel's limit). Needs a started watchdog or
+ * applies to the next worker. */
+void  hk_watchdog_set_watch_limit        (guint       limit);
+/* The bound of the queue towards the owner, for watchdogs started after
+ * the call (0: the default). */
+void  hk_watchdog_set_queue_bound        (guint       bound);
+/* Total watches the worker holds for every watchdog of the process. */
+guint hk_watchdog_get_backend_watches    (void);
+
+G_END_DECLS

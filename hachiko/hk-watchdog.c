@@ -1,0 +1,1387 @@
+/* hk-watchdog.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "hk-enums.h"
+#include "hk-event-handler-private.h"
+#include "hk-event-private.h"
+#include "hk-filter-private.h"
+#include "hk-coalescer-private.h"
+#include "hk-tree-private.h"
+#include "hk-watchdog-private.h"
+#include "hk-worker-private.h"
+
+/**
+ * HkWatchdog:
+ *
+ * Watches a directory tree and reports every change as a signal.
+ *
+ * A watchdog watches [property@Hk.Watchdog:root] and, when
+ * [property@Hk.Watchdog:recursive] is set (the default), every directory
+ * below it, including directories created or moved in later. Kernel events
+ * are read on one worker thread shared by every watchdog of the process;
+ * they are delivered in batches to the main context that was the
+ * thread-default when the watchdog was created (the *owner context*), and
+ * every signal and [class@Hk.EventHandler] method runs there and nowhere
+ * else.
+ *
+ * ```c
+ * static void
+ * on_created (HkWatchdog *watchdog, HkEvent *event, gpointer user_data)
+ * {
+ *   g_print ("created %s\n", hk_event_get_path (event));
+ * }
+ *
+ * g_autoptr(GFile) root = g_file_new_for_path ("/srv/data");
+ * g_autoptr(HkWatchdog) watchdog = hk_watchdog_new (root);
+ * g_autoptr(GError) error = NULL;
+ *
+ * g_signal_connect (watchdog, "event::created", G_CALLBACK (on_created), NULL);
+ * if (!hk_watchdog_start (watchdog, &error))
+ *   g_printerr ("%s\n", error->message);
+ * ```
+ *
+ * Nothing is lost silently: when the kernel's queue overflows, or the
+ * owner context is too busy to drain its queue, [signal@Hk.Watchdog::overflow]
+ * is emitted and the tree is re-read, reporting exactly what changed as
+ * synthetic events. Subtrees that cannot be watched are reported through
+ * [signal@Hk.Watchdog::error].
+ *
+ * After [method@Hk.Watchdog.stop] returns, no signal is emitted and no
+ * handler runs, even for events already read. See `docs/semantics.md` for
+ * the precise rules.
+ *
+ * Since: 1.0
+ */
+
+struct _HkWatchdog
+{
+  GObject        parent_instance;
+
+  GFile         *root;
+  HkFilter      *filter;
+  GPtrArray     *handlers;        /* HkEventHandler */
+  GMainContext  *owner;
+  HkWorker      *worker;
+
+  /* While running (or starting): */
+  HkTree        *tree;            /* owned by the worker */
+  HkEventQueue  *queue;
+  HkCoalescer   *coalescer;       /* when latency > 0 */
+  GSource       *flush_source;
+  char          *base_path;       /* events' paths are relative to this */
+  HkFilterRules *rules;
+  guint          generation;      /* bumped by every start and stop */
+
+  guint          latency;
+  guint          max_latency;
+  guint          recursive : 1;
+  guint          access_events : 1;
+  guint          follow_symlinks : 1;
+  guint          running : 1;
+  guint          starting : 1;
+};
+
+enum {
+  PROP_0,
+  PROP_ROOT,
+  PROP_RECURSIVE,
+  PROP_ACCESS_EVENTS,
+  PROP_FOLLOW_SYMLINKS,
+  PROP_FILTER,
+  PROP_LATENCY,
+  PROP_MAX_LATENCY,
+  PROP_RUNNING,
+  N_PROPS
+};
+
+enum {
+  EVENT,
+  BATCH,
+  OVERFLOW,
+  ERROR,
+  N_SIGNALS
+};
+
+#define DEFAULT_MAX_LATENCY 1000
+
+G_DEFINE_FINAL_TYPE (HkWatchdog, hk_watchdog, G_TYPE_OBJECT)
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+static GQuark event_type_quarks[HK_EVENT_CLOSED_NO_WRITE + 1];
+static guint queue_bound_for_testing;
+
+/* --- delivery on the owner context ------------------------------------ */
+
+static gboolean
+is_current (HkWatchdog *self,
+            guint       generation)
+{
+  return self->generation == generation;
+}
+
+static const char *
+relative_to_base (HkWatchdog *self,
+                  const char *path)
+{
+  gsize len = strlen (self->base_path);
+
+  if (path == NULL || strncmp (path, self->base_path, len) != 0)
+    return path;
+  path += len;
+  while (*path == '/')
+    path++;
+  return path;
+}
+
+static gboolean
+filter_accepts (HkWatchdog    *self,
+                HkFilterRules *rules,
+                HkEvent       *event)
+{
+  gboolean is_dir = hk_event_get_is_directory (event);
+  const char *dest;
+
+  if (rules == NULL)
+    return TRUE;
+
+  if (hk_filter_rules_matches (rules, relative_to_base (self, hk_event_get_path (event)), is_dir))
+    return TRUE;
+
+  dest = hk_event_get_dest_path (event);
+  return dest != NULL && hk_filter_rules_matches (rules, relative_to_base (self, dest), is_dir);
+}
+
+/* Emits one batch: `batch` first, then per event the `event` signal and
+ * the handlers. Returns FALSE when a handler stopped the watchdog. */
+static gboolean
+emit_events (HkWatchdog *self,
+             GPtrArray  *events)
+{
+  guint generation = self->generation;
+  g_autoptr(GPtrArray) handlers = NULL;
+
+  if (events->len == 0)
+    return TRUE;
+
+  g_signal_emit (self, signals[BATCH], 0, events);
+  if (!is_current (self, generation))
+    return FALSE;
+
+  /* A handler added or removed during emission takes effect next batch. */
+  handlers = g_ptr_array_new_full (self->handlers->len, g_object_unref);
+  for (guint i = 0; i < self->handlers->len; i++)
+    g_ptr_array_add (handlers, g_object_ref (g_ptr_array_index (self->handlers, i)));
+
+  for (guint i = 0; i < events->len; i++)
+    {
+      HkEvent *event = g_ptr_array_index (events, i);
+      HkEventType type = hk_event_get_event_type (event);
+
+      g_signal_emit (self, signals[EVENT], event_type_quarks[type], event);
+      if (!is_current (self, generation))
+        return FALSE;
+
+      for (guint j = 0; j < handlers->len; j++)
+        {
+          HkEventHandler *handler = g_ptr_array_index (handlers, j);
+          g_autoptr(HkFilterRules) rules = hk_event_handler_dup_rules (handler);
+
+          if (!filter_accepts (self, rules, event))
+            continue;
+          hk_event_handler_dispatch (handler, event);
+          if (!is_current (self, generation))
+            return FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+static gboolean
+on_flush_timeout (gpointer data)
+{
+  HkWatchdog *self = data;
+  g_autoptr(HkWatchdog) keep = g_object_ref (self);
+  g_autoptr(GPtrArray) events = NULL;
+  gint64 next;
+
+  g_clear_pointer (&self->flush_source, g_source_unref);
+  events = hk_coalescer_take_ready (self->coalescer, g_get_monotonic_time (), &next);
+  if (next > 0)
+    {
+      self->flush_source = g_timeout_source_new (MAX (1, (next - g_get_monotonic_time () + 999) / 1000));
+      g_source_set_callback (self->flush_source, on_flush_timeout, self, NULL);
+      g_source_set_static_name (self->flush_source, "[hachiko] coalescing");
+      g_source_attach (self->flush_source, self->owner);
+    }
+  emit_events (self, events);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Either emits now (latency 0) or hands the events to the coalescer and
+ * makes sure a flush is scheduled. */
+static gboolean
+deliver_events (HkWatchdog *self,
+                GPtrArray  *events)
+{
+  gint64 next;
+
+  if (self->coalescer == NULL)
+    return emit_events (self, events);
+
+  hk_coalescer_add (self->coalescer, events, g_get_monotonic_time ());
+  next = hk_coalescer_get_deadline (self->coalescer);
+  if (next > 0 && self->flush_source == NULL)
+    {
+      self->flush_source = g_timeout_source_new (MAX (1, (next - g_get_monotonic_time () + 999) / 1000));
+      g_source_set_callback (self->flush_source, on_flush_timeout, self, NULL);
+      g_source_set_static_name (self->flush_source, "[hachiko] coalescing");
+      g_source_attach (self->flush_source, self->owner);
+    }
+
+  return TRUE;
+}
+
+/* Everything pending in the coalescer goes out before a marker, so that
+ * `overflow` and `error` come in order with the events. */
+static gboolean
+flush_coalescer (HkWatchdog *self)
+{
+  g_autoptr(GPtrArray) events = NULL;
+
+  if (self->coalescer == NULL)
+    return TRUE;
+
+  if (self->flush_source != NULL)
+    {
+      g_source_destroy (self->flush_source);
+      g_clear_pointer (&self->flush_source, g_source_unref);
+    }
+  events = hk_coalescer_take_all (self->coalescer);
+  return emit_events (self, events);
+}
+
+static void
+resume_tree (HkWorker *worker,
+             gpointer  data)
+{
+  hk_tree_resume (data);
+}
+
+static gboolean
+deliver_pending (HkWatchdog  *self,
+                 GPtrArray  **pending)
+{
+  gboolean ok = TRUE;
+
+  if ((*pending)->len > 0)
+    ok = deliver_events (self, *pending);
+  g_clear_pointer (pending, g_ptr_array_unref);
+  *pending = g_ptr_array_new_with_free_func ((GDestroyNotify) hk_event_unref);
+
+  return ok;
+}
+
+static void
+hk_watchdog_deliver (GArray   *items,
+                     gpointer  user_data)
+{
+  HkWatchdog *self = user_data;
+  g_autoptr(HkWatchdog) keep = g_object_ref (self);
+  g_autoptr(GPtrArray) pending = g_ptr_array_new_with_free_func ((GDestroyNotify) hk_event_unref);
+  guint generation = self->generation;
+
+  for (guint i = 0; i < items->len; i++)
+    {
+      HkQueueItem *item = &g_array_index (items, HkQueueItem, i);
+
+      if (item->kind == HK_QUEUE_ITEM_EVENT)
+        {
+          if (filter_accepts (self, self->rules, item->data))
+            g_ptr_array_add (pending, g_steal_pointer (&item->data));
+          continue;
+        }
+
+      /* Markers: everything before them goes out first. */
+      if (!deliver_pending (self, &pending) || !flush_coalescer (self))
+        return;
+
+      switch (item->kind)
+        {
+        case HK_QUEUE_ITEM_SATURATED:
+          /* The owner has now drained its queue: the worker can re-read the
+           * tree and report what this watchdog missed. */
+          hk_worker_post (self->worker, resume_tree, self->tree, NULL);
+          G_GNUC_FALLTHROUGH;
+        case HK_QUEUE_ITEM_OVERFLOW:
+          g_signal_emit (self, signals[OVERFLOW], 0);
+          break;
+
+        case HK_QUEUE_ITEM_ERROR:
+          g_signal_emit (self, signals[ERROR], 0, item->data);
+          break;
+
+        case HK_QUEUE_ITEM_ROOT_GONE:
+          g_signal_emit (self, signals[ERROR], 0, item->data);
+          if (is_current (self, generation))
+            hk_watchdog_stop (self);
+          return;
+
+        case HK_QUEUE_ITEM_EVENT:
+        default:
+          g_assert_not_reached ();
+        }
+
+      if (!is_current (self, generation))
+        return;
+    }
+
+  deliver_pending (self, &pending);
+}
+
+/* --- starting and stopping -------------------------------------------- */
+
+typedef struct
+{
+  HkWatchdog   *watchdog;     /* only dereferenced on the owner */
+  HkTree       *tree;
+  GCancellable *cancellable;  /* kept alive by the task */
+  GTask        *task;         /* idem: the worker never refs or unrefs it */
+  GMainContext *owner;
+  guint         generation;
+  gboolean      ok;
+  GError       *error;
+} StartData;
+
+static void
+start_data_free (StartData *data)
+{
+  g_clear_error (&data->error);
+  g_main_context_unref (data->owner);
+  g_free (data);
+}
+
+static void
+start_tree (HkWorker *worker,
+            gpointer  user_data)
+{
+  StartData *data = user_data;
+
+  data->ok = hk_tree_start (data->tree, data->cancellable, &data->error);
+}
+
+static void
+free_tree (HkWorker *worker,
+           gpointer  data)
+{
+  hk_tree_free (data);
+}
+
+static void
+release_tree (HkWatchdog *self)
+{
+  HkTree *tree = g_steal_pointer (&self->tree);
+
+  if (tree == NULL)
+    return;
+
+  hk_tree_cancel (tree);
+  hk_worker_call (self->worker, free_tree, tree);
+}
+
+static void
+clear_running_state (HkWatchdog *self)
+{
+  if (self->queue != NULL)
+    hk_event_queue_close (self->queue);
+  release_tree (self);
+  g_clear_pointer (&self->queue, hk_event_queue_unref);
+  if (self->flush_source != NULL)
+    {
+      g_source_destroy (self->flush_source);
+      g_clear_pointer (&self->flush_source, g_source_unref);
+    }
+  g_clear_pointer (&self->coalescer, hk_coalescer_free);
+  g_clear_pointer (&self->rules, hk_filter_rules_unref);
+  g_clear_pointer (&self->base_path, g_free);
+}
+
+/* Everything that can be checked on the caller's thread, then a tree and a
+ * queue ready to be started on the worker. */
+static gboolean
+prepare_start (HkWatchdog  *self,
+               GError     **error)
+{
+  g_autofree char *root_path = NULL;
+  HkTreeOptions options = { 0 };
+  GFileType type;
+
+  if (self->worker == NULL)
+    {
+      self->worker = hk_worker_acquire (error);
+      if (self->worker == NULL)
+        return FALSE;
+    }
+
+  root_path = g_file_get_path (self->root);
+  if (root_path == NULL)
+    {
+      g_autofree char *uri = g_file_get_uri (self->root);
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "Cannot watch “%s”: only local files can be watched", uri);
+      return FALSE;
+    }
+
+  type = g_file_query_file_type (self->root, G_FILE_QUERY_INFO_NONE, NULL);
+  if (type == G_FILE_TYPE_UNKNOWN)
+    {
+      g_autofree char *display = g_filename_display_name (root_path);
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   "Cannot watch “%s”: No such file or directory", display);
+      return FALSE;
+    }
+
+  self->generation++;
+  self->rules = self->filter != NULL ? hk_filter_dup_rules (self->filter) : NULL;
+  self->queue = hk_event_queue_new (self->owner,
+                                    g_atomic_int_get (&queue_bound_for_testing),
+                                    hk_watchdog_deliver, self);
+  if (self->latency > 0)
+    self->coalescer = hk_coalescer_new (self->latency, self->max_latency);
+
+  options.root_path = root_path;
+  options.recursive = self->recursive;
+  options.access_events = self->access_events;
+  options.follow_symlinks = self->follow_symlinks;
+  options.rules = self->rules;
+  self->tree = hk_tree_new (hk_worker_get_backend (self->worker), &options, self->queue);
+  self->base_path = type == G_FILE_TYPE_DIRECTORY
+    ? g_steal_pointer (&root_path)
+    : g_path_get_dirname (root_path);
+
+  return TRUE;
+}
+
+static void
+set_running (HkWatchdog *self,
+             gboolean    running)
+{
+  self->starting = FALSE;
+  if (self->running == !!running)
+    return;
+  self->running = !!running;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RUNNING]);
+}
+
+/**
+ * hk_watchdog_start:
+ * @self: a watchdog
+ * @error: return location for a #GError
+ *
+ * Starts watching. Returns once every directory of the tree is watched, so
+ * any change made after it returns is reported.
+ *
+ * The walk of the tree runs on the worker thread while the caller waits;
+ * see [method@Hk.Watchdog.start_async] to keep the caller's main loop
+ * running meanwhile.
+ *
+ * Fails with %G_IO_ERROR_NOT_FOUND when the root does not exist,
+ * %G_IO_ERROR_PERMISSION_DENIED when it cannot be read,
+ * %G_IO_ERROR_NO_SPACE when the root itself cannot be watched because the
+ * inotify watch limit is reached, and %G_IO_ERROR_NOT_SUPPORTED for a
+ * non-local root. Starting a running watchdog does nothing and succeeds.
+ *
+ * Returns: %TRUE once watching
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_watchdog_start (HkWatchdog  *self,
+                   GError     **error)
+{
+  StartData data = { 0 };
+
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (self->running)
+    return TRUE;
+  if (self->starting)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_PENDING,
+                           "The watchdog is already starting");
+      return FALSE;
+    }
+
+  if (!prepare_start (self, error))
+    return FALSE;
+
+  data.tree = self->tree;
+  hk_worker_call (self->worker, start_tree, &data);
+  if (!data.ok)
+    {
+      g_propagate_error (error, data.error);
+      clear_running_state (self);
+      return FALSE;
+    }
+
+  set_running (self, TRUE);
+  return TRUE;
+}
+
+static gboolean
+start_async_done (gpointer user_data)
+{
+  StartData *data = user_data;
+  HkWatchdog *self = data->watchdog;
+  g_autoptr(GTask) task = data->task;
+
+  if (!is_current (self, data->generation))
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                               "The watchdog was stopped while starting");
+    }
+  else if (!data->ok)
+    {
+      clear_running_state (self);
+      self->starting = FALSE;
+      g_task_return_error (task, g_steal_pointer (&data->error));
+    }
+  else
+    {
+      set_running (self, TRUE);
+      g_task_return_boolean (task, TRUE);
+    }
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+start_tree_async (HkWorker *worker,
+                  gpointer  user_data)
+{
+  StartData *data = user_data;
+
+  start_tree (worker, data);
+  g_main_context_invoke_full (data->owner, G_PRIORITY_DEFAULT,
+                              start_async_done, data,
+                              (GDestroyNotify) start_data_free);
+}
+
+/**
+ * hk_watchdog_start_async:
+ * @self: a watchdog
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the watchdog is watching, or failed
+ * @user_data: data for @callback
+ *
+ * Starts watching without blocking: the walk of the tree runs on the
+ * worker thread and @callback runs on the owner context when every
+ * directory is watched. Call [method@Hk.Watchdog.start_finish] from it.
+ *
+ * This is the asynchronous version of [method@Hk.Watchdog.start]. Stopping
+ * the watchdog or cancelling @cancellable meanwhile makes it fail with
+ * %G_IO_ERROR_CANCELLED.
+ *
+ * Since: 1.0
+ */
+void
+hk_watchdog_start_async (HkWatchdog          *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+  StartData *data;
+
+  g_return_if_fail (HK_IS_WATCHDOG (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, hk_watchdog_start_async);
+
+  if (self->running)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (self->starting)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
+                               "The watchdog is already starting");
+      return;
+    }
+  if (!prepare_start (self, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  self->starting = TRUE;
+  data = g_new0 (StartData, 1);
+  data->watchdog = self;
+  data->tree = self->tree;
+  data->cancellable = cancellable;
+  data->owner = g_main_context_ref (self->owner);
+  data->generation = self->generation;
+  data->task = g_steal_pointer (&task);
+  hk_worker_post (self->worker, start_tree_async, data, NULL);
+}
+
+/**
+ * hk_watchdog_start_finish:
+ * @self: a watchdog
+ * @result: the result given to the callback
+ * @error: return location for a #GError
+ *
+ * Finishes [method@Hk.Watchdog.start_async].
+ *
+ * Returns: %TRUE once watching
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_watchdog_start_finish (HkWatchdog    *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * hk_watchdog_stop:
+ * @self: a watchdog
+ *
+ * Stops watching. When this returns, no signal is emitted and no handler
+ * runs any more, even for events that were already read; events pending in
+ * the coalescing window are dropped too. A pending
+ * [method@Hk.Watchdog.start_async] fails with %G_IO_ERROR_CANCELLED.
+ *
+ * Must be called on the owner context's thread. Stopping a stopped
+ * watchdog does nothing; it can be started again.
+ *
+ * Since: 1.0
+ */
+void
+hk_watchdog_stop (HkWatchdog *self)
+{
+  g_return_if_fail (HK_IS_WATCHDOG (self));
+
+  if (!self->running && !self->starting)
+    return;
+
+  self->generation++;
+  clear_running_state (self);
+  set_running (self, FALSE);
+}
+
+/* --- test hooks -------------------------------------------------------- */
+
+static void
+inject_overflow (HkWorker *worker,
+                 gpointer  data)
+{
+  hk_tree_on_overflow (data, g_get_monotonic_time ());
+}
+
+void
+hk_watchdog_inject_overflow (HkWatchdog *self)
+{
+  g_return_if_fail (HK_IS_WATCHDOG (self));
+  g_return_if_fail (self->running);
+
+  hk_worker_call (self->worker, inject_overflow, self->tree);
+}
+
+void
+hk_watchdog_set_watch_limit (guint limit)
+{
+  hk_backend_set_watch_limit_for_testing (limit);
+}
+
+void
+hk_watchdog_set_queue_bound (guint bound)
+{
+  g_atomic_int_set (&queue_bound_for_testing, bound);
+}
+
+static void
+read_backend_watches (HkWorker *worker,
+                      gpointer  data)
+{
+  *(guint *) data = hk_worker_get_backend (worker)->n_watches;
+}
+
+guint
+hk_watchdog_get_backend_watches (void)
+{
+  g_autoptr(GError) error = NULL;
+  HkWorker *worker = hk_worker_acquire (&error);
+  guint n = 0;
+
+  if (worker == NULL)
+    return 0;
+  hk_worker_call (worker, read_backend_watches, &n);
+  hk_worker_release (worker);
+
+  return n;
+}
+
+/* --- GObject ------------------------------------------------------------ */
+
+/**
+ * hk_watchdog_new:
+ * @root: the file or directory to watch
+ *
+ * Creates a watchdog for @root. The thread-default main context at this
+ * point becomes the owner context, where every signal is emitted.
+ *
+ * Returns: (transfer full): a new, stopped watchdog
+ *
+ * Since: 1.0
+ */
+HkWatchdog *
+hk_watchdog_new (GFile *root)
+{
+  g_return_val_if_fail (G_IS_FILE (root), NULL);
+
+  return g_object_new (HK_TYPE_WATCHDOG, "root", root, NULL);
+}
+
+static void
+hk_watchdog_dispose (GObject *object)
+{
+  HkWatchdog *self = HK_WATCHDOG (object);
+
+  hk_watchdog_stop (self);
+  if (self->handlers != NULL)
+    g_ptr_array_set_size (self->handlers, 0);
+  g_clear_object (&self->filter);
+
+  G_OBJECT_CLASS (hk_watchdog_parent_class)->dispose (object);
+}
+
+static void
+hk_watchdog_finalize (GObject *object)
+{
+  HkWatchdog *self = HK_WATCHDOG (object);
+
+  g_clear_object (&self->root);
+  g_clear_pointer (&self->handlers, g_ptr_array_unref);
+  g_clear_pointer (&self->worker, hk_worker_release);
+  g_clear_pointer (&self->owner, g_main_context_unref);
+
+  G_OBJECT_CLASS (hk_watchdog_parent_class)->finalize (object);
+}
+
+static void
+hk_watchdog_get_property (GObject    *object,
+                          guint       prop_id,
+                          GValue     *value,
+                          GParamSpec *pspec)
+{
+  HkWatchdog *self = HK_WATCHDOG (object);
+
+  switch (prop_id)
+    {
+    case PROP_ROOT:
+      g_value_set_object (value, self->root);
+      break;
+    case PROP_RECURSIVE:
+      g_value_set_boolean (value, self->recursive);
+      break;
+    case PROP_ACCESS_EVENTS:
+      g_value_set_boolean (value, self->access_events);
+      break;
+    case PROP_FOLLOW_SYMLINKS:
+      g_value_set_boolean (value, self->follow_symlinks);
+      break;
+    case PROP_FILTER:
+      g_value_set_object (value, self->filter);
+      break;
+    case PROP_LATENCY:
+      g_value_set_uint (value, self->latency);
+      break;
+    case PROP_MAX_LATENCY:
+      g_value_set_uint (value, self->max_latency);
+      break;
+    case PROP_RUNNING:
+      g_value_set_boolean (value, self->running);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+hk_watchdog_set_property (GObject      *object,
+                          guint         prop_id,
+                          const GValue *value,
+                          GParamSpec   *pspec)
+{
+  HkWatchdog *self = HK_WATCHDOG (object);
+
+  switch (prop_id)
+    {
+    case PROP_ROOT:
+      self->root = g_value_dup_object (value);
+      break;
+    case PROP_RECURSIVE:
+      hk_watchdog_set_recursive (self, g_value_get_boolean (value));
+      break;
+    case PROP_ACCESS_EVENTS:
+      hk_watchdog_set_access_events (self, g_value_get_boolean (value));
+      break;
+    case PROP_FOLLOW_SYMLINKS:
+      hk_watchdog_set_follow_symlinks (self, g_value_get_boolean (value));
+      break;
+    case PROP_FILTER:
+      hk_watchdog_set_filter (self, g_value_get_object (value));
+      break;
+    case PROP_LATENCY:
+      hk_watchdog_set_latency (self, g_value_get_uint (value));
+      break;
+    case PROP_MAX_LATENCY:
+      hk_watchdog_set_max_latency (self, g_value_get_uint (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+hk_watchdog_class_init (HkWatchdogClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  g_autoptr(GEnumClass) enum_class = g_type_class_ref (HK_TYPE_EVENT_TYPE);
+
+  object_class->dispose = hk_watchdog_dispose;
+  object_class->finalize = hk_watchdog_finalize;
+  object_class->get_property = hk_watchdog_get_property;
+  object_class->set_property = hk_watchdog_set_property;
+
+  for (guint i = 0; i < G_N_ELEMENTS (event_type_quarks); i++)
+    event_type_quarks[i] = g_quark_from_static_string (g_enum_get_value (enum_class, i)->value_nick);
+
+  /**
+   * HkWatchdog:root:
+   *
+   * The file or directory to watch. A missing root makes
+   * [method@Hk.Watchdog.start] fail; a file as root watches that one file
+   * (including editors' save-by-rename).
+   *
+   * Since: 1.0
+   */
+  properties[PROP_ROOT] =
+    g_param_spec_object ("root", NULL, NULL,
+                         G_TYPE_FILE,
+                         (G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:recursive:
+   *
+   * Whether to watch every directory below the root, including those that
+   * appear later. Takes effect at the next start.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_RECURSIVE] =
+    g_param_spec_boolean ("recursive", NULL, NULL,
+                          TRUE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:access-events:
+   *
+   * Whether to report %HK_EVENT_OPENED and %HK_EVENT_CLOSED_NO_WRITE for
+   * files. Off by default: every read of a file produces them. Takes
+   * effect at the next start.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_ACCESS_EVENTS] =
+    g_param_spec_boolean ("access-events", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:follow-symlinks:
+   *
+   * Whether symbolic links to directories are followed and watched. By
+   * default a symbolic link is reported as an entry of its own and not
+   * followed. Takes effect at the next start.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_FOLLOW_SYMLINKS] =
+    g_param_spec_boolean ("follow-symlinks", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:filter:
+   *
+   * Which paths to report. Directories the filter ignores are not watched
+   * at all. The filter's rules are taken when the watchdog starts.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_FILTER] =
+    g_param_spec_object ("filter", NULL, NULL,
+                         HK_TYPE_FILTER,
+                         (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:latency:
+   *
+   * Coalescing window in milliseconds. 0 (the default) delivers each event
+   * as soon as it is read. Above 0, events for the same path within the
+   * window are merged (see `docs/coalescing.md`). Takes effect at the next
+   * start.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_LATENCY] =
+    g_param_spec_uint ("latency", NULL, NULL,
+                       0, G_MAXINT, 0,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:max-latency:
+   *
+   * With [property@Hk.Watchdog:latency] above 0, the longest time in
+   * milliseconds an event may be held back while activity continues on its
+   * path. Default 1000.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_MAX_LATENCY] =
+    g_param_spec_uint ("max-latency", NULL, NULL,
+                       1, G_MAXINT, DEFAULT_MAX_LATENCY,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:running:
+   *
+   * Whether the watchdog is watching. It becomes %FALSE after
+   * [method@Hk.Watchdog.stop], and when the root is deleted, moved away or
+   * unmounted.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_RUNNING] =
+    g_param_spec_boolean ("running", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * HkWatchdog::event:
+   * @self: the watchdog
+   * @event: the event
+   *
+   * Emitted on the owner context for every event that passes the
+   * [property@Hk.Watchdog:filter]. The signal is detailed by the event
+   * type's nick, so `event::created` sees only creations.
+   *
+   * Since: 1.0
+   */
+  signals[EVENT] =
+    g_signal_new ("event",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED,
+                  0, NULL, NULL,
+                  g_cclosure_marshal_VOID__BOXED,
+                  G_TYPE_NONE, 1, HK_TYPE_EVENT | G_SIGNAL_TYPE_STATIC_SCOPE);
+  g_signal_set_va_marshaller (signals[EVENT], G_TYPE_FROM_CLASS (klass),
+                              g_cclosure_marshal_VOID__BOXEDv);
+
+  /**
+   * HkWatchdog::batch:
+   * @self: the watchdog
+   * @events: (element-type Hk.Event): the events of one delivery
+   *
+   * Emitted on the owner context with every event of one delivery, before
+   * the [signal@Hk.Watchdog::event] emissions for them. Useful to update a
+   * view once per batch.
+   *
+   * Since: 1.0
+   */
+  signals[BATCH] =
+    g_signal_new ("batch",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL,
+                  g_cclosure_marshal_VOID__BOXED,
+                  G_TYPE_NONE, 1, G_TYPE_PTR_ARRAY | G_SIGNAL_TYPE_STATIC_SCOPE);
+  g_signal_set_va_marshaller (signals[BATCH], G_TYPE_FROM_CLASS (klass),
+                              g_cclosure_marshal_VOID__BOXEDv);
+
+  /**
+   * HkWatchdog::overflow:
+   * @self: the watchdog
+   *
+   * Emitted when events were lost: the kernel's queue overflowed, or the
+   * owner context did not drain its queue in time. The tree is re-read
+   * right after, and what changed meanwhile is reported as synthetic
+   * events following this signal.
+   *
+   * Since: 1.0
+   */
+  signals[OVERFLOW] =
+    g_signal_new ("overflow",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL,
+                  g_cclosure_marshal_VOID__VOID,
+                  G_TYPE_NONE, 0);
+
+  /**
+   * HkWatchdog::error:
+   * @self: the watchdog
+   * @error: what went wrong
+   *
+   * Emitted when part of the tree cannot be watched as asked: a directory
+   * that cannot be read (%G_IO_ERROR_PERMISSION_DENIED), the inotify watch
+   * limit reached (%G_IO_ERROR_NO_SPACE, the message names the path and
+   * `fs.inotify.max_user_watches`; the subtree is then rescanned
+   * periodically instead), or the root deleted, moved away
+   * (%G_IO_ERROR_NOT_FOUND) or unmounted (%G_IO_ERROR_NOT_MOUNTED), after
+   * which the watchdog stops.
+   *
+   * Since: 1.0
+   */
+  signals[ERROR] =
+    g_signal_new ("error",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL,
+                  g_cclosure_marshal_VOID__BOXED,
+                  G_TYPE_NONE, 1, G_TYPE_ERROR | G_SIGNAL_TYPE_STATIC_SCOPE);
+  g_signal_set_va_marshaller (signals[ERROR], G_TYPE_FROM_CLASS (klass),
+                              g_cclosure_marshal_VOID__BOXEDv);
+}
+
+static void
+hk_watchdog_init (HkWatchdog *self)
+{
+  self->recursive = TRUE;
+  self->max_latency = DEFAULT_MAX_LATENCY;
+  self->owner = g_main_context_ref_thread_default ();
+  self->handlers = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+/* --- accessors ---------------------------------------------------------- */
+
+/**
+ * hk_watchdog_get_root:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:root].
+ *
+ * Returns: (transfer none): the root
+ *
+ * Since: 1.0
+ */
+GFile *
+hk_watchdog_get_root (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), NULL);
+
+  return self->root;
+}
+
+#define BOOLEAN_ACCESSORS(field, prop)                                        \
+gboolean                                                                      \
+hk_watchdog_get_##field (HkWatchdog *self)                                    \
+{                                                                             \
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), FALSE);                        \
+  return self->field;                                                         \
+}                                                                             \
+                                                                              \
+void                                                                          \
+hk_watchdog_set_##field (HkWatchdog *self,                                    \
+                         gboolean    field)                                   \
+{                                                                             \
+  g_return_if_fail (HK_IS_WATCHDOG (self));                                   \
+  if (self->field == !!field)                                                 \
+    return;                                                                   \
+  self->field = !!field;                                                      \
+  g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);               \
+}
+
+/**
+ * hk_watchdog_get_recursive:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:recursive].
+ *
+ * Returns: whether subdirectories are watched
+ *
+ * Since: 1.0
+ */
+/**
+ * hk_watchdog_set_recursive:
+ * @self: a watchdog
+ * @recursive: whether to watch subdirectories
+ *
+ * Sets [property@Hk.Watchdog:recursive].
+ *
+ * Since: 1.0
+ */
+BOOLEAN_ACCESSORS (recursive, PROP_RECURSIVE)
+
+/**
+ * hk_watchdog_get_access_events:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:access-events].
+ *
+ * Returns: whether open and close-without-write events are reported
+ *
+ * Since: 1.0
+ */
+/**
+ * hk_watchdog_set_access_events:
+ * @self: a watchdog
+ * @access_events: whether to report open and close-without-write events
+ *
+ * Sets [property@Hk.Watchdog:access-events].
+ *
+ * Since: 1.0
+ */
+BOOLEAN_ACCESSORS (access_events, PROP_ACCESS_EVENTS)
+
+/**
+ * hk_watchdog_get_follow_symlinks:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:follow-symlinks].
+ *
+ * Returns: whether symbolic links to directories are followed
+ *
+ * Since: 1.0
+ */
+/**
+ * hk_watchdog_set_follow_symlinks:
+ * @self: a watchdog
+ * @follow_symlinks: whether to follow symbolic links to directories
+ *
+ * Sets [property@Hk.Watchdog:follow-symlinks].
+ *
+ * Since: 1.0
+ */
+BOOLEAN_ACCESSORS (follow_symlinks, PROP_FOLLOW_SYMLINKS)
+
+#undef BOOLEAN_ACCESSORS
+
+/**
+ * hk_watchdog_get_filter:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:filter].
+ *
+ * Returns: (transfer none) (nullable): the filter
+ *
+ * Since: 1.0
+ */
+HkFilter *
+hk_watchdog_get_filter (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), NULL);
+
+  return self->filter;
+}
+
+/**
+ * hk_watchdog_set_filter:
+ * @self: a watchdog
+ * @filter: (nullable): a filter, or %NULL to report everything
+ *
+ * Sets [property@Hk.Watchdog:filter].
+ *
+ * Since: 1.0
+ */
+void
+hk_watchdog_set_filter (HkWatchdog *self,
+                        HkFilter   *filter)
+{
+  g_return_if_fail (HK_IS_WATCHDOG (self));
+  g_return_if_fail (filter == NULL || HK_IS_FILTER (filter));
+
+  if (g_set_object (&self->filter, filter))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FILTER]);
+}
+
+/**
+ * hk_watchdog_get_latency:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:latency].
+ *
+ * Returns: the coalescing window in milliseconds
+ *
+ * Since: 1.0
+ */
+guint
+hk_watchdog_get_latency (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), 0);
+
+  return self->latency;
+}
+
+/**
+ * hk_watchdog_set_latency:
+ * @self: a watchdog
+ * @latency: the coalescing window in milliseconds, 0 for none
+ *
+ * Sets [property@Hk.Watchdog:latency].
+ *
+ * Since: 1.0
+ */
+void
+hk_watchdog_set_latency (HkWatchdog *self,
+                         guint       latency)
+{
+  g_return_if_fail (HK_IS_WATCHDOG (self));
+
+  if (self->latency == latency)
+    return;
+  self->latency = latency;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LATENCY]);
+}
+
+/**
+ * hk_watchdog_get_max_latency:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:max-latency].
+ *
+ * Returns: the longest delay in milliseconds
+ *
+ * Since: 1.0
+ */
+guint
+hk_watchdog_get_max_latency (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), 0);
+
+  return self->max_latency;
+}
+
+/**
+ * hk_watchdog_set_max_latency:
+ * @self: a watchdog
+ * @max_latency: the longest delay in milliseconds
+ *
+ * Sets [property@Hk.Watchdog:max-latency].
+ *
+ * Since: 1.0
+ */
+void
+hk_watchdog_set_max_latency (HkWatchdog *self,
+                             guint       max_latency)
+{
+  g_return_if_fail (HK_IS_WATCHDOG (self));
+  g_return_if_fail (max_latency > 0);
+
+  if (self->max_latency == max_latency)
+    return;
+  self->max_latency = max_latency;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_LATENCY]);
+}
+
+/**
+ * hk_watchdog_get_running:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:running].
+ *
+ * Returns: whether the watchdog is watching
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_watchdog_get_running (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), FALSE);
+
+  return self->running;
+}
+
+/**
+ * hk_watchdog_get_n_watched_directories:
+ * @self: a watchdog
+ *
+ * Gets how many directories are watched so far. It may be read while
+ * [method@Hk.Watchdog.start_async] walks the tree, to show progress.
+ *
+ * Returns: the number of watched directories, 0 when stopped
+ *
+ * Since: 1.0
+ */
+guint
+hk_watchdog_get_n_watched_directories (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), 0);
+
+  return self->tree != NULL ? hk_tree_get_n_watched (self->tree) : 0;
+}
+
+/**
+ * hk_watchdog_add_handler:
+ * @self: a watchdog
+ * @handler: a handler
+ *
+ * Adds @handler: for every event that passes the watchdog's filter and the
+ * handler's own [property@Hk.EventHandler:filter], its `on_any_event` and
+ * then the method for the event's type run, on the owner context, after
+ * the [signal@Hk.Watchdog::event] emission for that event. Handlers run in
+ * the order they were added.
+ *
+ * Since: 1.0
+ */
+void
+hk_watchdog_add_handler (HkWatchdog     *self,
+                         HkEventHandler *handler)
+{
+  g_return_if_fail (HK_IS_WATCHDOG (self));
+  g_return_if_fail (HK_IS_EVENT_HANDLER (handler));
+
+  g_ptr_array_add (self->handlers, g_object_ref (handler));
+}
+
+/**
+ * hk_watchdog_remove_handler:
+ * @self: a watchdog
+ * @handler: a handler added with [method@Hk.Watchdog.add_handler]
+ *
+ * Removes @handler. Removing one that was not added does nothing.
+ *
+ * Since: 1.0
+ */
+void
+hk_watchdog_remove_handler (HkWatchdog     *self,
+                            HkEventHandler *handler)
+{
+  g_return_if_fail (HK_IS_WATCHDOG (self));
+  g_return_if_fail (HK_IS_EVENT_HANDLER (handler));
+
+  g_ptr_array_remove (self->handlers, handler);
+}

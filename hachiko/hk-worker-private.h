@@ -1,0 +1,36 @@
+/* hk-worker-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "hk-backend-private.h"
+
+G_BEGIN_DECLS
+
+/* The one worker thread of the process, shared by every HkWatchdog. It runs
+ * its own GMainContext with the backend's sources and owns every HkTree.
+ * It exists while at least one watchdog does. */
+typedef struct _HkWorker HkWorker;
+
+typedef void (*HkWorkerFunc) (HkWorker *worker,
+                              gpointer  data);
+
+HkWorker     *hk_worker_acquire     (GError       **error);
+void          hk_worker_release     (HkWorker      *worker);
+HkBackend    *hk_worker_get_backend (HkWorker      *worker);
+GMainContext *hk_worker_get_context (HkWorker      *worker);
+/* Runs @func on the worker and waits for it to return. */
+void          hk_worker_call        (HkWorker      *worker,
+                                     HkWorkerFunc   func,
+                                     gpointer       data);
+/* Runs @func on the worker later; @destroy frees @data there afterwards. */
+void          hk_worker_post        (HkWorker      *worker,
+                                     HkWorkerFunc   func,
+                                     gpointer       data,
+                                     GDestroyNotify destroy);
+
+G_END_DECLS

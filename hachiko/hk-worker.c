@@ -1,0 +1,212 @@
+/* hk-worker.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "hk-worker-private.h"
+
+struct _HkWorker
+{
+  guint         ref_count;   /* under worker_lock */
+  GThread      *thread;
+  GMainContext *context;
+  GMainLoop    *loop;
+  HkBackend    *backend;
+  GError       *start_error;
+  GMutex        mutex;
+  GCond         cond;
+  gboolean      started;
+};
+
+G_LOCK_DEFINE_STATIC (worker_lock);
+static HkWorker *the_worker;
+
+static gpointer
+hk_worker_thread (gpointer data)
+{
+  HkWorker *self = data;
+
+  g_main_context_push_thread_default (self->context);
+
+  self->backend = hk_backend_new (self->context, &self->start_error);
+
+  g_mutex_lock (&self->mutex);
+  self->started = TRUE;
+  g_cond_signal (&self->cond);
+  g_mutex_unlock (&self->mutex);
+
+  if (self->backend != NULL)
+    g_main_loop_run (self->loop);
+
+  g_clear_pointer (&self->backend, hk_backend_free);
+  g_main_context_pop_thread_default (self->context);
+
+  return NULL;
+}
+
+static gboolean
+quit_loop (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+hk_worker_free (HkWorker *self)
+{
+  /* Quit from inside the loop: a quit before g_main_loop_run() started
+   * would be forgotten. */
+  g_main_context_invoke (self->context, quit_loop, self->loop);
+  g_thread_join (self->thread);
+  g_main_loop_unref (self->loop);
+  g_main_context_unref (self->context);
+  g_clear_error (&self->start_error);
+  g_mutex_clear (&self->mutex);
+  g_cond_clear (&self->cond);
+  g_free (self);
+}
+
+HkWorker *
+hk_worker_acquire (GError **error)
+{
+  HkWorker *self;
+
+  G_LOCK (worker_lock);
+
+  if (the_worker != NULL)
+    {
+      the_worker->ref_count++;
+      G_UNLOCK (worker_lock);
+      return the_worker;
+    }
+
+  self = g_new0 (HkWorker, 1);
+  self->ref_count = 1;
+  g_mutex_init (&self->mutex);
+  g_cond_init (&self->cond);
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->thread = g_thread_new ("hachiko-worker", hk_worker_thread, self);
+
+  g_mutex_lock (&self->mutex);
+  while (!self->started)
+    g_cond_wait (&self->cond, &self->mutex);
+  g_mutex_unlock (&self->mutex);
+
+  if (self->backend == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&self->start_error));
+      hk_worker_free (self);
+      G_UNLOCK (worker_lock);
+      return NULL;
+    }
+
+  the_worker = self;
+  G_UNLOCK (worker_lock);
+
+  return self;
+}
+
+void
+hk_worker_release (HkWorker *self)
+{
+  G_LOCK (worker_lock);
+  g_assert (self == the_worker);
+  if (--self->ref_count > 0)
+    {
+      G_UNLOCK (worker_lock);
+      return;
+    }
+  the_worker = NULL;
+  G_UNLOCK (worker_lock);
+
+  hk_worker_free (self);
+}
+
+HkBackend *
+hk_worker_get_backend (HkWorker *self)
+{
+  return self->backend;
+}
+
+GMainContext *
+hk_worker_get_context (HkWorker *self)
+{
+  return self->context;
+}
+
+typedef struct
+{
+  HkWorker       *worker;
+  HkWorkerFunc    func;
+  gpointer        data;
+  GDestroyNotify  destroy;
+  gboolean        done;
+} Call;
+
+static gboolean
+run_call (gpointer user_data)
+{
+  Call *call = user_data;
+
+  call->func (call->worker, call->data);
+
+  if (call->destroy != NULL)
+    {
+      /* hk_worker_post(): nobody waits. */
+      call->destroy (call->data);
+      g_free (call);
+      return G_SOURCE_REMOVE;
+    }
+
+  g_mutex_lock (&call->worker->mutex);
+  call->done = TRUE;
+  g_cond_broadcast (&call->worker->cond);
+  g_mutex_unlock (&call->worker->mutex);
+
+  return G_SOURCE_REMOVE;
+}
+
+void
+hk_worker_call (HkWorker     *self,
+                HkWorkerFunc  func,
+                gpointer      data)
+{
+  Call call = { self, func, data, NULL, FALSE };
+
+  if (g_thread_self () == self->thread)
+    {
+      func (self, data);
+      return;
+    }
+
+  g_main_context_invoke (self->context, run_call, &call);
+
+  g_mutex_lock (&self->mutex);
+  while (!call.done)
+    g_cond_wait (&self->cond, &self->mutex);
+  g_mutex_unlock (&self->mutex);
+}
+
+static void
+no_destroy (gpointer data)
+{
+}
+
+void
+hk_worker_post (HkWorker       *self,
+                HkWorkerFunc    func,
+                gpointer        data,
+                GDestroyNotify  destroy)
+{
+  Call *call = g_new0 (Call, 1);
+
+  call->worker = self;
+  call->func = func;
+  call->data = data;
+  call->destroy = destroy != NULL ? destroy : no_destroy;
+
+  g_main_context_invoke (self->context, run_call, call);
+}
