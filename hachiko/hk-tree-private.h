@@ -75,6 +75,7 @@ gboolean    hk_tree_is_root            (HkTree               *tree,
 void        hk_tree_on_created         (HkTree               *tree,
                                         HkDirNode            *dir,
                                         const char           *name,
+                                        gboolean              moved_in,
                                         gboolean              is_directory,
                                         gint64                now);
 void        hk_tree_on_deleted         (HkTree               *tree,

@@ -31,8 +31,9 @@
  * the snapshot, and only the difference is reported. */
 
 /* How far back a rescan treats a changed ctime as a lost modification:
- * file timestamps are coarse (a jiffy), so allow for that. */
-#define CTIME_SLACK_NS (50 * G_GINT64_CONSTANT (1000000))
+ * file timestamps come from a coarse clock (up to a jiffy behind), so
+ * allow for that. */
+#define CTIME_SLACK_NS (10 * G_GINT64_CONSTANT (1000000))
 
 /* Unwatchable subtrees (no watches left) are rescanned this often. */
 #define POLL_INTERVAL_MS 2000
@@ -48,12 +49,22 @@ struct _HkTree
   GSource       *poll_source;    /* only while some subtree is polled */
   GCancellable  *cancellable;    /* the start's, only during start */
   gint64         synced_at_ns;   /* realtime of the last consistent view */
+  gint64         polled_at_ns;   /* realtime of the last rescan of polled dirs */
   guint          n_watched;      /* atomic: read from other threads */
   guint          n_polled;
   gint           cancelled;      /* atomic */
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
   guint          root_gone : 1;
 };
+
+static gint64
+realtime_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
 
 /* --- snapshot nodes ---------------------------------------------------- */
 
@@ -621,15 +632,6 @@ hk_tree_free (HkTree *tree)
   g_free (tree);
 }
 
-static gint64
-realtime_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_REALTIME, &ts);
-  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
-}
-
 /* Runs on the worker. On success every directory of the tree is watched
  * (or, out of watches, polled) and the tree receives events. */
 gboolean
@@ -689,6 +691,7 @@ hk_tree_start (HkTree        *tree,
   g_ptr_array_add (pending, tree->root);
   scan_run (&scan);
   tree->cancellable = NULL;
+  tree->synced_at_ns = tree->polled_at_ns = realtime_ns ();
 
   if (g_atomic_int_get (&tree->cancelled) ||
       g_cancellable_set_error_if_cancelled (cancellable, error))
@@ -739,6 +742,7 @@ tree_is_live (HkTree *tree)
   if (hk_event_queue_is_saturated (tree->queue))
     {
       tree->suspended = TRUE;
+      tree->synced_at_ns = realtime_ns ();
       hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_SATURATED, NULL);
       return FALSE;
     }
@@ -752,10 +756,30 @@ hk_tree_is_suspended (HkTree *tree)
   return tree->suspended;
 }
 
+/* Whether @node (known already) is still the entry on disk, for a name
+ * that arrives by rename(2). Only nodes found by reading a directory can be
+ * met again this way (their inode is known); a node recorded from an event
+ * (inode 0) meeting a rename onto its name was replaced. */
+static gboolean
+node_is_on_disk (HkTree *tree,
+                 HkNode *node)
+{
+  g_autofree char *path = NULL;
+  struct stat st;
+
+  if (node->ino == 0)
+    return FALSE;
+  path = node_path (tree, node, NULL, NULL);
+  if (lstat (path, &st) != 0)
+    return TRUE;  /* gone again: its deletion is queued */
+  return node->ino == st.st_ino;
+}
+
 void
 hk_tree_on_created (HkTree     *tree,
                     HkDirNode  *dir,
                     const char *name,
+                    gboolean    moved_in,
                     gboolean    is_directory,
                     gint64      now)
 {
@@ -767,18 +791,17 @@ hk_tree_on_created (HkTree     *tree,
   if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
     return;
 
-  /* Already reported by the read of a new directory. */
-  if (node_lookup (tree, dir, name) != NULL)
-    return;
-
-  if (!is_directory && tree->options.follow_symlinks)
+  node = node_lookup (tree, dir, name);
+  if (node != NULL)
     {
-      g_autofree char *p = node_path (tree, &dir->node, name, NULL);
-      struct stat st;
-
-      if (lstat (p, &st) == 0)
-        kind = kind_from_mode (st.st_mode);
+      /* Already reported by the read of a new directory... */
+      if (!moved_in || node_is_on_disk (tree, node))
+        return;
+      /* ...or renamed over from outside: the old entry is gone. */
+      emit_node (tree, HK_EVENT_DELETED, node, FALSE, now);
+      node_remove_subtree (tree, node);
     }
+
 
   node = node_new (tree, dir, name, kind, 0);
   path = node_path (tree, node, NULL, &relative);
@@ -870,7 +893,7 @@ hk_tree_on_moved (HkTree     *tree,
       if (from_in)
         hk_tree_on_deleted (tree, from_dir, from_name, now);
       if (to_in)
-        hk_tree_on_created (tree, to_dir, to_name, is_directory, now);
+        hk_tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
       return;
     }
 
@@ -878,7 +901,7 @@ hk_tree_on_moved (HkTree     *tree,
   if (node == NULL)
     {
       /* Its creation was never seen: it is new to us where it lands. */
-      hk_tree_on_created (tree, to_dir, to_name, is_directory, now);
+      hk_tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
       return;
     }
 
@@ -1020,21 +1043,31 @@ rescan_dir (HkTree    *tree,
     }
 }
 
+/* Re-reads @dir (NULL: the whole tree) and reports how it differs from
+ * the snapshot. Files whose ctime is not older than @synced_at_ns (the last
+ * moment the snapshot was known to be complete) are reported modified. */
+static void
+rescan (HkTree    *tree,
+        HkDirNode *dir,
+        gint64     synced_at_ns,
+        gint64     now)
+{
+  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  Scan scan = { tree, TRUE, now, pending };
+
+  if (tree->root_gone)
+    return;
+
+  rescan_dir (tree, dir != NULL ? dir : tree->root, &scan, synced_at_ns - CTIME_SLACK_NS);
+  scan_run (&scan);
+}
+
 void
 hk_tree_rescan (HkTree    *tree,
                 HkDirNode *dir,
                 gint64     now)
 {
-  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
-  Scan scan = { tree, TRUE, now, pending };
-  gint64 threshold = tree->synced_at_ns - CTIME_SLACK_NS;
-
-  if (tree->root_gone)
-    return;
-
-  tree->synced_at_ns = realtime_ns ();
-  rescan_dir (tree, dir != NULL ? dir : tree->root, &scan, threshold);
-  scan_run (&scan);
+  rescan (tree, dir, realtime_ns (), now);
 }
 
 void
@@ -1046,7 +1079,12 @@ hk_tree_on_overflow (HkTree *tree,
 
   hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_OVERFLOW, NULL);
   if (!tree->suspended)
-    hk_tree_rescan (tree, NULL, now);
+    {
+      /* Every event after the kernel queue was last seen empty was either
+       * read or lost. */
+      rescan (tree, NULL, MAX (tree->synced_at_ns, tree->backend->quiet_at_ns), now);
+      tree->synced_at_ns = realtime_ns ();
+    }
 }
 
 void
@@ -1057,7 +1095,8 @@ hk_tree_resume (HkTree *tree)
 
   tree->suspended = FALSE;
   hk_event_queue_clear_saturated (tree->queue);
-  hk_tree_rescan (tree, NULL, g_get_monotonic_time ());
+  rescan (tree, NULL, tree->synced_at_ns, g_get_monotonic_time ());
+  tree->synced_at_ns = realtime_ns ();
 }
 
 static gboolean
@@ -1083,7 +1122,8 @@ on_poll (gpointer data)
       g_ptr_array_add (polled, node);
 
   for (guint i = 0; i < polled->len; i++)
-    hk_tree_rescan (tree, g_ptr_array_index (polled, i), g_get_monotonic_time ());
+    rescan (tree, g_ptr_array_index (polled, i), tree->polled_at_ns, g_get_monotonic_time ());
+  tree->polled_at_ns = realtime_ns ();
 
   return G_SOURCE_CONTINUE;
 }

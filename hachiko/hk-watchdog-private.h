@@ -22,6 +22,9 @@ void  hk_watchdog_set_watch_limit        (guint       limit);
 /* The bound of the queue towards the owner, for watchdogs started after
  * the call (0: the default). */
 void  hk_watchdog_set_queue_bound        (guint       bound);
+/* Keeps the worker from reading events for @ms (it sleeps), so a test can
+ * fill the kernel queue. Returns at once. */
+void  hk_watchdog_stall_worker           (guint       ms);
 /* Total watches the worker holds for every watchdog of the process. */
 guint hk_watchdog_get_backend_watches    (void);
 

@@ -5,7 +5,9 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hk-enums.h"
 #include "hk-event-handler-private.h"
@@ -422,7 +424,7 @@ prepare_start (HkWatchdog  *self,
 {
   g_autofree char *root_path = NULL;
   HkTreeOptions options = { 0 };
-  GFileType type;
+  struct stat st;
 
   if (self->worker == NULL)
     {
@@ -441,13 +443,13 @@ prepare_start (HkWatchdog  *self,
       return FALSE;
     }
 
-  type = g_file_query_file_type (self->root, G_FILE_QUERY_INFO_NONE, NULL);
-  if (type == G_FILE_TYPE_UNKNOWN)
+  if (stat (root_path, &st) != 0)
     {
+      int errsv = errno;
       g_autofree char *display = g_filename_display_name (root_path);
 
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                   "Cannot watch “%s”: No such file or directory", display);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Cannot watch “%s”: %s", display, g_strerror (errsv));
       return FALSE;
     }
 
@@ -465,7 +467,7 @@ prepare_start (HkWatchdog  *self,
   options.follow_symlinks = self->follow_symlinks;
   options.rules = self->rules;
   self->tree = hk_tree_new (hk_worker_get_backend (self->worker), &options, self->queue);
-  self->base_path = type == G_FILE_TYPE_DIRECTORY
+  self->base_path = S_ISDIR (st.st_mode)
     ? g_steal_pointer (&root_path)
     : g_path_get_dirname (root_path);
 
@@ -717,6 +719,25 @@ void
 hk_watchdog_set_queue_bound (guint bound)
 {
   g_atomic_int_set (&queue_bound_for_testing, bound);
+}
+
+static void
+stall (HkWorker *worker,
+       gpointer  data)
+{
+  g_usleep (GPOINTER_TO_UINT (data) * 1000);
+}
+
+void
+hk_watchdog_stall_worker (guint ms)
+{
+  g_autoptr(GError) error = NULL;
+  HkWorker *worker = hk_worker_acquire (&error);
+
+  if (worker == NULL)
+    return;
+  hk_worker_post (worker, stall, GUINT_TO_POINTER (ms), NULL);
+  hk_worker_release (worker);
 }
 
 static void

@@ -49,6 +49,7 @@ struct _HkBackend
   const HkBackendClass *klass;
   GPtrArray            *trees;    /* running HkTrees, for queue overflows */
   guint                 n_watches;
+  gint64                quiet_at_ns;  /* realtime when the kernel queue was last empty */
 };
 
 HkBackend *hk_backend_new           (GMainContext  *context,

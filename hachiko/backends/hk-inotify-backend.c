@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -226,7 +227,16 @@ fill_buffer (HkInotifyBackend *self)
   while (n < 0 && errno == EINTR);
 
   if (n <= 0)
-    return 0;
+    {
+      if (n < 0 && errno == EAGAIN)
+        {
+          struct timespec ts;
+
+          clock_gettime (CLOCK_REALTIME, &ts);
+          self->parent.quiet_at_ns = (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+        }
+      return 0;
+    }
 
   self->buf_len += n;
   return n;
@@ -334,7 +344,7 @@ dispatch_named_event (HkInotifyBackend           *self,
       HkTree *tree = dir->tree;
 
       if (ev->mask & (IN_CREATE | IN_MOVED_TO))
-        hk_tree_on_created (tree, dir, name, is_dir, now);
+        hk_tree_on_created (tree, dir, name, (ev->mask & IN_MOVED_TO) != 0, is_dir, now);
       else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
         hk_tree_on_deleted (tree, dir, name, now);
       else if (ev->mask & IN_MODIFY)
@@ -386,7 +396,7 @@ dispatch_move (HkInotifyBackend           *self,
 
   for (int j = 0; j < n_to; j++)
     if (to_chain[j] != NULL)
-      hk_tree_on_created (to_chain[j]->tree, to_chain[j], to->name, is_dir, now);
+      hk_tree_on_created (to_chain[j]->tree, to_chain[j], to->name, TRUE, is_dir, now);
 }
 
 static struct inotify_event *
