@@ -1022,13 +1022,15 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    *
    * Since: 1.0
    */
+  /* Not G_SIGNAL_TYPE_STATIC_SCOPE: bindings keep events beyond the
+   * emission, and copying one is only a reference. */
   signals[EVENT] =
     g_signal_new ("event",
                   G_TYPE_FROM_CLASS (klass),
                   G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED,
                   0, NULL, NULL,
                   g_cclosure_marshal_VOID__BOXED,
-                  G_TYPE_NONE, 1, HK_TYPE_EVENT | G_SIGNAL_TYPE_STATIC_SCOPE);
+                  G_TYPE_NONE, 1, HK_TYPE_EVENT);
   g_signal_set_va_marshaller (signals[EVENT], G_TYPE_FROM_CLASS (klass),
                               g_cclosure_marshal_VOID__BOXEDv);
 
@@ -1049,7 +1051,7 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
                   G_SIGNAL_RUN_LAST,
                   0, NULL, NULL,
                   g_cclosure_marshal_VOID__BOXED,
-                  G_TYPE_NONE, 1, G_TYPE_PTR_ARRAY | G_SIGNAL_TYPE_STATIC_SCOPE);
+                  G_TYPE_NONE, 1, G_TYPE_PTR_ARRAY);
   g_signal_set_va_marshaller (signals[BATCH], G_TYPE_FROM_CLASS (klass),
                               g_cclosure_marshal_VOID__BOXEDv);
 
@@ -1093,7 +1095,7 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
                   G_SIGNAL_RUN_LAST,
                   0, NULL, NULL,
                   g_cclosure_marshal_VOID__BOXED,
-                  G_TYPE_NONE, 1, G_TYPE_ERROR | G_SIGNAL_TYPE_STATIC_SCOPE);
+                  G_TYPE_NONE, 1, G_TYPE_ERROR);
   g_signal_set_va_marshaller (signals[ERROR], G_TYPE_FROM_CLASS (klass),
                               g_cclosure_marshal_VOID__BOXEDv);
 }
