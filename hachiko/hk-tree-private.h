@@ -6,6 +6,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <sys/types.h>
 
 #include "hk-event-queue-private.h"
 #include "hk-filter-private.h"
@@ -47,6 +48,8 @@ struct _HkDirNode
   HkTree    *tree;
   gint32     watch;            /* backend watch handle, -1 when unwatched */
   guint32    polled : 1;       /* covered by periodic rescans (no watch) */
+  guint32    followed : 1;     /* a symbolic link followed to a directory */
+  dev_t      dev;              /* with node.ino: loop detection for symlinks */
 };
 
 typedef struct

@@ -475,26 +475,67 @@ open_dir (const char *path,
 static gboolean
 descend_into (HkTree     *tree,
               HkNode     *node,
-              int         dir_fd,
               const char *relative)
 {
-  if (!tree->options.recursive)
-    return FALSE;
+  return tree->options.recursive &&
+         node->kind == HK_NODE_DIR &&
+         !is_excluded (tree, relative);
+}
 
-  if (node->kind == HK_NODE_SYMLINK && tree->options.follow_symlinks)
+/* With follow-symlinks, a symbolic link to a directory is taken as that
+ * directory, unless it points at one of its own ancestors (a loop), which
+ * is reported and left as a plain entry. Returns the kind to record. */
+static HkNodeKind
+resolve_symlink (HkTree      *tree,
+                 HkDirNode   *parent,
+                 int          dir_fd,
+                 const char  *name,
+                 struct stat *target)
+{
+  if (!tree->options.follow_symlinks ||
+      fstatat (dir_fd, name, target, 0) != 0 ||
+      !S_ISDIR (target->st_mode))
+    return HK_NODE_SYMLINK;
+
+  for (HkDirNode *it = parent; it != NULL; it = it->node.parent)
+    if (it->node.ino == target->st_ino && it->dev == target->st_dev)
+      {
+        g_autofree char *path = node_path (tree, &parent->node, name, NULL);
+        g_autofree char *display = g_filename_display_name (path);
+
+        report_error (tree, g_error_new (G_IO_ERROR, G_IO_ERROR_TOO_MANY_LINKS,
+                                         "Not following “%s”: the symbolic link loops "
+                                         "back to a directory above it", display));
+        return HK_NODE_SYMLINK;
+      }
+
+  return HK_NODE_DIR;
+}
+
+/* Creates the node for an entry read from @dir_fd. */
+static HkNode *
+add_entry (HkTree     *tree,
+           HkDirNode  *dir,
+           int         dir_fd,
+           const char *name,
+           HkNodeKind  kind,
+           guint64     ino)
+{
+  struct stat target;
+  HkNode *node;
+
+  if (kind == HK_NODE_SYMLINK && resolve_symlink (tree, dir, dir_fd, name, &target) == HK_NODE_DIR)
     {
-      struct stat st;
-
-      if (fstatat (dir_fd, node->name, &st, 0) != 0 || !S_ISDIR (st.st_mode))
-        return FALSE;
-      /* Loop check: the target must not be one of our ancestors. */
-      for (HkDirNode *it = node->parent; it != NULL; it = it->node.parent)
-        if (it->node.ino == st.st_ino)
-          return FALSE;
-      return FALSE;  /* followed symlinked directories are not descended yet */
+      node = node_new (tree, dir, name, HK_NODE_DIR, target.st_ino);
+      ((HkDirNode *) node)->followed = TRUE;
+      ((HkDirNode *) node)->dev = target.st_dev;
+      return node;
     }
 
-  return node->kind == HK_NODE_DIR && !is_excluded (tree, relative);
+  node = node_new (tree, dir, name, kind, ino);
+  if (kind == HK_NODE_DIR)
+    ((HkDirNode *) node)->dev = dir->dev;
+  return node;
 }
 
 /* Reads one directory, adding what the snapshot does not have yet. */
@@ -544,17 +585,17 @@ scan_one (Scan      *scan,
           kind = kind_from_mode (st.st_mode);
         }
 
-      child = node_new (tree, dir, name, kind, de->d_ino);
+      child = add_entry (tree, dir, dirfd (dirp), name, kind, de->d_ino);
       if (scan->emit)
         emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
 
-      if (kind == HK_NODE_DIR || kind == HK_NODE_SYMLINK)
+      if (child->kind == HK_NODE_DIR)
         {
           g_autofree char *child_path = NULL;
           const char *child_relative;
 
           child_path = node_path (tree, child, NULL, &child_relative);
-          if (descend_into (tree, child, dirfd (dirp), child_relative))
+          if (descend_into (tree, child, child_relative))
             g_ptr_array_add (scan->pending, child);
         }
     }
@@ -675,6 +716,7 @@ hk_tree_start (HkTree        *tree,
     }
 
   tree->root = (HkDirNode *) node_new (tree, NULL, "", HK_NODE_DIR, st.st_ino);
+  tree->root->dev = st.st_dev;
   tree->synced_at_ns = realtime_ns ();
 
   if (!watch_dir (tree, tree->root, watch_path, error))
@@ -800,10 +842,32 @@ hk_tree_on_created (HkTree     *tree,
       /* ...or renamed over from outside: the old entry is gone. */
       emit_node (tree, HK_EVENT_DELETED, node, FALSE, now);
       node_remove_subtree (tree, node);
+      node = NULL;
     }
 
+  if (!is_directory && tree->options.follow_symlinks)
+    {
+      g_autofree char *dir_path = node_path (tree, &dir->node, NULL, NULL);
+      int dir_fd = open (dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      struct stat st;
 
-  node = node_new (tree, dir, name, kind, 0);
+      if (dir_fd >= 0)
+        {
+          if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode))
+            {
+              node = add_entry (tree, dir, dir_fd, name, HK_NODE_SYMLINK, st.st_ino);
+              is_directory = node->kind == HK_NODE_DIR;
+            }
+          close (dir_fd);
+        }
+    }
+
+  if (node == NULL)
+    {
+      node = node_new (tree, dir, name, kind, 0);
+      if (kind == HK_NODE_DIR)
+        ((HkDirNode *) node)->dev = dir->dev;
+    }
   path = node_path (tree, node, NULL, &relative);
   emit (tree, HK_EVENT_CREATED, g_strdup (path), NULL, is_directory, FALSE, now);
 
@@ -991,6 +1055,8 @@ rescan_dir (HkTree    *tree,
 
       kind = kind_from_mode (st.st_mode);
       child = node_lookup (tree, dir, name);
+      if (child != NULL && child->kind == HK_NODE_DIR && ((HkDirNode *) child)->followed)
+        continue;  /* a followed link: its target is rescanned through its own node */
 
       if (child != NULL && (child->kind != kind || (child->ino != 0 && child->ino != st.st_ino)))
         {
@@ -1005,10 +1071,10 @@ rescan_dir (HkTree    *tree,
           const char *child_relative;
           g_autofree char *child_path = NULL;
 
-          child = node_new (tree, dir, name, kind, st.st_ino);
+          child = add_entry (tree, dir, dirfd (dirp), name, kind, st.st_ino);
           emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
           child_path = node_path (tree, child, NULL, &child_relative);
-          if (descend_into (tree, child, dirfd (dirp), child_relative))
+          if (descend_into (tree, child, child_relative))
             g_ptr_array_add (scan->pending, child);   /* all new: a plain scan */
         }
       else

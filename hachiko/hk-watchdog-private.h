@@ -25,6 +25,10 @@ void  hk_watchdog_set_queue_bound        (guint       bound);
 /* Keeps the worker from reading events for @ms (it sleeps), so a test can
  * fill the kernel queue. Returns at once. */
 void  hk_watchdog_stall_worker           (guint       ms);
+/* Stops the idle worker so that the next start opens a new inotify
+ * instance (which picks up changed /proc/sys/fs/inotify limits). Returns
+ * FALSE if a watchdog still uses it. */
+gboolean hk_watchdog_restart_backend_for_testing (void);
 /* Total watches the worker holds for every watchdog of the process. */
 guint hk_watchdog_get_backend_watches    (void);
 

@@ -740,6 +740,12 @@ hk_watchdog_stall_worker (guint ms)
   hk_worker_release (worker);
 }
 
+gboolean
+hk_watchdog_restart_backend_for_testing (void)
+{
+  return hk_worker_shutdown_idle ();
+}
+
 static void
 read_backend_watches (HkWorker *worker,
                       gpointer  data)

@@ -13,7 +13,7 @@ G_BEGIN_DECLS
 
 /* The one worker thread of the process, shared by every HkWatchdog. It runs
  * its own GMainContext with the backend's sources and owns every HkTree.
- * It exists while at least one watchdog does. */
+ * It starts with the first watchdog and stays until exit. */
 typedef struct _HkWorker HkWorker;
 
 typedef void (*HkWorkerFunc) (HkWorker *worker,
@@ -21,6 +21,8 @@ typedef void (*HkWorkerFunc) (HkWorker *worker,
 
 HkWorker     *hk_worker_acquire     (GError       **error);
 void          hk_worker_release     (HkWorker      *worker);
+/* Stops the worker if no watchdog uses it; TRUE when none is left. */
+gboolean      hk_worker_shutdown_idle (void);
 HkBackend    *hk_worker_get_backend (HkWorker      *worker);
 GMainContext *hk_worker_get_context (HkWorker      *worker);
 /* Runs @func on the worker and waits for it to return. */

@@ -77,7 +77,7 @@ hk_worker_acquire (GError **error)
 
   if (the_worker != NULL)
     {
-      the_worker->ref_count++;
+      the_worker->ref_count++;  /* may come back from 0: an idle worker */
       G_UNLOCK (worker_lock);
       return the_worker;
     }
@@ -109,20 +109,44 @@ hk_worker_acquire (GError **error)
   return self;
 }
 
+/* The worker outlives its last watchdog: it costs nothing while idle (it
+ * sleeps in poll() with no timer), while closing an inotify instance makes
+ * the kernel wait for a grace period, about 10 ms, on every start after an
+ * idle moment. It is shut down at exit, or by hk_worker_shutdown_idle(). */
 void
 hk_worker_release (HkWorker *self)
 {
   G_LOCK (worker_lock);
   g_assert (self == the_worker);
-  if (--self->ref_count > 0)
+  g_assert (self->ref_count > 0);
+  self->ref_count--;
+  G_UNLOCK (worker_lock);
+}
+
+gboolean
+hk_worker_shutdown_idle (void)
+{
+  HkWorker *self;
+
+  G_LOCK (worker_lock);
+  self = the_worker;
+  if (self == NULL || self->ref_count > 0)
     {
       G_UNLOCK (worker_lock);
-      return;
+      return self == NULL;
     }
   the_worker = NULL;
   G_UNLOCK (worker_lock);
 
   hk_worker_free (self);
+  return TRUE;
+}
+
+__attribute__((destructor))
+static void
+hk_worker_shutdown_at_exit (void)
+{
+  hk_worker_shutdown_idle ();
 }
 
 HkBackend *

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,6 +92,8 @@ fixture_tear_down (Fixture       *f,
   g_clear_object (&f->watchdog);
   if (f->saved_sysctl != NULL)
     write_sysctl (MAX_QUEUED_EVENTS, f->saved_sysctl);
+  /* Leave no instance with a lowered queue behind for the next test. */
+  hk_watchdog_restart_backend_for_testing ();
   g_free (f->saved_sysctl);
   hk_test_rm_rf (f->base);
   g_free (f->root);
@@ -405,18 +409,19 @@ typedef struct
 {
   HkRecorder *recorder;
   guint       expected;
+  guint       seen;      /* events already counted */
+  guint       created;
 } CountWait;
 
 static gboolean
 created_at_least (gpointer data)
 {
   CountWait *w = data;
-  guint n = 0;
 
-  for (guint i = 0; i < w->recorder->events->len; i++)
-    if (hk_event_get_event_type (g_ptr_array_index (w->recorder->events, i)) == HK_EVENT_CREATED)
-      n++;
-  return n >= w->expected;
+  for (; w->seen < w->recorder->events->len; w->seen++)
+    if (hk_event_get_event_type (g_ptr_array_index (w->recorder->events, w->seen)) == HK_EVENT_CREATED)
+      w->created++;
+  return w->created >= w->expected;
 }
 
 static void
@@ -443,8 +448,7 @@ test_recursive_mkdir_p_then_files_exactly_once (Fixture *f, gconstpointer data)
         }
     }
 
-  w.recorder = f->recorder;
-  w.expected = n_trees * (3 + n_files);
+  w = (CountWait) { f->recorder, n_trees * (3 + n_files), 0, 0 };
   g_assert_true (hk_test_wait_until (created_at_least, &w, 20000));
   hk_test_drain (200);
 
@@ -804,8 +808,10 @@ test_lose_nothing_real_overflow_reports_exact_difference (Fixture *f, gconstpoin
 
   /* The limit applies to inotify instances created after the change. */
   g_assert_true (write_sysctl (knob, "32"));
+  g_assert_true (hk_watchdog_restart_backend_for_testing ());
   fixture_watch (f);
   write_sysctl (knob, f->saved_sysctl);
+  g_clear_pointer (&f->saved_sysctl, g_free);
 
   hk_watchdog_stall_worker (300);
   for (guint i = 0; i < 300; i++)
@@ -888,6 +894,275 @@ test_lose_nothing_watch_limit_reported_and_polled (Fixture *f, gconstpointer dat
   WAIT_FOR (f, HK_EVENT_CREATED, "c/late");
 }
 
+
+/* --- symbolic links -------------------------------------------------------- */
+
+static void
+test_symlinks_not_followed_by_default (Fixture *f, gconstpointer data)
+{
+  g_autofree char *link = path_of (f, "link");
+
+  mkdir_rel (f, "target");
+  g_assert_cmpint (symlink ("target", link), ==, 0);
+  fixture_watch (f);
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 2);
+
+  write_rel (f, "target/file", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "target/file");
+  hk_test_drain (50);
+  g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_CREATED, "link/file"));
+}
+
+static void
+test_symlinks_followed_with_loop_detection (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (f->root);
+  g_autofree char *to_outside = path_of (f, "ext");
+  g_autofree char *loop = path_of (f, "sub/loop");
+  g_autofree char *ext_file = g_build_filename (f->outside, "from-link", NULL);
+
+  mkdir_rel (f, "sub");
+  g_assert_cmpint (symlink (f->outside, to_outside), ==, 0);
+  g_assert_cmpint (symlink ("..", loop), ==, 0);
+
+  f->watchdog = hk_watchdog_new (file);
+  hk_watchdog_set_follow_symlinks (f->watchdog, TRUE);
+  f->recorder = hk_recorder_new (f->watchdog, f->root);
+  g_assert_true (hk_watchdog_start (f->watchdog, NULL));
+  /* root, sub, and ext followed; sub/loop is not. */
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
+  hk_test_drain (50);
+  g_assert_cmpuint (f->recorder->errors->len, ==, 1);
+  g_assert_error ((GError *) g_ptr_array_index (f->recorder->errors, 0),
+                  G_IO_ERROR, G_IO_ERROR_TOO_MANY_LINKS);
+
+  hk_test_write_file (ext_file, "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "ext/from-link");
+}
+
+/* --- permissions and filters ------------------------------------------------ */
+
+static void
+unreadable_subdir_child (void)
+{
+  const char *root = g_getenv ("HK_TEST_ROOT");
+  g_autoptr(GFile) file = g_file_new_for_path (root);
+  g_autoptr(HkWatchdog) watchdog = NULL;
+  g_autoptr(HkRecorder) recorder = NULL;
+  g_autofree char *fresh = g_build_filename (root, "open/fresh", NULL);
+
+  if (geteuid () == 0 && (setgid (65534) != 0 || setuid (65534) != 0))
+    g_error ("cannot drop privileges: %s", g_strerror (errno));
+
+  watchdog = hk_watchdog_new (file);
+  recorder = hk_recorder_new (watchdog, root);
+  g_assert_true (hk_watchdog_start (watchdog, NULL));
+  hk_test_drain (50);
+  g_assert_cmpuint (recorder->errors->len, >=, 1);
+  g_assert_error ((GError *) g_ptr_array_index (recorder->errors, 0),
+                  G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
+  g_assert_nonnull (strstr (((GError *) g_ptr_array_index (recorder->errors, 0))->message, "secret"));
+
+  /* The rest of the tree is unaffected. */
+  hk_test_write_file (fresh, "x");
+  g_assert_true (hk_recorder_wait_for (recorder, HK_EVENT_CREATED, "open/fresh", TIMEOUT));
+}
+
+static void
+test_lose_nothing_unreadable_subdirectory_reported (Fixture *f, gconstpointer data)
+{
+  if (g_test_subprocess ())
+    {
+      unreadable_subdir_child ();
+      return;
+    }
+
+  mkdir_rel (f, "secret/inner");
+  mkdir_rel (f, "open");
+  g_chmod (f->root, 0777);
+  {
+    g_autofree char *open_dir = path_of (f, "open");
+    g_autofree char *secret = path_of (f, "secret");
+
+    g_chmod (open_dir, 0777);
+    g_chmod (secret, 0);
+  }
+  g_setenv ("HK_TEST_ROOT", f->root, TRUE);
+  g_test_trap_subprocess (NULL, 10 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
+static void
+test_filter_ignored_directories_are_not_watched (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (f->root);
+  g_autoptr(HkFilter) filter = hk_filter_new ();
+
+  mkdir_rel (f, ".git/objects/aa");
+  mkdir_rel (f, "node_modules/x/y");
+  mkdir_rel (f, "src/node_modules/z");
+  mkdir_rel (f, "src/lib");
+  g_assert_true (hk_filter_add_ignore_pattern (filter, ".git", NULL));
+  g_assert_true (hk_filter_add_ignore_pattern (filter, "node_modules", NULL));
+
+  f->watchdog = hk_watchdog_new (file);
+  hk_watchdog_set_filter (f->watchdog, filter);
+  f->recorder = hk_recorder_new (f->watchdog, f->root);
+  g_assert_true (hk_watchdog_start (f->watchdog, NULL));
+  /* root, src, src/lib */
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
+  g_assert_cmpuint (hk_watchdog_get_backend_watches (), ==, 3);
+
+  write_rel (f, ".git/HEAD", "x");
+  write_rel (f, "src/lib/a.c", "x");
+  mkdir_rel (f, "src/lib/node_modules/new");
+  write_rel (f, "src/lib/node_modules/new/pkg.js", "x");
+  write_rel (f, "src/lib/b.c", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "src/lib/b.c");
+  g_assert_true (hk_recorder_has (f->recorder, HK_EVENT_CREATED, "src/lib/a.c"));
+  for (guint i = 0; i < f->recorder->events->len; i++)
+    {
+      const char *path = hk_event_get_path (g_ptr_array_index (f->recorder->events, i));
+
+      g_assert_null (strstr (path, ".git"));
+      g_assert_null (strstr (path, "node_modules"));
+    }
+  g_assert_cmpuint (hk_watchdog_get_backend_watches (), ==, 3);
+}
+
+/* --- a busy owner ------------------------------------------------------------ */
+
+static void
+on_batch_size (HkWatchdog *watchdog,
+               GPtrArray  *events,
+               guint      *largest_before_overflow)
+{
+  HkRecorder *recorder = g_object_get_data (G_OBJECT (watchdog), "recorder");
+
+  if (recorder->n_overflows == 0)
+    *largest_before_overflow = MAX (*largest_before_overflow, events->len);
+}
+
+static void
+test_lose_nothing_blocked_owner_bounded_and_complete (Fixture *f, gconstpointer data)
+{
+  const guint n_files = 100000, bound = 1000;
+  guint largest = 0;
+  g_autoptr(GHashTable) created = g_hash_table_new (g_str_hash, g_str_equal);
+
+  hk_watchdog_set_queue_bound (bound);
+  fixture_watch (f);
+  g_object_set_data (G_OBJECT (f->watchdog), "recorder", f->recorder);
+  g_signal_connect (f->watchdog, "batch", G_CALLBACK (on_batch_size), &largest);
+
+  /* The owner context does not run while the files appear. */
+  for (guint i = 0; i < n_files; i++)
+    {
+      char path[4096];
+      int fd;
+
+      g_snprintf (path, sizeof path, "%s/f%06u", f->root, i);
+      fd = open (path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      g_assert_cmpint (fd, >=, 0);
+      close (fd);
+    }
+
+  {
+    CountWait w = { f->recorder, n_files, 0, 0 };
+    g_assert_true (hk_test_wait_until (created_at_least, &w, 60000));
+  }
+  hk_test_drain (100);
+
+  g_assert_cmpuint (f->recorder->n_overflows, >=, 1);
+  /* Before the overflow, no delivery exceeded the bound (plus the events of
+   * the one kernel read in progress when it was reached). */
+  g_assert_cmpuint (largest, <=, bound + 4096);
+
+  for (guint i = 0; i < f->recorder->events->len; i++)
+    {
+      HkEvent *event = g_ptr_array_index (f->recorder->events, i);
+
+      if (hk_event_get_event_type (event) == HK_EVENT_CREATED)
+        g_hash_table_add (created, (gpointer) hk_event_get_path (event));
+      else if (hk_event_get_event_type (event) == HK_EVENT_DELETED)
+        g_hash_table_remove (created, hk_event_get_path (event));
+    }
+  g_assert_cmpuint (g_hash_table_size (created), ==, n_files);
+}
+
+/* --- many lifecycles ----------------------------------------------------------- */
+
+typedef struct
+{
+  char    *root;
+  gint     stop;
+} Churn;
+
+static gpointer
+churn_thread (gpointer data)
+{
+  Churn *churn = data;
+  g_autofree char *path = g_build_filename (churn->root, "churn", NULL);
+
+  while (!g_atomic_int_get (&churn->stop))
+    {
+      int fd = open (path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+
+      if (fd >= 0)
+        close (fd);
+      unlink (path);
+    }
+  return NULL;
+}
+
+static void
+count_event (HkWatchdog *watchdog,
+             HkEvent    *event,
+             guint      *count)
+{
+  (*count)++;
+}
+
+static void
+test_lifecycle_many_start_stop_unref_cycles (Fixture *f, gconstpointer data)
+{
+  const char *env = g_getenv ("HK_TEST_CYCLES");
+  guint cycles = env != NULL ? (guint) atoi (env) : 10000;
+  Churn churn = { f->root, FALSE };
+  g_autoptr(GFile) file = g_file_new_for_path (f->root);
+  GThread *thread;
+  guint after_stop = 0;
+
+  mkdir_rel (f, "a/b");
+  thread = g_thread_new ("churn", churn_thread, &churn);
+
+  for (guint i = 0; i < cycles; i++)
+    {
+      HkWatchdog *watchdog = hk_watchdog_new (file);
+      guint count = 0;
+
+      g_signal_connect (watchdog, "event", G_CALLBACK (count_event), &count);
+      g_assert_true (hk_watchdog_start (watchdog, NULL));
+      if (i % 3 == 0)
+        g_main_context_iteration (NULL, FALSE);
+      if (i % 2 == 0)
+        {
+          hk_watchdog_stop (watchdog);
+          count = 0;
+          while (g_main_context_iteration (NULL, FALSE))
+            ;
+          after_stop += count;
+        }
+      g_object_unref (watchdog);  /* running or not */
+    }
+
+  g_atomic_int_set (&churn.stop, TRUE);
+  g_thread_join (thread);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (after_stop, ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -925,6 +1200,13 @@ main (int   argc,
   ADD ("lose-nothing/overflow-without-changes-reports-nothing", test_lose_nothing_overflow_without_changes_reports_nothing);
   ADD ("lose-nothing/real-overflow-reports-exact-difference", test_lose_nothing_real_overflow_reports_exact_difference);
   ADD ("lose-nothing/watch-limit-reported-and-polled", test_lose_nothing_watch_limit_reported_and_polled);
+
+  ADD ("symlinks/not-followed-by-default", test_symlinks_not_followed_by_default);
+  ADD ("symlinks/followed-with-loop-detection", test_symlinks_followed_with_loop_detection);
+  ADD ("lose-nothing/unreadable-subdirectory-reported", test_lose_nothing_unreadable_subdirectory_reported);
+  ADD ("filter/ignored-directories-are-not-watched", test_filter_ignored_directories_are_not_watched);
+  ADD ("lose-nothing/blocked-owner-bounded-and-complete", test_lose_nothing_blocked_owner_bounded_and_complete);
+  ADD ("lifecycle/many-start-stop-unref-cycles", test_lifecycle_many_start_stop_unref_cycles);
 
 #undef ADD
 
