@@ -19,7 +19,7 @@ struct _HkEventQueue
   guint                    n_events;
   guint                    scheduled : 1;  /* an invoke is on its way */
   guint                    closed : 1;
-  guint                    saturated : 1;
+  gint                     saturated;      /* atomic: read per event by the worker */
 };
 
 void
@@ -133,7 +133,7 @@ hk_event_queue_push (HkEventQueue    *self,
 
   g_array_append_val (self->items, item);
   if (kind == HK_QUEUE_ITEM_EVENT && ++self->n_events >= self->bound)
-    self->saturated = TRUE;
+    g_atomic_int_set (&self->saturated, TRUE);
   if (!self->scheduled)
     schedule = self->scheduled = TRUE;
   g_mutex_unlock (&self->mutex);
@@ -158,21 +158,13 @@ hk_event_queue_push_event (HkEventQueue *self,
 gboolean
 hk_event_queue_is_saturated (HkEventQueue *self)
 {
-  gboolean saturated;
-
-  g_mutex_lock (&self->mutex);
-  saturated = self->saturated;
-  g_mutex_unlock (&self->mutex);
-
-  return saturated;
+  return g_atomic_int_get (&self->saturated);
 }
 
 void
 hk_event_queue_clear_saturated (HkEventQueue *self)
 {
-  g_mutex_lock (&self->mutex);
-  self->saturated = FALSE;
-  g_mutex_unlock (&self->mutex);
+  g_atomic_int_set (&self->saturated, FALSE);
 }
 
 void

@@ -473,13 +473,19 @@ open_dir (const char *path,
 }
 
 static gboolean
-descend_into (HkTree     *tree,
-              HkNode     *node,
-              const char *relative)
+descend_into (HkTree *tree,
+              HkNode *node)
 {
-  return tree->options.recursive &&
-         node->kind == HK_NODE_DIR &&
-         !is_excluded (tree, relative);
+  g_autofree char *path = NULL;
+  const char *relative;
+
+  if (!tree->options.recursive || node->kind != HK_NODE_DIR)
+    return FALSE;
+  if (tree->options.rules == NULL)
+    return TRUE;
+
+  path = node_path (tree, node, NULL, &relative);
+  return !is_excluded (tree, relative);
 }
 
 /* With follow-symlinks, a symbolic link to a directory is taken as that
@@ -589,15 +595,8 @@ scan_one (Scan      *scan,
       if (scan->emit)
         emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
 
-      if (child->kind == HK_NODE_DIR)
-        {
-          g_autofree char *child_path = NULL;
-          const char *child_relative;
-
-          child_path = node_path (tree, child, NULL, &child_relative);
-          if (descend_into (tree, child, child_relative))
-            g_ptr_array_add (scan->pending, child);
-        }
+      if (descend_into (tree, child))
+        g_ptr_array_add (scan->pending, child);
     }
 
   closedir (dirp);
@@ -825,8 +824,6 @@ hk_tree_on_created (HkTree     *tree,
                     gboolean    is_directory,
                     gint64      now)
 {
-  const char *relative;
-  g_autofree char *path = NULL;
   HkNodeKind kind = is_directory ? HK_NODE_DIR : HK_NODE_FILE;
   HkNode *node;
 
@@ -868,10 +865,9 @@ hk_tree_on_created (HkTree     *tree,
       if (kind == HK_NODE_DIR)
         ((HkDirNode *) node)->dev = dir->dev;
     }
-  path = node_path (tree, node, NULL, &relative);
-  emit (tree, HK_EVENT_CREATED, g_strdup (path), NULL, is_directory, FALSE, now);
+  emit_node (tree, HK_EVENT_CREATED, node, FALSE, now);
 
-  if (is_directory && tree->options.recursive && !is_excluded (tree, relative))
+  if (descend_into (tree, node))
     scan_new_directory (tree, (HkDirNode *) node, now);
 }
 
@@ -1068,13 +1064,9 @@ rescan_dir (HkTree    *tree,
 
       if (child == NULL)
         {
-          const char *child_relative;
-          g_autofree char *child_path = NULL;
-
           child = add_entry (tree, dir, dirfd (dirp), name, kind, st.st_ino);
           emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
-          child_path = node_path (tree, child, NULL, &child_relative);
-          if (descend_into (tree, child, child_relative))
+          if (descend_into (tree, child))
             g_ptr_array_add (scan->pending, child);   /* all new: a plain scan */
         }
       else
@@ -1084,14 +1076,8 @@ rescan_dir (HkTree    *tree,
           child->ino = st.st_ino;
           if (kind != HK_NODE_DIR && ctime_ns >= threshold_ns)
             emit_node (tree, HK_EVENT_MODIFIED, child, TRUE, scan->now);
-          else if (kind == HK_NODE_DIR && tree->options.recursive)
-            {
-              const char *child_relative;
-              g_autofree char *child_path = node_path (tree, child, NULL, &child_relative);
-
-              if (!is_excluded (tree, child_relative))
-                rescan_dir (tree, (HkDirNode *) child, scan, threshold_ns);
-            }
+          else if (descend_into (tree, child))
+            rescan_dir (tree, (HkDirNode *) child, scan, threshold_ns);
         }
 
       g_hash_table_add (seen, child->name);
