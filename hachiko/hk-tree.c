@@ -914,6 +914,12 @@ hk_tree_on_changed (HkTree      *tree,
   if (!tree_accepts (tree, dir, name))
     return;
 
+  /* A name the snapshot does not have is stale: the read of its new
+   * directory already saw it renamed or deleted (and reported the result),
+   * or its creation was never reported. */
+  if (node_lookup (tree, dir, name) == NULL)
+    return;
+
   switch (event_type)
     {
     case HK_EVENT_OPENED:
@@ -929,6 +935,40 @@ hk_tree_on_changed (HkTree      *tree,
 
   emit (tree, event_type, node_path (tree, &dir->node, name, NULL), NULL,
         is_directory, FALSE, now);
+}
+
+static void rescan_dir (HkTree *tree, HkDirNode *dir, Scan *scan, gint64 threshold_ns);
+
+/* A directory that appeared was watched and read under the path it had
+ * when its event was processed. If it (or a parent) had been renamed by
+ * then, that failed, and the rename's event is the first chance to catch
+ * up: read each such directory at its new path, reporting what it holds. */
+static void
+catch_up_unwatched (HkTree    *tree,
+                    HkDirNode *moved,
+                    gint64     now)
+{
+  g_autoptr(GPtrArray) stack = g_ptr_array_new ();
+  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  Scan scan = { tree, TRUE, now, pending };
+
+  g_ptr_array_add (stack, moved);
+  while (stack->len > 0)
+    {
+      HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+
+      if (dir->watch < 0 && !dir->polled && descend_into (tree, &dir->node))
+        {
+          /* Nothing under it was ever watched; report no modifications. */
+          rescan_dir (tree, dir, &scan, G_MAXINT64);
+          scan_run (&scan);
+          continue;
+        }
+
+      for (HkNode *child = dir->children; child != NULL; child = child->next)
+        if (child->kind == HK_NODE_DIR)
+          g_ptr_array_add (stack, child);
+    }
 }
 
 void
@@ -974,6 +1014,9 @@ hk_tree_on_moved (HkTree     *tree,
   node_rename (tree, node, to_dir, to_name);
   emit (tree, HK_EVENT_MOVED, old_path, node_path (tree, node, NULL, NULL),
         node->kind == HK_NODE_DIR, FALSE, now);
+
+  if (node->kind == HK_NODE_DIR)
+    catch_up_unwatched (tree, (HkDirNode *) node, now);
 }
 
 void
