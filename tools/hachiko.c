@@ -1,0 +1,145 @@
+/* hachiko.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* `hachiko COMMAND …`: dispatches to the subcommands. */
+
+#include "config.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hk-tool-private.h"
+
+#ifdef HK_TOOL_TEST_HOOKS
+# include "hk-watchdog-private.h"
+#endif
+
+static const struct
+{
+  const char *name;
+  int       (*run) (int argc, char **argv);
+  const char *summary;
+} commands[] = {
+  { "log", hk_tool_log, "print one line per file system event" },
+  { "exec", hk_tool_exec, "run a command after changes" },
+  { "restart", hk_tool_restart, "keep a command running, restart it after changes" },
+};
+
+static void
+print_overview (FILE *out)
+{
+  fputs ("Usage:\n"
+         "  hachiko log     [OPTION...] [PATH...]\n"
+         "  hachiko exec    [OPTION...] [PATH...] -- COMMAND [ARG...]\n"
+         "  hachiko restart [OPTION...] [PATH...] -- COMMAND [ARG...]\n"
+         "\n"
+         "Watch directory trees and react to changes.\n"
+         "\n"
+         "Commands:\n", out);
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %-9s%s\n", commands[i].name, commands[i].summary);
+  fputs ("\n"
+         "Examples:\n"
+         "  hachiko log .                      show what changes under the current directory\n"
+         "  hachiko log --json src             the same, as JSON Lines\n"
+         "  hachiko exec src -- make           run make after each burst of changes in src\n"
+         "  hachiko exec -p '*.md' . -- pandoc -o out.html {path}\n"
+         "                                     pass the changed file as an argument\n"
+         "  hachiko restart -p '*.py' . -- python3 server.py\n"
+         "                                     restart a server when a Python file changes\n"
+         "\n"
+         "Without PATH, the current directory is watched. Directories named .git,\n"
+         ".hg and .svn are ignored unless --no-default-ignores is given.\n"
+         "\n"
+         "Run \"hachiko log --help\" (exec, restart) for the options of each command,\n"
+         "and see hachiko(1).\n"
+         "\n"
+         "Exit status: 0 success, 1 failure, 2 usage error, 3 a PATH cannot be\n"
+         "watched; 130 and 143 after SIGINT and SIGTERM.\n", out);
+}
+
+char **
+hk_tool_split_command (int     argc,
+                       char  **argv,
+                       char ***command)
+{
+  g_autoptr(GStrvBuilder) head = g_strv_builder_new ();
+  int i;
+
+  *command = NULL;
+  for (i = 0; i < argc; i++)
+    {
+      if (i > 0 && strcmp (argv[i], "--") == 0)
+        {
+          g_autoptr(GStrvBuilder) tail = g_strv_builder_new ();
+
+          for (int j = i + 1; j < argc; j++)
+            g_strv_builder_add (tail, argv[j]);
+          *command = g_strv_builder_end (tail);
+          break;
+        }
+      g_strv_builder_add (head, argv[i]);
+    }
+
+  return g_strv_builder_end (head);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  const char *name;
+
+  setlocale (LC_ALL, "");
+
+#ifdef HK_TOOL_TEST_HOOKS
+  if (g_getenv ("HACHIKO_TEST_WATCH_LIMIT") != NULL)
+    hk_watchdog_set_watch_limit ((guint) g_ascii_strtoull (g_getenv ("HACHIKO_TEST_WATCH_LIMIT"), NULL, 10));
+#endif
+
+  if (argc < 2)
+    {
+      fputs ("Usage: hachiko log|exec|restart [OPTION...] [PATH...] [-- COMMAND [ARG...]]\n"
+             "Run \"hachiko --help\" for more.\n", stderr);
+      return HK_TOOL_EXIT_USAGE;
+    }
+
+  name = argv[1];
+  if (g_str_equal (name, "--help") || g_str_equal (name, "-h") ||
+      g_str_equal (name, "-?") || g_str_equal (name, "help"))
+    {
+      /* `hachiko help log` is `hachiko log --help`. */
+      if (g_str_equal (name, "help") && argc > 2)
+        {
+          char *help_argv[] = { argv[2], (char *) "--help", NULL };
+
+          for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+            if (g_str_equal (argv[2], commands[i].name))
+              return commands[i].run (2, help_argv);
+          hk_tool_usage_error (NULL, "unknown command “%s”", argv[2]);
+          return HK_TOOL_EXIT_USAGE;
+        }
+      print_overview (stdout);
+      return HK_TOOL_EXIT_OK;
+    }
+
+  if (g_str_equal (name, "--version") || g_str_equal (name, "-V"))
+    {
+      printf ("hachiko %s\n", PACKAGE_VERSION);
+      return HK_TOOL_EXIT_OK;
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (g_str_equal (name, commands[i].name))
+      return commands[i].run (argc - 1, argv + 1);
+
+  if (name[0] == '-')
+    hk_tool_usage_error (NULL, "“%s” must come after a command (log, exec or restart)", name);
+  else
+    hk_tool_usage_error (NULL, "unknown command “%s” (expected log, exec or restart)", name);
+
+  return HK_TOOL_EXIT_USAGE;
+}

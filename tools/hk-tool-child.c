@@ -1,0 +1,292 @@
+/* hk-tool-child.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* Running COMMAND for `exec` and `restart`. Never through a shell: the
+ * argument vector goes to execve() as given, with whole-argument
+ * placeholders replaced by exact values, and the event is described in
+ * HACHIKO_* environment variables. Each run gets its own process group so
+ * that signals reach everything it started. */
+
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef __linux__
+# include <sys/prctl.h>
+#endif
+
+#include "hk-tool-private.h"
+
+static const char * const hachiko_variables[] = {
+  "HACHIKO_EVENT_TYPE",
+  "HACHIKO_PATH",
+  "HACHIKO_DEST_PATH",
+  "HACHIKO_IS_DIRECTORY",
+  "HACHIKO_IS_SYNTHETIC",
+  "HACHIKO_EVENT_COUNT",
+};
+
+static const struct
+{
+  const char *name;
+  int         signum;
+} signal_names[] = {
+  { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+  { "ABRT", SIGABRT }, { "KILL", SIGKILL }, { "SEGV", SIGSEGV },
+  { "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM },
+  { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "CONT", SIGCONT },
+  { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "WINCH", SIGWINCH },
+  { "BUS", SIGBUS }, { "ILL", SIGILL }, { "FPE", SIGFPE },
+};
+
+/* --- what a run is about ----------------------------------------------- */
+
+HkToolRun *
+hk_tool_run_new (void)
+{
+  HkToolRun *run = g_new0 (HkToolRun, 1);
+
+  run->paths = g_ptr_array_new_with_free_func (g_free);
+  run->seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+  return run;
+}
+
+static void
+add_path (HkToolRun  *run,
+          const char *path)
+{
+  char *copy;
+
+  if (path == NULL || g_hash_table_contains (run->seen, path))
+    return;
+
+  copy = g_strdup (path);
+  g_ptr_array_add (run->paths, copy);
+  g_hash_table_add (run->seen, copy);
+}
+
+void
+hk_tool_run_add (HkToolRun *run,
+                 HkEvent   *event)
+{
+  g_clear_pointer (&run->last, hk_event_unref);
+  run->last = hk_event_ref (event);
+  run->count++;
+  add_path (run, hk_event_get_path (event));
+  add_path (run, hk_event_get_dest_path (event));
+}
+
+void
+hk_tool_run_free (HkToolRun *run)
+{
+  g_clear_pointer (&run->last, hk_event_unref);
+  g_clear_pointer (&run->seen, g_hash_table_unref);
+  g_clear_pointer (&run->paths, g_ptr_array_unref);
+  g_free (run);
+}
+
+/* --- spawning ---------------------------------------------------------- */
+
+gboolean
+hk_tool_check_command (const char  *command,
+                       char       **argv)
+{
+  g_autofree char *program = NULL;
+
+  if (argv == NULL || argv[0] == NULL)
+    {
+      hk_tool_usage_error (command, "no COMMAND given: put it after “--”, "
+                           "as in “hachiko %s . -- make”", command);
+      return FALSE;
+    }
+
+  program = g_find_program_in_path (argv[0]);
+  if (program == NULL)
+    {
+      hk_tool_usage_error (command, "cannot run “%s”: no such executable in PATH", argv[0]);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* Each placeholder is recognized only as a whole argument, and is
+ * replaced by exactly one value ({paths}: one argument per path). */
+static GPtrArray *
+expand_argv (char      **argv,
+             HkToolRun  *run)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  HkEvent *event = run != NULL ? run->last : NULL;
+
+  for (guint i = 0; argv[i] != NULL; i++)
+    {
+      const char *arg = argv[i];
+
+      if (i == 0 || event == NULL)
+        g_ptr_array_add (out, g_strdup (arg));
+      else if (g_str_equal (arg, "{path}"))
+        g_ptr_array_add (out, g_strdup (hk_event_get_path (event)));
+      else if (g_str_equal (arg, "{dest}"))
+        g_ptr_array_add (out, g_strdup (hk_event_get_dest_path (event) != NULL ?
+                                        hk_event_get_dest_path (event) : ""));
+      else if (g_str_equal (arg, "{type}"))
+        g_ptr_array_add (out, g_strdup (hk_tool_event_type_nick (event)));
+      else if (g_str_equal (arg, "{paths}"))
+        for (guint j = 0; j < run->paths->len; j++)
+          g_ptr_array_add (out, g_strdup (g_ptr_array_index (run->paths, j)));
+      else
+        g_ptr_array_add (out, g_strdup (arg));
+    }
+  g_ptr_array_add (out, NULL);
+
+  return out;
+}
+
+static void
+set_environment (GSubprocessLauncher *launcher,
+                 HkToolRun           *run)
+{
+  HkEvent *event = run != NULL ? run->last : NULL;
+  g_autofree char *count = NULL;
+
+  /* Values from an enclosing hachiko must not leak into ours. */
+  for (guint i = 0; i < G_N_ELEMENTS (hachiko_variables); i++)
+    g_subprocess_launcher_unsetenv (launcher, hachiko_variables[i]);
+
+  if (event == NULL)
+    return;
+
+  count = g_strdup_printf ("%u", run->count);
+  g_subprocess_launcher_setenv (launcher, "HACHIKO_EVENT_TYPE", hk_tool_event_type_nick (event), TRUE);
+  g_subprocess_launcher_setenv (launcher, "HACHIKO_PATH", hk_event_get_path (event), TRUE);
+  if (hk_event_get_dest_path (event) != NULL)
+    g_subprocess_launcher_setenv (launcher, "HACHIKO_DEST_PATH", hk_event_get_dest_path (event), TRUE);
+  g_subprocess_launcher_setenv (launcher, "HACHIKO_IS_DIRECTORY",
+                                hk_event_get_is_directory (event) ? "1" : "0", TRUE);
+  g_subprocess_launcher_setenv (launcher, "HACHIKO_IS_SYNTHETIC",
+                                hk_event_get_is_synthetic (event) ? "1" : "0", TRUE);
+  g_subprocess_launcher_setenv (launcher, "HACHIKO_EVENT_COUNT", count, TRUE);
+}
+
+/* Runs in the child between fork and exec: async-signal-safe calls only. */
+static void
+child_setup (gpointer data)
+{
+  setpgid (0, 0);
+#ifdef __linux__
+  /* If hachiko dies without cleaning up, its child is told. */
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+#endif
+}
+
+GSubprocess *
+hk_tool_spawn (char       **argv,
+               HkToolRun   *run,
+               gboolean     placeholders,
+               GError     **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_autoptr(GPtrArray) args = expand_argv (argv, placeholders ? run : NULL);
+
+  set_environment (launcher, run);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+
+  return g_subprocess_launcher_spawnv (launcher, (const char * const *) args->pdata, error);
+}
+
+/* --- statuses and signals ---------------------------------------------- */
+
+int
+hk_tool_child_status (GSubprocess *child)
+{
+  if (g_subprocess_get_if_signaled (child))
+    return HK_TOOL_EXIT_SIGNALED (g_subprocess_get_term_sig (child));
+
+  return g_subprocess_get_exit_status (child);
+}
+
+static const char *
+signal_name (int signum)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (signal_names); i++)
+    if (signal_names[i].signum == signum)
+      return signal_names[i].name;
+
+  return NULL;
+}
+
+char *
+hk_tool_describe_status (GSubprocess *child)
+{
+  if (g_subprocess_get_if_signaled (child))
+    {
+      int sig = g_subprocess_get_term_sig (child);
+      const char *name = signal_name (sig);
+
+      if (name != NULL)
+        return g_strdup_printf ("was killed by SIG%s", name);
+      return g_strdup_printf ("was killed by signal %d", sig);
+    }
+
+  return g_strdup_printf ("exited with status %d", g_subprocess_get_exit_status (child));
+}
+
+/* Accepts "TERM", "SIGTERM", "sigterm" and "15". */
+gboolean
+hk_tool_parse_signal (const char *name,
+                      int        *signum)
+{
+  const char *bare = name;
+  char *end = NULL;
+  gint64 number;
+
+  if (g_ascii_strncasecmp (bare, "SIG", 3) == 0)
+    bare += 3;
+
+  for (guint i = 0; i < G_N_ELEMENTS (signal_names); i++)
+    if (g_ascii_strcasecmp (bare, signal_names[i].name) == 0)
+      {
+        *signum = signal_names[i].signum;
+        return TRUE;
+      }
+
+  errno = 0;
+  number = g_ascii_strtoll (name, &end, 10);
+  if (errno == 0 && end != name && *end == '\0' && number > 0 && number < NSIG)
+    {
+      *signum = (int) number;
+      return TRUE;
+    }
+
+  return FALSE;
+}
+
+/* The process id of @child, which leads its process group; 0 once it has
+ * been reaped. */
+GPid
+hk_tool_child_pid (GSubprocess *child)
+{
+  const char *id = g_subprocess_get_identifier (child);
+
+  return id != NULL ? (GPid) atoi (id) : 0;
+}
+
+/* Sends @signum to every process of the group @pgid. Returns FALSE when
+ * the group has no process left. */
+gboolean
+hk_tool_signal_group (GPid pgid,
+                      int  signum)
+{
+  if (pgid <= 0)
+    return FALSE;
+
+  return kill (-pgid, signum) == 0 || errno != ESRCH;
+}

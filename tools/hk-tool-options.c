@@ -1,0 +1,361 @@
+/* hk-tool-options.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "hk-tool-private.h"
+
+#define LATENCY_UNSET G_MININT
+
+/* Version-control metadata nobody wants reported; --no-default-ignores
+ * turns this off. */
+static const char * const default_ignores[] = { ".git/", ".hg/", ".svn/" };
+
+#define MAX_WARNINGS 20
+
+static guint n_warnings;
+
+void
+hk_tool_options_clear (HkToolOptions *options)
+{
+  g_clear_pointer (&options->patterns, g_strfreev);
+  g_clear_pointer (&options->ignore_patterns, g_strfreev);
+  g_clear_pointer (&options->regexes, g_strfreev);
+  g_clear_pointer (&options->ignore_regexes, g_strfreev);
+  g_clear_pointer (&options->event_types, g_strfreev);
+}
+
+GOptionContext *
+hk_tool_option_context_new (const char         *command,
+                            const char         *parameter_string,
+                            const char         *summary,
+                            const char         *description,
+                            const GOptionEntry *entries,
+                            HkToolOptions      *o)
+{
+  const GOptionEntry common[] = {
+    { "pattern", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &o->patterns,
+      "Only report paths matching GLOB (repeatable)", "GLOB" },
+    { "ignore", 'i', 0, G_OPTION_ARG_STRING_ARRAY, &o->ignore_patterns,
+      "Ignore paths matching GLOB, and everything below (repeatable)", "GLOB" },
+    { "regex", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->regexes,
+      "Only report paths matching REGEX (repeatable)", "REGEX" },
+    { "ignore-regex", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->ignore_regexes,
+      "Ignore paths matching REGEX (repeatable)", "REGEX" },
+    { "ignore-directories", 0, 0, G_OPTION_ARG_NONE, &o->ignore_directories,
+      "Do not report events about directories", NULL },
+    { "case-sensitive", 0, 0, G_OPTION_ARG_NONE, &o->case_sensitive,
+      "Match globs and regexes case-sensitively (default: ignore case)", NULL },
+    { "no-default-ignores", 0, 0, G_OPTION_ARG_NONE, &o->no_default_ignores,
+      "Also watch .git, .hg and .svn directories", NULL },
+    { "event", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &o->event_types,
+      "Only report these event types (comma-separated, repeatable)", "TYPE" },
+    { "no-recursive", 0, 0, G_OPTION_ARG_NONE, &o->no_recursive,
+      "Watch only PATH itself, not its subdirectories", NULL },
+    { "follow-symlinks", 0, 0, G_OPTION_ARG_NONE, &o->follow_symlinks,
+      "Follow symbolic links to directories", NULL },
+    { "latency", 'l', 0, G_OPTION_ARG_INT, &o->latency,
+      "Coalesce events for MS milliseconds", "MS" },
+    { "access-events", 0, 0, G_OPTION_ARG_NONE, &o->access_events,
+      "Also report opened and closed-no-write", NULL },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet,
+      "Print no progress, \"ready\" or status messages", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autofree char *prgname = g_strdup_printf ("hachiko %s", command);
+  GOptionContext *context;
+
+  o->latency = LATENCY_UNSET;
+
+  /* The usage line reads "hachiko COMMAND [OPTION…] PARAMETERS". */
+  g_set_prgname (prgname);
+  context = g_option_context_new (parameter_string);
+  g_option_context_set_summary (context, summary);
+  g_option_context_set_description (context, description);
+  if (entries != NULL)
+    g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_add_main_entries (context, common, NULL);
+
+  return context;
+}
+
+static gboolean
+parse_event_types (HkToolOptions  *o,
+                   GError        **error)
+{
+  g_autoptr(GEnumClass) klass = g_type_class_ref (HK_TYPE_EVENT_TYPE);
+
+  o->event_mask = 0;
+  for (guint i = 0; o->event_types != NULL && o->event_types[i] != NULL; i++)
+    {
+      g_auto(GStrv) names = g_strsplit (o->event_types[i], ",", -1);
+
+      for (guint j = 0; names[j] != NULL; j++)
+        {
+          const char *name = g_strstrip (names[j]);
+          GEnumValue *value;
+
+          if (*name == '\0')
+            continue;
+          value = g_enum_get_value_by_nick (klass, name);
+          if (value == NULL)
+            {
+              g_autoptr(GString) known = g_string_new (NULL);
+
+              for (guint k = 0; k < klass->n_values; k++)
+                g_string_append_printf (known, "%s%s", k > 0 ? ", " : "",
+                                        klass->values[k].value_nick);
+              g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "Unknown event type “%s” (known: %s)", name, known->str);
+              return FALSE;
+            }
+          o->event_mask |= 1u << value->value;
+        }
+    }
+
+  /* Asking for an access event implies watching for them. */
+  if (o->event_mask & ((1u << HK_EVENT_OPENED) | (1u << HK_EVENT_CLOSED_NO_WRITE)))
+    o->access_events = TRUE;
+
+  return TRUE;
+}
+
+gboolean
+hk_tool_parse (GOptionContext   *context,
+               const char       *command,
+               char           ***args,
+               HkToolOptions    *o,
+               int               default_latency)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!g_option_context_parse_strv (context, args, &error))
+    {
+      hk_tool_usage_error (command, "%s", error->message);
+      return FALSE;
+    }
+
+  if (o->latency == LATENCY_UNSET)
+    o->latency = default_latency;
+  else if (o->latency < 0)
+    {
+      hk_tool_usage_error (command, "--latency must be 0 or more milliseconds, not %d",
+                           o->latency);
+      return FALSE;
+    }
+
+  if (!parse_event_types (o, &error))
+    {
+      hk_tool_usage_error (command, "%s", error->message);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+typedef gboolean (*AddRuleFunc) (HkFilter *, const char *, GError **);
+
+static gboolean
+add_rules (HkFilter     *filter,
+           AddRuleFunc   add,
+           char        **rules,
+           GError      **error)
+{
+  for (guint i = 0; rules != NULL && rules[i] != NULL; i++)
+    if (!add (filter, rules[i], error))
+      return FALSE;
+
+  return TRUE;
+}
+
+HkFilter *
+hk_tool_options_build_filter (const HkToolOptions  *o,
+                              GError              **error)
+{
+  g_autoptr(HkFilter) filter = hk_filter_new ();
+
+  hk_filter_set_case_sensitive (filter, o->case_sensitive);
+  hk_filter_set_ignore_directories (filter, o->ignore_directories);
+
+  if (!o->no_default_ignores)
+    for (guint i = 0; i < G_N_ELEMENTS (default_ignores); i++)
+      hk_filter_add_ignore_pattern (filter, default_ignores[i], NULL);
+
+  if (!add_rules (filter, hk_filter_add_pattern, o->patterns, error) ||
+      !add_rules (filter, hk_filter_add_ignore_pattern, o->ignore_patterns, error) ||
+      !add_rules (filter, hk_filter_add_regex, o->regexes, error) ||
+      !add_rules (filter, hk_filter_add_ignore_regex, o->ignore_regexes, error))
+    return NULL;
+
+  return g_steal_pointer (&filter);
+}
+
+gboolean
+hk_tool_options_accepts (const HkToolOptions *o,
+                         HkEvent             *event)
+{
+  if (o->event_mask == 0)
+    return TRUE;
+
+  return (o->event_mask & (1u << hk_event_get_event_type (event))) != 0;
+}
+
+/* --- diagnostics: one line each on stderr ------------------------------ */
+
+void
+hk_tool_usage_error (const char *command,
+                     const char *format,
+                     ...)
+{
+  g_autofree char *message = NULL;
+  g_autofree char *line = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  line = hk_tool_escape_line (message);
+  if (command != NULL)
+    fprintf (stderr, "hachiko %s: %s; run “hachiko %s --help” for usage\n",
+             command, line, command);
+  else
+    fprintf (stderr, "hachiko: %s; run “hachiko --help” for usage\n", line);
+}
+
+static const char *
+hint_for_error (const GError *error)
+{
+  if (error->domain == G_IO_ERROR)
+    switch (error->code)
+      {
+      case G_IO_ERROR_NOT_FOUND:
+        return "check that the path exists";
+      case G_IO_ERROR_PERMISSION_DENIED:
+        return "check the permissions of the path and its parents";
+      case G_IO_ERROR_NO_SPACE:
+        return "raise the limit, e.g. “sudo sysctl fs.inotify.max_user_watches=524288”, "
+               "or watch less with --ignore or --no-recursive";
+      case G_IO_ERROR_TOO_MANY_OPEN_FILES:
+        return "raise fs.inotify.max_user_instances or stop other watchers";
+      case G_IO_ERROR_NOT_SUPPORTED:
+        return "only local paths can be watched";
+      case G_IO_ERROR_NOT_MOUNTED:
+        return "the file system was unmounted";
+      default:
+        break;
+      }
+
+  if (error->domain == G_REGEX_ERROR)
+    return "see REGULAR EXPRESSIONS in hachiko(1)";
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT))
+    return "see PATTERNS in hachiko(1)";
+
+  if (strstr (error->message, "max_user_instances") != NULL)
+    return "raise fs.inotify.max_user_instances or stop other watchers";
+
+  return NULL;
+}
+
+static void
+print_error_line (const char   *prefix,
+                  const GError *error,
+                  gboolean      with_hint)
+{
+  g_autofree char *line = hk_tool_escape_line (error->message);
+  const char *hint = with_hint ? hint_for_error (error) : NULL;
+
+  if (hint != NULL)
+    fprintf (stderr, "hachiko: %s%s; %s\n", prefix, line, hint);
+  else
+    fprintf (stderr, "hachiko: %s%s\n", prefix, line);
+}
+
+void
+hk_tool_report_error (const GError *error)
+{
+  print_error_line ("", error, TRUE);
+}
+
+/* Errors while running (a subtree that cannot be watched, ...): printed,
+ * up to a bound so that a huge unreadable tree does not flood stderr. */
+void
+hk_tool_report_watch_warning (const GError *error)
+{
+  /* A path that vanished while watched needs no advice. */
+  gboolean with_hint = !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) &&
+                       !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_MOUNTED);
+
+  n_warnings++;
+  if (n_warnings < MAX_WARNINGS)
+    print_error_line ("warning: ", error, with_hint);
+  else if (n_warnings == MAX_WARNINGS)
+    fprintf (stderr, "hachiko: warning: more warnings follow; not showing them\n");
+}
+
+void
+hk_tool_message (const HkToolOptions *o,
+                 const char          *format,
+                 ...)
+{
+  g_autofree char *message = NULL;
+  g_autofree char *line = NULL;
+  va_list args;
+
+  if (o->quiet)
+    return;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  line = hk_tool_escape_line (message);
+  fprintf (stderr, "hachiko: %s\n", line);
+}
+
+/* Everything a subcommand does before watching: parses @args, builds the
+ * filter, and creates the watch for the PATHs (the current directory when
+ * none is given). Returns NULL with *exit_code set after printing why. */
+HkToolWatch *
+hk_tool_prepare (GOptionContext   *context,
+                 const char       *command,
+                 char           ***args,
+                 HkToolOptions    *o,
+                 int               default_latency,
+                 int              *exit_code)
+{
+  char *current[] = { (char *) ".", NULL };
+  g_autoptr(HkFilter) filter = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!hk_tool_parse (context, command, args, o, default_latency))
+    {
+      *exit_code = HK_TOOL_EXIT_USAGE;
+      return NULL;
+    }
+
+  filter = hk_tool_options_build_filter (o, &error);
+  if (filter == NULL)
+    {
+      hk_tool_report_error (error);
+      *exit_code = HK_TOOL_EXIT_USAGE;
+      return NULL;
+    }
+
+  /* (*args)[0] is the program name. */
+  return hk_tool_watch_new (o, filter, (*args)[1] != NULL ? *args + 1 : current);
+}
+
+/* The exit status for a failure to start watching. */
+int
+hk_tool_exit_for_start_error (const GError *error)
+{
+  hk_tool_report_error (error);
+
+  return HK_TOOL_EXIT_CANNOT_WATCH;
+}

@@ -1,0 +1,177 @@
+/* hk-tool-private.h
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <hachiko.h>
+
+G_BEGIN_DECLS
+
+/* Exit statuses of every subcommand; documented in hachiko(1). */
+typedef enum
+{
+  HK_TOOL_EXIT_OK            = 0,
+  HK_TOOL_EXIT_FAILURE       = 1,  /* runtime failure */
+  HK_TOOL_EXIT_USAGE         = 2,  /* bad option, pattern or command */
+  HK_TOOL_EXIT_CANNOT_WATCH  = 3,  /* a PATH cannot be (or stopped being) watched */
+} HkToolExit;
+
+/* 128 + signal, the shell's convention for "killed by". */
+#define HK_TOOL_EXIT_SIGNALED(sig) (128 + (sig))
+
+typedef struct _HkToolWatch HkToolWatch;
+
+/* --- options shared by every subcommand (hk-tool-options.c) ------------ */
+
+typedef struct
+{
+  char     **patterns;
+  char     **ignore_patterns;
+  char     **regexes;
+  char     **ignore_regexes;
+  char     **event_types;        /* as given; parsed into event_mask */
+  gboolean   ignore_directories;
+  gboolean   case_sensitive;
+  gboolean   no_default_ignores;
+  gboolean   no_recursive;
+  gboolean   follow_symlinks;
+  gboolean   access_events;
+  gboolean   quiet;
+  int        latency;            /* milliseconds; the subcommand's default unless given */
+
+  guint      event_mask;         /* 1 << HkEventType; 0 means every type */
+} HkToolOptions;
+
+void        hk_tool_options_clear          (HkToolOptions    *options);
+
+/* A context for `hachiko COMMAND` with the common options and @entries. */
+GOptionContext *hk_tool_option_context_new (const char       *command,
+                                            const char       *parameter_string,
+                                            const char       *summary,
+                                            const char       *description,
+                                            const GOptionEntry *entries,
+                                            HkToolOptions    *options);
+
+/* Parses @args (program name first, no "--" part). On failure prints one
+ * line to stderr and returns FALSE. */
+gboolean    hk_tool_parse                  (GOptionContext   *context,
+                                            const char       *command,
+                                            char           ***args,
+                                            HkToolOptions    *options,
+                                            int               default_latency);
+
+HkFilter   *hk_tool_options_build_filter   (const HkToolOptions *options,
+                                            GError          **error);
+gboolean    hk_tool_options_accepts        (const HkToolOptions *options,
+                                            HkEvent          *event);
+
+HkToolWatch *hk_tool_prepare               (GOptionContext   *context,
+                                            const char       *command,
+                                            char           ***args,
+                                            HkToolOptions    *options,
+                                            int               default_latency,
+                                            int              *exit_code);
+int         hk_tool_exit_for_start_error   (const GError     *error);
+
+/* --- diagnostics ------------------------------------------------------- */
+
+void        hk_tool_usage_error            (const char       *command,
+                                            const char       *format,
+                                            ...) G_GNUC_PRINTF (2, 3);
+void        hk_tool_report_error           (const GError     *error);
+void        hk_tool_report_watch_warning   (const GError     *error);
+void        hk_tool_message                (const HkToolOptions *options,
+                                            const char       *format,
+                                            ...) G_GNUC_PRINTF (2, 3);
+
+/* --- escaping (hk-tool-escape.c) -------------------------------------- */
+
+void        hk_tool_append_text_path       (GString          *out,
+                                            const char       *path,
+                                            gboolean          is_directory);
+void        hk_tool_append_json_string     (GString          *out,
+                                            const char       *utf8);
+void        hk_tool_append_json_path       (GString          *out,
+                                            const char       *key,
+                                            const char       *path);
+char       *hk_tool_escape_line            (const char       *text);
+const char *hk_tool_event_type_nick        (HkEvent          *event);
+
+/* --- watching (hk-tool-watch.c) --------------------------------------- */
+
+/* Events that passed the options' event types; never empty. */
+typedef void (*HkToolBatchFunc) (GPtrArray *events,
+                                 gpointer   user_data);
+/* Every root is watched (error NULL), or one could not be (the others are
+ * stopped); called once. */
+typedef void (*HkToolReadyFunc) (const GError *error,
+                                 gpointer      user_data);
+/* No root is watched any more (each was deleted or unmounted). */
+typedef void (*HkToolLostFunc)  (gpointer      user_data);
+
+HkToolWatch *hk_tool_watch_new             (const HkToolOptions *options,
+                                            HkFilter         *filter,
+                                            char            **paths);
+void         hk_tool_watch_start           (HkToolWatch      *self,
+                                            HkToolReadyFunc   ready,
+                                            HkToolBatchFunc   batch,
+                                            HkToolLostFunc    lost,
+                                            gpointer          user_data);
+void         hk_tool_watch_stop            (HkToolWatch      *self);
+void         hk_tool_watch_free            (HkToolWatch      *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HkToolWatch, hk_tool_watch_free)
+
+/* --- children (hk-tool-child.c) --------------------------------------- */
+
+/* What a run of COMMAND is about: the events since the previous run. */
+typedef struct
+{
+  HkEvent    *last;      /* the last event of the run */
+  guint       count;     /* how many events */
+  GPtrArray  *paths;     /* distinct paths (char *), in order */
+  GHashTable *seen;      /* the same paths, to look up */
+} HkToolRun;
+
+HkToolRun  *hk_tool_run_new                (void);
+void        hk_tool_run_add                (HkToolRun        *run,
+                                            HkEvent          *event);
+void        hk_tool_run_free               (HkToolRun        *run);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HkToolRun, hk_tool_run_free)
+
+gboolean    hk_tool_check_command          (const char       *command,
+                                            char            **argv);
+/* Spawns @argv in a new process group, with HACHIKO_* set from @run (NULL:
+ * none set); whole-argument placeholders are replaced when @placeholders. */
+GSubprocess *hk_tool_spawn                 (char            **argv,
+                                            HkToolRun        *run,
+                                            gboolean          placeholders,
+                                            GError          **error);
+int         hk_tool_child_status           (GSubprocess      *child);
+char       *hk_tool_describe_status        (GSubprocess      *child);
+gboolean    hk_tool_parse_signal           (const char       *name,
+                                            int              *signum);
+GPid        hk_tool_child_pid              (GSubprocess      *child);
+gboolean    hk_tool_signal_group           (GPid              pgid,
+                                            int               signum);
+
+/* --- subcommands -------------------------------------------------------- */
+
+int         hk_tool_log                    (int               argc,
+                                            char            **argv);
+int         hk_tool_exec                   (int               argc,
+                                            char            **argv);
+int         hk_tool_restart                (int               argc,
+                                            char            **argv);
+
+/* Splits "ARGS -- COMMAND..." at the first "--": returns the options and
+ * paths part (program name first) and sets @command to what follows, or
+ * NULL when there is no "--". */
+char      **hk_tool_split_command          (int               argc,
+                                            char            **argv,
+                                            char           ***command);
+
+G_END_DECLS

@@ -1,0 +1,491 @@
+/* hk-tool-restart.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* `hachiko restart`: keeps COMMAND running and restarts it after changes.
+ *
+ * COMMAND leads a process group of its own. Stopping it means: --signal to
+ * the whole group, then SIGKILL to the group if anything of it is still
+ * there after --kill-after seconds; the stop is over once the leader has
+ * exited and the group is empty. hachiko is a child subreaper, so that
+ * orphaned members of the group are reaped here and an empty group is
+ * seen as empty at once. While stopping, the group is polled every 20 ms;
+ * nothing polls otherwise. */
+
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#ifdef __linux__
+# include <sys/prctl.h>
+#endif
+
+#include <glib-unix.h>
+
+#include "hk-tool-private.h"
+
+#define STOP_POLL_MS         20
+#define MIN_RUN_US           (1 * G_USEC_PER_SEC)
+/* After SIGKILL, how long to wait for a group that does not empty (its
+ * members are zombies someone else must reap) before going on. */
+#define AFTER_KILL_GRACE_US  (2 * G_USEC_PER_SEC)
+
+typedef struct
+{
+  HkToolOptions  options;
+  char          *signal_name;
+  double         kill_after;
+  gboolean       restart_on_exit;
+  char         **command;
+  int            signum;
+
+  GMainLoop     *loop;
+  HkToolWatch   *watch;
+
+  GSubprocess   *child;          /* the group leader, until it exited */
+  GPid           pgid;           /* its group, until the group is empty */
+  gint64         started_at;
+  int            child_status;   /* of the last leader that exited */
+
+  gboolean       stopping;
+  gboolean       killed;
+  gint64         kill_deadline;
+  GSource       *stop_poll;
+  GSource       *relaunch_delay;
+
+  HkToolRun     *pending;        /* the events since the last launch */
+
+  gboolean       quitting;
+  gboolean       use_child_status;
+  int            exit_code;
+} RestartState;
+
+static const char description[] =
+  "Starts COMMAND (never through a shell) once every PATH is watched, and\n"
+  "restarts it after changes: --signal (default SIGTERM) is sent to its\n"
+  "process group, then SIGKILL if anything of the group is left after\n"
+  "--kill-after seconds (default 10), and COMMAND is started again once\n"
+  "the whole group is gone. Events are coalesced for --latency milliseconds\n"
+  "(default 100) first, so a burst of changes restarts it once.\n"
+  "\n"
+  "When COMMAND exits by itself, hachiko waits for the next change to start\n"
+  "it again; with --restart-on-exit it starts it again at once (after one\n"
+  "second if it ran for less than that).\n"
+  "\n"
+  "A restarted COMMAND gets HACHIKO_EVENT_TYPE, HACHIKO_PATH,\n"
+  "HACHIKO_DEST_PATH, HACHIKO_IS_DIRECTORY, HACHIKO_IS_SYNTHETIC (the last\n"
+  "event before the restart) and HACHIKO_EVENT_COUNT (the events since the\n"
+  "previous start), as with \"hachiko exec\"; the first start gets none.\n"
+  "COMMAND runs with standard input from /dev/null.\n"
+  "\n"
+  "SIGINT and SIGTERM are forwarded to COMMAND's process group (SIGKILL\n"
+  "follows after --kill-after seconds, or at a second signal), and hachiko\n"
+  "exits with COMMAND's status: its exit status, or 128 + the signal that\n"
+  "killed it. If COMMAND was not running, the status is 130 or 143.\n"
+  "\n"
+  "Example: hachiko restart -p '*.py' . -- python3 -m http.server\n"
+  "\n"
+  "Exit status: COMMAND's after SIGINT or SIGTERM, 2 for a usage error\n"
+  "(including a COMMAND that cannot be found), 3 when a PATH cannot be\n"
+  "watched or every PATH was deleted.";
+
+static void launch (RestartState *self);
+
+/* Reaps orphaned members of the group, which came to us as the subreaper.
+ * Only once the leader is reaped: GSubprocess must get its status. */
+static void
+reap_group (RestartState *self)
+{
+  if (self->child != NULL || self->pgid <= 0)
+    return;
+
+  while (waitpid (-self->pgid, NULL, WNOHANG) > 0)
+    ;
+}
+
+static gboolean
+group_alive (RestartState *self)
+{
+  reap_group (self);
+
+  return hk_tool_signal_group (self->pgid, 0);
+}
+
+static gboolean
+is_running (RestartState *self)
+{
+  return self->child != NULL || group_alive (self);
+}
+
+static void
+clear_relaunch_delay (RestartState *self)
+{
+  if (self->relaunch_delay == NULL)
+    return;
+
+  g_source_destroy (self->relaunch_delay);
+  g_clear_pointer (&self->relaunch_delay, g_source_unref);
+}
+
+static void
+finish_stop (RestartState *self)
+{
+  self->stopping = FALSE;
+  self->pgid = 0;
+  if (self->stop_poll != NULL)
+    {
+      g_source_destroy (self->stop_poll);
+      g_clear_pointer (&self->stop_poll, g_source_unref);
+    }
+
+  if (!self->quitting)
+    {
+      launch (self);
+      return;
+    }
+
+  if (self->use_child_status)
+    self->exit_code = self->child_status;
+  g_main_loop_quit (self->loop);
+}
+
+/* Polled while stopping. */
+static gboolean
+check_stop (gpointer data)
+{
+  RestartState *self = data;
+  gint64 now = g_get_monotonic_time ();
+
+  if (self->child == NULL && !group_alive (self))
+    {
+      finish_stop (self);
+      return G_SOURCE_REMOVE;
+    }
+
+  if (!self->killed && now >= self->kill_deadline)
+    {
+      hk_tool_message (&self->options, "“%s” is still running after %g s; sending SIGKILL",
+                       self->command[0], self->kill_after);
+      hk_tool_signal_group (self->pgid, SIGKILL);
+      self->killed = TRUE;
+    }
+  else if (self->killed && self->child == NULL &&
+           now >= self->kill_deadline + AFTER_KILL_GRACE_US)
+    {
+      finish_stop (self);
+      return G_SOURCE_REMOVE;
+    }
+
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+begin_stop (RestartState *self,
+            int           signum)
+{
+  if (self->stopping)
+    {
+      hk_tool_signal_group (self->pgid, signum);
+      return;
+    }
+
+  self->stopping = TRUE;
+  self->killed = signum == SIGKILL;
+  self->kill_deadline = g_get_monotonic_time () + (gint64) (self->kill_after * G_USEC_PER_SEC);
+  hk_tool_signal_group (self->pgid, signum);
+  /* A stopped process would not act on the signal until continued. */
+  if (signum != SIGKILL && signum != SIGCONT)
+    hk_tool_signal_group (self->pgid, SIGCONT);
+
+  if (check_stop (self) == G_SOURCE_REMOVE)
+    return;
+
+  self->stop_poll = g_timeout_source_new (STOP_POLL_MS);
+  g_source_set_callback (self->stop_poll, check_stop, self, NULL);
+  g_source_set_static_name (self->stop_poll, "[hachiko] stopping");
+  g_source_attach (self->stop_poll, NULL);
+}
+
+/* Restarts COMMAND: stops what runs first, if anything does. */
+static void
+request_restart (RestartState *self)
+{
+  clear_relaunch_delay (self);
+  if (self->quitting || self->stopping)
+    return;
+
+  if (is_running (self))
+    begin_stop (self, self->signum);
+  else
+    launch (self);
+}
+
+static gboolean
+on_relaunch_delay (gpointer data)
+{
+  RestartState *self = data;
+
+  g_clear_pointer (&self->relaunch_delay, g_source_unref);
+  request_restart (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_relaunch (RestartState *self)
+{
+  gint64 ran = g_get_monotonic_time () - self->started_at;
+
+  if (ran >= MIN_RUN_US)
+    {
+      request_restart (self);
+      return;
+    }
+
+  self->relaunch_delay = g_timeout_source_new ((MIN_RUN_US - ran) / 1000 + 1);
+  g_source_set_callback (self->relaunch_delay, on_relaunch_delay, self, NULL);
+  g_source_set_static_name (self->relaunch_delay, "[hachiko] relaunch delay");
+  g_source_attach (self->relaunch_delay, NULL);
+}
+
+static void
+on_leader_exited (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      data)
+{
+  RestartState *self = data;
+  GSubprocess *child = G_SUBPROCESS (source);
+  g_autofree char *status = NULL;
+
+  g_subprocess_wait_finish (child, result, NULL);
+  if (child != self->child)
+    return;
+
+  self->child_status = hk_tool_child_status (child);
+  status = hk_tool_describe_status (child);
+  g_clear_object (&self->child);
+
+  if (self->stopping)
+    {
+      check_stop (self);
+      return;
+    }
+
+  /* It ended by itself. */
+  if (self->restart_on_exit)
+    {
+      hk_tool_message (&self->options, "“%s” %s; restarting", self->command[0], status);
+      schedule_relaunch (self);
+    }
+  else
+    hk_tool_message (&self->options, "“%s” %s; waiting for changes", self->command[0], status);
+}
+
+static void
+launch (RestartState *self)
+{
+  g_autoptr(HkToolRun) run = g_steal_pointer (&self->pending);
+  g_autoptr(GError) error = NULL;
+
+  g_assert (self->child == NULL);
+
+  self->child = hk_tool_spawn (self->command, run, FALSE, &error);
+  if (self->child == NULL)
+    {
+      hk_tool_message (&self->options, "cannot run “%s”: %s; waiting for changes",
+                       self->command[0], error->message);
+      return;
+    }
+
+  self->pgid = hk_tool_child_pid (self->child);
+  self->started_at = g_get_monotonic_time ();
+  g_subprocess_wait_async (self->child, NULL, on_leader_exited, self);
+}
+
+static void
+on_batch (GPtrArray *events,
+          gpointer   data)
+{
+  RestartState *self = data;
+  HkEvent *first = g_ptr_array_index (events, 0);
+
+  if (self->quitting)
+    return;
+
+  if (self->pending == NULL)
+    self->pending = hk_tool_run_new ();
+  for (guint i = 0; i < events->len; i++)
+    hk_tool_run_add (self->pending, g_ptr_array_index (events, i));
+
+  if (!self->options.quiet && !self->stopping)
+    {
+      g_autoptr(GString) what = g_string_new (NULL);
+
+      g_string_append_printf (what, "%s ", hk_tool_event_type_nick (first));
+      hk_tool_append_text_path (what, hk_event_get_path (first), hk_event_get_is_directory (first));
+      if (events->len > 1)
+        g_string_append_printf (what, " and %u more", events->len - 1);
+      fprintf (stderr, "hachiko: %s “%s” (%s)\n", is_running (self) ? "restarting" : "starting",
+               self->command[0], what->str);
+    }
+
+  request_restart (self);
+}
+
+/* Stops COMMAND with @signum, then quits with COMMAND's status if
+ * @use_child_status and it was running, else with @exit_code. */
+static void
+quit (RestartState *self,
+      int           signum,
+      gboolean      use_child_status,
+      int           exit_code)
+{
+  self->quitting = TRUE;
+  self->exit_code = exit_code;
+  self->use_child_status = use_child_status && self->child != NULL;
+  clear_relaunch_delay (self);
+  hk_tool_watch_stop (self->watch);
+
+  if (is_running (self))
+    begin_stop (self, signum);
+  else
+    g_main_loop_quit (self->loop);
+}
+
+static void
+on_ready (const GError *error,
+          gpointer      data)
+{
+  RestartState *self = data;
+
+  if (error != NULL)
+    {
+      self->exit_code = hk_tool_exit_for_start_error (error);
+      g_main_loop_quit (self->loop);
+      return;
+    }
+
+  launch (self);
+}
+
+static void
+on_lost (gpointer data)
+{
+  RestartState *self = data;
+
+  fprintf (stderr, "hachiko: no PATH is left to watch; stopping “%s”\n", self->command[0]);
+  quit (self, self->signum, FALSE, HK_TOOL_EXIT_CANNOT_WATCH);
+}
+
+static void
+handle_signal (RestartState *self,
+               int           signum)
+{
+  /* A second signal: no more waiting. */
+  if (self->quitting)
+    {
+      hk_tool_signal_group (self->pgid, SIGKILL);
+      self->killed = TRUE;
+      return;
+    }
+
+  quit (self, signum, TRUE, HK_TOOL_EXIT_SIGNALED (signum));
+}
+
+static gboolean
+on_sigint (gpointer data)
+{
+  handle_signal (data, SIGINT);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_sigterm (gpointer data)
+{
+  handle_signal (data, SIGTERM);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+check_options (RestartState *self)
+{
+  if (self->signal_name != NULL && !hk_tool_parse_signal (self->signal_name, &self->signum))
+    {
+      hk_tool_usage_error ("restart", "unknown signal “%s” (use a name such as TERM, "
+                           "INT, HUP, or a number)", self->signal_name);
+      return FALSE;
+    }
+  if (!isfinite (self->kill_after) || self->kill_after < 0)
+    {
+      hk_tool_usage_error ("restart", "--kill-after must be 0 or more seconds");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+int
+hk_tool_restart (int    argc,
+                 char **argv)
+{
+  RestartState state = { .kill_after = 10.0, .signum = SIGTERM };
+  const GOptionEntry entries[] = {
+    { "signal", 's', 0, G_OPTION_ARG_STRING, &state.signal_name,
+      "Signal to stop COMMAND with (default TERM)", "SIGNAL" },
+    { "kill-after", 'k', 0, G_OPTION_ARG_DOUBLE, &state.kill_after,
+      "Send SIGKILL if COMMAND is still running SECONDS after the signal (default 10)",
+      "SECONDS" },
+    { "restart-on-exit", 0, 0, G_OPTION_ARG_NONE, &state.restart_on_exit,
+      "Start COMMAND again when it exits by itself", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(HkToolWatch) watch = NULL;
+  g_auto(GStrv) args = NULL;
+  g_auto(GStrv) command = NULL;
+  guint sigint_id, sigterm_id;
+
+  args = hk_tool_split_command (argc, argv, &command);
+  context = hk_tool_option_context_new ("restart", "[PATH...] -- COMMAND [ARG...]",
+                                        "Keep COMMAND running; restart it after changes under each PATH.",
+                                        description, entries, &state.options);
+  watch = hk_tool_prepare (context, "restart", &args, &state.options, 100, &state.exit_code);
+  if (watch == NULL)
+    goto out;
+  if (!check_options (&state) || !hk_tool_check_command ("restart", command))
+    {
+      state.exit_code = HK_TOOL_EXIT_USAGE;
+      goto out;
+    }
+
+#ifdef __linux__
+  /* Orphans of COMMAND's group come to us, to be reaped by reap_group(). */
+  prctl (PR_SET_CHILD_SUBREAPER, 1);
+#endif
+
+  state.command = command;
+  state.watch = watch;
+  state.loop = g_main_loop_new (NULL, FALSE);
+  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &state);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, &state);
+
+  hk_tool_watch_start (watch, on_ready, on_batch, on_lost, &state);
+  g_main_loop_run (state.loop);
+
+  hk_tool_watch_stop (watch);
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  clear_relaunch_delay (&state);
+  g_clear_pointer (&state.pending, hk_tool_run_free);
+  g_clear_object (&state.child);
+  g_main_loop_unref (state.loop);
+
+out:
+  g_free (state.signal_name);
+  hk_tool_options_clear (&state.options);
+  return state.exit_code;
+}

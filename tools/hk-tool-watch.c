@@ -1,0 +1,262 @@
+/* hk-tool-watch.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* One HkWatchdog per PATH, started together. While they start, a tty on
+ * stderr shows how many directories are watched so far; once all are
+ * watching, "ready" is printed. Nothing polls after that. */
+
+#include "config.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "hk-tool-private.h"
+
+#define PROGRESS_INTERVAL_MS 100
+
+struct _HkToolWatch
+{
+  const HkToolOptions *options;
+  GPtrArray           *watchdogs;
+  GCancellable        *cancellable;
+  GSource             *progress;
+
+  HkToolReadyFunc      ready;
+  HkToolBatchFunc      batch;
+  HkToolLostFunc       lost;
+  gpointer             user_data;
+
+  guint                n_starting;
+  guint                n_running;
+  gboolean             progress_shown;
+  gboolean             finished_starting;
+  gboolean             stopping;
+};
+
+/* Start callbacks may come after the subcommand is done with the watch. */
+static HkToolWatch *
+watch_ref (HkToolWatch *self)
+{
+  return g_rc_box_acquire (self);
+}
+
+static void
+watch_clear (HkToolWatch *self)
+{
+  g_clear_pointer (&self->watchdogs, g_ptr_array_unref);
+  g_clear_object (&self->cancellable);
+}
+
+static void
+watch_unref (HkToolWatch *self)
+{
+  g_rc_box_release_full (self, (GDestroyNotify) watch_clear);
+}
+
+static void
+clear_progress (HkToolWatch *self)
+{
+  if (self->progress != NULL)
+    {
+      g_source_destroy (self->progress);
+      g_clear_pointer (&self->progress, g_source_unref);
+    }
+  if (self->progress_shown)
+    {
+      fputs ("\r\033[K", stderr);
+      self->progress_shown = FALSE;
+    }
+}
+
+static gboolean
+on_progress (gpointer data)
+{
+  HkToolWatch *self = data;
+  guint n = 0;
+
+  for (guint i = 0; i < self->watchdogs->len; i++)
+    n += hk_watchdog_get_n_watched_directories (g_ptr_array_index (self->watchdogs, i));
+
+  fprintf (stderr, "\r\033[Kwatching %u director%s…", n, n == 1 ? "y" : "ies");
+  fflush (stderr);
+  self->progress_shown = TRUE;
+
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_batch (HkWatchdog *watchdog,
+          GPtrArray  *events,
+          gpointer    data)
+{
+  HkToolWatch *self = data;
+  g_autoptr(GPtrArray) accepted = g_ptr_array_new_with_free_func ((GDestroyNotify) hk_event_unref);
+
+  for (guint i = 0; i < events->len; i++)
+    {
+      HkEvent *event = g_ptr_array_index (events, i);
+
+      if (hk_tool_options_accepts (self->options, event))
+        g_ptr_array_add (accepted, hk_event_ref (event));
+    }
+
+  if (accepted->len > 0 && self->batch != NULL)
+    self->batch (accepted, self->user_data);
+}
+
+static void
+on_error (HkWatchdog   *watchdog,
+          const GError *error,
+          gpointer      data)
+{
+  hk_tool_report_watch_warning (error);
+}
+
+static void
+on_running_changed (HkWatchdog *watchdog,
+                    GParamSpec *pspec,
+                    gpointer    data)
+{
+  HkToolWatch *self = data;
+
+  /* Only the library stopping a watchdog by itself (its root is gone)
+   * counts; starting, and our own stops, do not. */
+  if (self->stopping || hk_watchdog_get_running (watchdog) || !self->finished_starting)
+    return;
+
+  g_assert (self->n_running > 0);
+  self->n_running--;
+  if (self->n_running == 0 && self->lost != NULL)
+    self->lost (self->user_data);
+}
+
+HkToolWatch *
+hk_tool_watch_new (const HkToolOptions *options,
+                   HkFilter            *filter,
+                   char               **paths)
+{
+  HkToolWatch *self = g_rc_box_new0 (HkToolWatch);
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  self->options = options;
+  self->watchdogs = g_ptr_array_new_with_free_func (g_object_unref);
+  self->cancellable = g_cancellable_new ();
+
+  for (guint i = 0; paths[i] != NULL; i++)
+    {
+      g_autofree char *canonical = g_canonicalize_filename (paths[i], NULL);
+      g_autoptr(GFile) root = NULL;
+      HkWatchdog *watchdog;
+
+      /* The same root twice would report every event twice. */
+      if (!g_hash_table_add (seen, g_steal_pointer (&canonical)))
+        continue;
+
+      root = g_file_new_for_path (paths[i]);
+      watchdog = hk_watchdog_new (root);
+      hk_watchdog_set_recursive (watchdog, !options->no_recursive);
+      hk_watchdog_set_follow_symlinks (watchdog, options->follow_symlinks);
+      hk_watchdog_set_access_events (watchdog, options->access_events);
+      hk_watchdog_set_latency (watchdog, options->latency);
+      hk_watchdog_set_filter (watchdog, filter);
+      g_signal_connect (watchdog, "batch", G_CALLBACK (on_batch), self);
+      g_signal_connect (watchdog, "error", G_CALLBACK (on_error), self);
+      g_signal_connect (watchdog, "notify::running", G_CALLBACK (on_running_changed), self);
+      g_ptr_array_add (self->watchdogs, watchdog);
+    }
+
+  return self;
+}
+
+static void
+finish_starting (HkToolWatch  *self,
+                 const GError *error)
+{
+  self->finished_starting = TRUE;
+  clear_progress (self);
+
+  if (error != NULL)
+    hk_tool_watch_stop (self);
+  else if (!self->options->quiet)
+    fputs ("ready\n", stderr);
+
+  if (self->ready != NULL)
+    self->ready (error, self->user_data);
+}
+
+static void
+on_started (GObject      *source,
+            GAsyncResult *result,
+            gpointer      data)
+{
+  HkToolWatch *self = data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok = hk_watchdog_start_finish (HK_WATCHDOG (source), result, &error);
+
+  if (self->finished_starting || self->stopping)
+    goto out;
+
+  self->n_starting--;
+  if (!ok)
+    {
+      finish_starting (self, error);
+      goto out;
+    }
+
+  self->n_running++;
+  if (self->n_starting == 0)
+    finish_starting (self, NULL);
+
+out:
+  watch_unref (self);
+}
+
+void
+hk_tool_watch_start (HkToolWatch     *self,
+                     HkToolReadyFunc  ready,
+                     HkToolBatchFunc  batch,
+                     HkToolLostFunc   lost,
+                     gpointer         user_data)
+{
+  self->ready = ready;
+  self->batch = batch;
+  self->lost = lost;
+  self->user_data = user_data;
+  self->n_starting = self->watchdogs->len;
+
+  if (!self->options->quiet && isatty (STDERR_FILENO))
+    {
+      self->progress = g_timeout_source_new (PROGRESS_INTERVAL_MS);
+      g_source_set_callback (self->progress, on_progress, self, NULL);
+      g_source_set_static_name (self->progress, "[hachiko] progress");
+      g_source_attach (self->progress, NULL);
+    }
+
+  for (guint i = 0; i < self->watchdogs->len; i++)
+    hk_watchdog_start_async (g_ptr_array_index (self->watchdogs, i),
+                             self->cancellable, on_started, watch_ref (self));
+}
+
+void
+hk_tool_watch_stop (HkToolWatch *self)
+{
+  self->stopping = TRUE;
+  clear_progress (self);
+  g_cancellable_cancel (self->cancellable);
+  for (guint i = 0; i < self->watchdogs->len; i++)
+    hk_watchdog_stop (g_ptr_array_index (self->watchdogs, i));
+}
+
+void
+hk_tool_watch_free (HkToolWatch *self)
+{
+  hk_tool_watch_stop (self);
+  for (guint i = 0; i < self->watchdogs->len; i++)
+    g_signal_handlers_disconnect_by_data (g_ptr_array_index (self->watchdogs, i), self);
+  self->ready = NULL;
+  self->batch = NULL;
+  self->lost = NULL;
+  watch_unref (self);
+}
