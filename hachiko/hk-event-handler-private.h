@@ -12,5 +12,10 @@ G_BEGIN_DECLS
 
 /* The handler's filter rules at this moment, or NULL for "everything". */
 HkFilterRules *hk_event_handler_dup_rules (HkEventHandler *self);
+/* Calls on_any_event when @any, else the method for @event's type: the
+ * watchdog checks in between whether the first one stopped it. */
+void           hk_event_handler_call      (HkEventHandler *self,
+                                           HkEvent        *event,
+                                           gboolean        any);
 
 G_END_DECLS

@@ -207,15 +207,27 @@ void
 hk_event_handler_dispatch (HkEventHandler *self,
                            HkEvent        *event)
 {
-  HkEventHandlerClass *klass;
-  void (*method) (HkEventHandler *, HkEvent *) = NULL;
-
   g_return_if_fail (HK_IS_EVENT_HANDLER (self));
   g_return_if_fail (event != NULL);
 
-  klass = HK_EVENT_HANDLER_GET_CLASS (self);
-  if (klass->on_any_event != NULL)
-    klass->on_any_event (self, event);
+  hk_event_handler_call (self, event, TRUE);
+  hk_event_handler_call (self, event, FALSE);
+}
+
+void
+hk_event_handler_call (HkEventHandler *self,
+                       HkEvent        *event,
+                       gboolean        any)
+{
+  HkEventHandlerClass *klass = HK_EVENT_HANDLER_GET_CLASS (self);
+  void (*method) (HkEventHandler *, HkEvent *) = NULL;
+
+  if (any)
+    {
+      if (klass->on_any_event != NULL)
+        klass->on_any_event (self, event);
+      return;
+    }
 
   switch (hk_event_get_event_type (event))
     {

@@ -1008,7 +1008,12 @@ hk_tree_on_moved (HkTree     *tree,
   /* rename(2) over an existing entry replaces it. */
   replaced = node_lookup (tree, to_dir, to_name);
   if (replaced != NULL && replaced != node)
-    node_remove_subtree (tree, replaced);
+    {
+      /* Reported, so that a move never lands on an entry that exists:
+       * the coalescer relies on it (docs/coalescing.md). */
+      emit_node (tree, HK_EVENT_DELETED, replaced, FALSE, now);
+      node_remove_subtree (tree, replaced);
+    }
 
   old_path = node_path (tree, node, NULL, NULL);
   node_rename (tree, node, to_dir, to_name);

@@ -176,7 +176,8 @@ emit_events (HkWatchdog *self,
   if (!is_current (self, generation))
     return FALSE;
 
-  /* A handler added or removed during emission takes effect next batch. */
+  /* A handler added during emission gets the next batch; one removed
+   * gets nothing more, checked below. */
   handlers = g_ptr_array_new_full (self->handlers->len, g_object_unref);
   for (guint i = 0; i < self->handlers->len; i++)
     g_ptr_array_add (handlers, g_object_ref (g_ptr_array_index (self->handlers, i)));
@@ -193,11 +194,21 @@ emit_events (HkWatchdog *self,
       for (guint j = 0; j < handlers->len; j++)
         {
           HkEventHandler *handler = g_ptr_array_index (handlers, j);
-          g_autoptr(HkFilterRules) rules = hk_event_handler_dup_rules (handler);
+          g_autoptr(HkFilterRules) rules = NULL;
 
+          /* Removed meanwhile: nothing more for it, as for a signal
+           * handler disconnected during an emission. */
+          if (!g_ptr_array_find (self->handlers, handler, NULL))
+            continue;
+          rules = hk_event_handler_dup_rules (handler);
           if (!filter_accepts (self, rules, event))
             continue;
-          hk_event_handler_dispatch (handler, event);
+          hk_event_handler_call (handler, event, TRUE);
+          if (!is_current (self, generation))
+            return FALSE;
+          if (!g_ptr_array_find (self->handlers, handler, NULL))
+            continue;
+          hk_event_handler_call (handler, event, FALSE);
           if (!is_current (self, generation))
             return FALSE;
         }

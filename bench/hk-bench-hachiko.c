@@ -1,0 +1,98 @@
+/* hk-bench-hachiko.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <hachiko.h>
+
+#include "hk-bench-proto.h"
+#include "hk-bench-subject.h"
+
+/* hachiko as a benchmark subject: one HkWatchdog on the main context, a
+ * handler on "event::created", latency 0. */
+
+typedef struct
+{
+  HkBenchSubject *subject;
+  HkWatchdog     *watchdog;
+} HachikoWatcher;
+
+static void
+on_created (HkWatchdog *watchdog,
+            HkEvent    *event,
+            gpointer    user_data)
+{
+  gint64 now = hk_bench_now_ns ();
+  HachikoWatcher *self = user_data;
+  const char *path;
+  const char *name;
+
+  if (hk_event_get_is_directory (event))
+    return;
+
+  path = hk_event_get_path (event);
+  name = strrchr (path, '/');
+  name = name ? name + 1 : path;
+
+  hk_bench_subject_file_created (self->subject, name, now,
+                                 hk_event_get_timestamp (event) * 1000,
+                                 hk_event_get_is_synthetic (event));
+}
+
+static void
+on_overflow (HkWatchdog *watchdog,
+             gpointer    user_data)
+{
+  HachikoWatcher *self = user_data;
+
+  hk_bench_subject_overflow (self->subject);
+}
+
+static gpointer
+hachiko_create (HkBenchSubject  *subject,
+                const char      *root,
+                GError         **error)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (root);
+  HachikoWatcher *self = g_new0 (HachikoWatcher, 1);
+
+  self->subject = subject;
+  self->watchdog = hk_watchdog_new (file);
+  hk_watchdog_set_latency (self->watchdog, 0);
+  g_signal_connect (self->watchdog, "event::created",
+                    G_CALLBACK (on_created), self);
+
+  /* Connected by name so this builds whether or not the signal exists. */
+  if (g_signal_lookup ("overflow", HK_TYPE_WATCHDOG) != 0)
+    {
+      g_signal_connect (self->watchdog, "overflow", G_CALLBACK (on_overflow), self);
+      hk_bench_subject_observe_overflow (subject);
+    }
+
+  return self;
+}
+
+static gboolean
+hachiko_start (gpointer   watcher,
+               GError   **error)
+{
+  HachikoWatcher *self = watcher;
+
+  return hk_watchdog_start (self->watchdog, error);
+}
+
+static guint
+hachiko_get_n_watched (gpointer watcher)
+{
+  HachikoWatcher *self = watcher;
+
+  return hk_watchdog_get_n_watched_directories (self->watchdog);
+}
+
+const HkBenchSubjectClass hk_bench_hachiko_class = {
+  .name = "hachiko",
+  .version = HK_VERSION_S,
+  .create = hachiko_create,
+  .start = hachiko_start,
+  .get_n_watched = hachiko_get_n_watched,
+};
