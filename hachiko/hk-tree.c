@@ -445,7 +445,14 @@ typedef struct
   gboolean   emit;       /* report what is found (new directories) */
   gint64     now;
   GPtrArray *pending;    /* directories still to read */
+  guint8    *dents;      /* getdents64() buffer, allocated on first use */
 } Scan;
+
+static void
+scan_clear (Scan *scan)
+{
+  g_clear_pointer (&scan->dents, g_free);
+}
 
 static DIR *
 open_dir (const char *path,
@@ -460,9 +467,10 @@ open_dir (const char *path,
   if (fd < 0)
     {
       int errsv = errno;
+      g_autofree char *display = g_filename_display_name (path);
 
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   "Cannot read directory “%s”: %s", path, g_strerror (errsv));
+                   "Cannot read directory “%s”: %s", display, g_strerror (errsv));
       return NULL;
     }
 
@@ -545,61 +553,85 @@ add_entry (HkTree     *tree,
 }
 
 /* Reads one directory, adding what the snapshot does not have yet. */
+#define DENTS_SIZE (32 * 1024)
+
+/* Reads one directory, adding what the snapshot does not have yet. It
+ * reads with getdents64() on the descriptor it opened: the least a walk can
+ * do (opendir()/fdopendir() add an fstat() and an fcntl() per directory). */
 static void
 scan_one (Scan      *scan,
           HkDirNode *dir)
 {
   HkTree *tree = scan->tree;
-  const char *relative;
-  g_autofree char *path = node_path (tree, &dir->node, NULL, &relative);
-  g_autoptr(GError) error = NULL;
-  struct dirent *de;
-  DIR *dirp;
+  g_autofree char *path = node_path (tree, &dir->node, NULL, NULL);
+  /* A directory with no known entries (the usual case while walking) needs
+   * no duplicate check: readdir lists each name once. */
+  gboolean fresh = dir->children == NULL;
+  gssize n;
+  int fd;
 
   if (dir != tree->root && !watch_dir (tree, dir, path, NULL))
     return;
 
-  dirp = open_dir (path, &error);
-  if (dirp == NULL)
+  fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 && errno == ELOOP)
+    fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);  /* a followed link */
+  if (fd < 0)
     {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) &&
-          !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_DIRECTORY))
-        report_error (tree, g_steal_pointer (&error));
+      int errsv = errno;
+
+      if (errsv != ENOENT && errsv != ENOTDIR)
+        {
+          g_autofree char *display = g_filename_display_name (path);
+
+          report_error (tree, g_error_new (G_IO_ERROR, g_io_error_from_errno (errsv),
+                                           "Cannot read directory “%s”: %s",
+                                           display, g_strerror (errsv)));
+        }
       return;
     }
 
-  while ((de = readdir (dirp)) != NULL)
+  if (scan->dents == NULL)
+    scan->dents = g_malloc (DENTS_SIZE);
+
+  while ((n = getdents64 (fd, scan->dents, DENTS_SIZE)) > 0)
     {
-      const char *name = de->d_name;
-      HkNodeKind kind;
-      HkNode *child;
-
-      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
-        continue;
-      if (!tree_accepts (tree, dir, name))
-        continue;
-      if (node_lookup (tree, dir, name) != NULL)
-        continue;
-
-      kind = kind_from_dtype (de->d_type);
-      if (de->d_type == DT_UNKNOWN)
+      for (gssize pos = 0; pos < n;)
         {
-          struct stat st;
+          struct dirent64 *de = (struct dirent64 *) (scan->dents + pos);
+          const char *name = de->d_name;
+          HkNodeKind kind;
+          HkNode *child;
 
-          if (fstatat (dirfd (dirp), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+          pos += de->d_reclen;
+
+          if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
             continue;
-          kind = kind_from_mode (st.st_mode);
+          if (!tree_accepts (tree, dir, name))
+            continue;
+          if (!fresh && node_lookup (tree, dir, name) != NULL)
+            continue;
+
+          kind = kind_from_dtype (de->d_type);
+          if (de->d_type == DT_UNKNOWN)
+            {
+              struct stat st;
+
+              if (fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+                continue;
+              kind = kind_from_mode (st.st_mode);
+            }
+
+          child = add_entry (tree, dir, fd, name, kind, de->d_ino);
+          if (scan->emit)
+            emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
+
+          if (descend_into (tree, child))
+            g_ptr_array_add (scan->pending, child);
         }
-
-      child = add_entry (tree, dir, dirfd (dirp), name, kind, de->d_ino);
-      if (scan->emit)
-        emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
-
-      if (descend_into (tree, child))
-        g_ptr_array_add (scan->pending, child);
     }
 
-  closedir (dirp);
+  close (fd);
 }
 
 static void
@@ -613,6 +645,7 @@ scan_run (Scan *scan)
         break;
       scan_one (scan, dir);
     }
+  scan_clear (scan);
 }
 
 /* Watches and reads a directory that just appeared, reporting its contents
@@ -688,9 +721,10 @@ hk_tree_start (HkTree        *tree,
   if (stat (tree->options.root_path, &st) != 0)
     {
       int errsv = errno;
+      g_autofree char *display = g_filename_display_name (tree->options.root_path);
 
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   "Cannot watch “%s”: %s", tree->options.root_path, g_strerror (errsv));
+                   "Cannot watch “%s”: %s", display, g_strerror (errsv));
       return FALSE;
     }
 
@@ -709,8 +743,10 @@ hk_tree_start (HkTree        *tree,
     }
   else if (access (watch_path, R_OK | X_OK) != 0)
     {
+      g_autofree char *display = g_filename_display_name (watch_path);
+
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                   "Cannot watch “%s”: %s", watch_path, g_strerror (EACCES));
+                   "Cannot watch “%s”: %s", display, g_strerror (EACCES));
       return FALSE;
     }
 
@@ -722,7 +758,7 @@ hk_tree_start (HkTree        *tree,
     {
       if (error != NULL && *error == NULL)
         g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                     "Cannot watch “%s”: it vanished", watch_path);
+                     "Cannot watch “%s”: it vanished", tree->options.root_path);
       return FALSE;
     }
 

@@ -72,9 +72,11 @@ hk_backend_add_watch (HkBackend   *self,
 
   if (limit > 0 && self->n_watches >= limit)
     {
+      g_autofree char *display = g_filename_display_name (path);
+
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
                    "Cannot watch “%s”: the inotify watch limit "
-                   "(fs.inotify.max_user_watches) is reached", path);
+                   "(fs.inotify.max_user_watches) is reached", display);
       return FALSE;
     }
 

@@ -91,14 +91,15 @@ hk_inotify_backend_add_watch (HkBackend   *backend,
   if (wd < 0)
     {
       int errsv = errno;
+      g_autofree char *display = g_filename_display_name (path);
 
       if (errsv == ENOSPC)
         g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
                      "Cannot watch “%s”: the inotify watch limit "
-                     "(fs.inotify.max_user_watches) is reached", path);
+                     "(fs.inotify.max_user_watches) is reached", display);
       else
         g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                     "Cannot watch “%s”: %s", path, g_strerror (errsv));
+                     "Cannot watch “%s”: %s", display, g_strerror (errsv));
       return FALSE;
     }
 
