@@ -167,6 +167,25 @@ met_text (gboolean have,
   return met ? "yes" : "**no**";
 }
 
+/* Profiling findings are written by hand in performance-findings.md beside
+ * the report, so that regenerating the figures keeps them. */
+static void
+append_findings (GString      *out,
+                 const Config *cfg)
+{
+  g_autofree char *dir = g_path_get_dirname (cfg->output);
+  g_autofree char *path = g_build_filename (dir, "performance-findings.md", NULL);
+  g_autofree char *contents = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return;
+  g_string_append (out, "## What profiling found\n\n");
+  g_string_append (out, "(From `docs/performance-findings.md`, written by hand; the figures "
+                        "above are from this run.)\n\n");
+  g_string_append (out, contents);
+  g_string_append (out, "\n");
+}
+
 static void
 append_notes (GString *out)
 {
@@ -502,6 +521,7 @@ write_report (const Config  *cfg,
   g_string_append (out, "## Results\n\n");
   append_results_table (out, cfg);
   append_notes (out);
+  append_findings (out, cfg);
   append_details (out, cfg);
   append_machine (out, cfg, report);
   append_method (out, cfg, report);
