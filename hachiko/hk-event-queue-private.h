@@ -58,7 +58,6 @@ void          hk_event_queue_push          (HkEventQueue            *self,
 gboolean      hk_event_queue_is_saturated  (HkEventQueue            *self);
 void          hk_event_queue_clear_saturated (HkEventQueue          *self);
 void          hk_event_queue_close         (HkEventQueue            *self);
-gboolean      hk_event_queue_is_closed     (HkEventQueue            *self);
 
 void          hk_queue_item_clear          (HkQueueItem             *item);
 

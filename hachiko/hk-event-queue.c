@@ -178,15 +178,3 @@ hk_event_queue_close (HkEventQueue *self)
   self->items = new_item_array ();
   g_mutex_unlock (&self->mutex);
 }
-
-gboolean
-hk_event_queue_is_closed (HkEventQueue *self)
-{
-  gboolean closed;
-
-  g_mutex_lock (&self->mutex);
-  closed = self->closed;
-  g_mutex_unlock (&self->mutex);
-
-  return closed;
-}

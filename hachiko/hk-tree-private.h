@@ -70,7 +70,6 @@ gboolean    hk_tree_start              (HkTree               *tree,
                                         GError              **error);
 void        hk_tree_cancel             (HkTree               *tree);
 guint       hk_tree_get_n_watched      (HkTree               *tree);
-HkEventQueue *hk_tree_get_queue        (HkTree               *tree);
 gboolean    hk_tree_is_root            (HkTree               *tree,
                                         HkDirNode            *dir);
 
@@ -110,7 +109,6 @@ void        hk_tree_on_overflow        (HkTree               *tree,
 void        hk_tree_rescan             (HkTree               *tree,
                                         HkDirNode            *dir,
                                         gint64                now);
-gboolean    hk_tree_is_suspended       (HkTree               *tree);
 void        hk_tree_resume             (HkTree               *tree);
 
 G_END_DECLS

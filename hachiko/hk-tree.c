@@ -794,12 +794,6 @@ hk_tree_get_n_watched (HkTree *tree)
   return g_atomic_int_get (&tree->n_watched);
 }
 
-HkEventQueue *
-hk_tree_get_queue (HkTree *tree)
-{
-  return tree->queue;
-}
-
 gboolean
 hk_tree_is_root (HkTree    *tree,
                  HkDirNode *dir)
@@ -825,12 +819,6 @@ tree_is_live (HkTree *tree)
     }
 
   return TRUE;
-}
-
-gboolean
-hk_tree_is_suspended (HkTree *tree)
-{
-  return tree->suspended;
 }
 
 /* Whether @node (known already) is still the entry on disk, for a name

@@ -217,6 +217,19 @@ emit_events (HkWatchdog *self,
   return TRUE;
 }
 
+static gboolean on_flush_timeout (gpointer data);
+
+/* Arms the coalescing timer for @deadline (monotonic µs). */
+static void
+schedule_flush (HkWatchdog *self,
+                gint64      deadline)
+{
+  self->flush_source = g_timeout_source_new (MAX (1, (deadline - g_get_monotonic_time () + 999) / 1000));
+  g_source_set_callback (self->flush_source, on_flush_timeout, self, NULL);
+  g_source_set_static_name (self->flush_source, "[hachiko] coalescing");
+  g_source_attach (self->flush_source, self->owner);
+}
+
 static gboolean
 on_flush_timeout (gpointer data)
 {
@@ -228,12 +241,7 @@ on_flush_timeout (gpointer data)
   g_clear_pointer (&self->flush_source, g_source_unref);
   events = hk_coalescer_take_ready (self->coalescer, g_get_monotonic_time (), &next);
   if (next > 0)
-    {
-      self->flush_source = g_timeout_source_new (MAX (1, (next - g_get_monotonic_time () + 999) / 1000));
-      g_source_set_callback (self->flush_source, on_flush_timeout, self, NULL);
-      g_source_set_static_name (self->flush_source, "[hachiko] coalescing");
-      g_source_attach (self->flush_source, self->owner);
-    }
+    schedule_flush (self, next);
   emit_events (self, events);
 
   return G_SOURCE_REMOVE;
@@ -253,12 +261,7 @@ deliver_events (HkWatchdog *self,
   hk_coalescer_add (self->coalescer, events, g_get_monotonic_time ());
   next = hk_coalescer_get_deadline (self->coalescer);
   if (next > 0 && self->flush_source == NULL)
-    {
-      self->flush_source = g_timeout_source_new (MAX (1, (next - g_get_monotonic_time () + 999) / 1000));
-      g_source_set_callback (self->flush_source, on_flush_timeout, self, NULL);
-      g_source_set_static_name (self->flush_source, "[hachiko] coalescing");
-      g_source_attach (self->flush_source, self->owner);
-    }
+    schedule_flush (self, next);
 
   return TRUE;
 }

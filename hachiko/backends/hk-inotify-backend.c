@@ -48,6 +48,16 @@ typedef struct
 } HkInotifyBackend;
 
 static gboolean hk_inotify_backend_read (gint fd, GIOCondition condition, gpointer data);
+
+static void
+cancel_move_timeout (HkInotifyBackend *self)
+{
+  if (self->move_timeout == NULL)
+    return;
+  g_source_destroy (self->move_timeout);
+  g_clear_pointer (&self->move_timeout, g_source_unref);
+}
+
 static void     hk_inotify_backend_process (HkInotifyBackend *self);
 
 static int
@@ -180,11 +190,7 @@ hk_inotify_backend_destroy (HkBackend *backend)
 {
   HkInotifyBackend *self = (HkInotifyBackend *) backend;
 
-  if (self->move_timeout != NULL)
-    {
-      g_source_destroy (self->move_timeout);
-      g_clear_pointer (&self->move_timeout, g_source_unref);
-    }
+  cancel_move_timeout (self);
   g_source_destroy (self->fd_source);
   g_clear_pointer (&self->fd_source, g_source_unref);
   g_hash_table_unref (self->watches);
@@ -459,16 +465,14 @@ hk_inotify_backend_process (HkInotifyBackend *self)
         {
           struct inotify_event *to = find_move_partner (self, self->buf_pos + size, ev->cookie);
 
-          if (to == NULL && now < self->move_deadline + (self->move_deadline == 0 ? G_MAXINT64 / 2 : 0))
+          /* The window opens at the first unpaired look (deadline 0). */
+          gboolean window_open = self->move_deadline == 0 || now < self->move_deadline;
+
+          if (to == NULL && window_open)
             {
               /* Maybe the partner is still in the kernel. */
-              gsize pos = self->buf_pos;
-
               if (fill_buffer (self) > 0)
-                {
-                  (void) pos;
-                  continue;   /* buffer moved; look again */
-                }
+                continue;   /* the buffer moved; look again */
 
               arm_move_timeout (self, now);
               return;
@@ -483,11 +487,7 @@ hk_inotify_backend_process (HkInotifyBackend *self)
             dispatch_named_event (self, ev, now);
 
           self->move_deadline = 0;
-          if (self->move_timeout != NULL)
-            {
-              g_source_destroy (self->move_timeout);
-              g_clear_pointer (&self->move_timeout, g_source_unref);
-            }
+          cancel_move_timeout (self);
         }
       else if (event_name (ev) != NULL)
         dispatch_named_event (self, ev, now);
