@@ -78,7 +78,7 @@ hachiko_start (gpointer   watcher,
 {
   HachikoWatcher *self = watcher;
 
-  return hk_watchdog_start (self->watchdog, error);
+  return hk_watchdog_start (self->watchdog, NULL, error);
 }
 
 static guint

@@ -48,7 +48,7 @@ main (int   argc,
 
   g_signal_connect (watchdog, "event", G_CALLBACK (on_event), NULL);
   g_signal_connect (watchdog, "error", G_CALLBACK (on_error), NULL);
-  if (!hk_watchdog_start (watchdog, &error))
+  if (!hk_watchdog_start (watchdog, NULL, &error))
     {
       g_printerr ("%s\n", error->message);
       return 1;

@@ -21,7 +21,7 @@ def main():
     root = Gio.File.new_for_commandline_arg(sys.argv[1] if len(sys.argv) > 1 else ".")
     watchdog = Hk.Watchdog.new(root)
     watchdog.add_handler(Printer())
-    watchdog.start()
+    watchdog.start(None)
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, 2, loop.quit)  # SIGINT
     loop.run()

@@ -1104,6 +1104,14 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
+enum
+{
+  CHANGED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
 /* Copy-on-write: takes the lock and returns a private copy of the current
  * rules, to be modified and handed to hk_filter_commit_rules(). */
 static HkFilterRules *
@@ -1124,6 +1132,7 @@ hk_filter_commit_rules (HkFilter      *self,
   g_mutex_unlock (&self->mutex);
 
   hk_filter_rules_unref (old);
+  g_signal_emit (self, signals[CHANGED], 0);
 }
 
 static gboolean
@@ -1246,6 +1255,25 @@ hk_filter_class_init (HkFilterClass *klass)
                            G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * HkFilter::changed:
+   * @self: the filter
+   *
+   * Emitted after any rule or property of the filter changed. A running
+   * [class@Hk.Watchdog] using the filter applies the new rules to the
+   * events that follow.
+   *
+   * Emitted on the thread that made the change.
+   *
+   * Since: 1.0
+   */
+  signals[CHANGED] =
+    g_signal_new ("changed",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
 }
 
 static void

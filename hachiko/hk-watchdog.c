@@ -44,7 +44,7 @@
  * g_autoptr(GError) error = NULL;
  *
  * g_signal_connect (watchdog, "event::created", G_CALLBACK (on_created), NULL);
- * if (!hk_watchdog_start (watchdog, &error))
+ * if (!hk_watchdog_start (watchdog, NULL, &error))
  *   g_printerr ("%s\n", error->message);
  * ```
  *
@@ -502,6 +502,7 @@ set_running (HkWatchdog *self,
 /**
  * hk_watchdog_start:
  * @self: a watchdog
+ * @cancellable: (nullable): a #GCancellable, or %NULL
  * @error: return location for a #GError
  *
  * Starts watching. Returns once every directory of the tree is watched, so
@@ -522,8 +523,9 @@ set_running (HkWatchdog *self,
  * Since: 1.0
  */
 gboolean
-hk_watchdog_start (HkWatchdog  *self,
-                   GError     **error)
+hk_watchdog_start (HkWatchdog    *self,
+                   GCancellable  *cancellable,
+                   GError       **error)
 {
   StartData data = { 0 };
 
@@ -543,6 +545,7 @@ hk_watchdog_start (HkWatchdog  *self,
     return FALSE;
 
   data.tree = self->tree;
+  data.cancellable = cancellable;
   hk_worker_call (self->worker, start_tree, &data);
   if (!data.ok)
     {

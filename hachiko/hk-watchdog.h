@@ -63,6 +63,7 @@ HK_AVAILABLE_IN_1_0
 guint       hk_watchdog_get_n_watched_directories (HkWatchdog          *self);
 HK_AVAILABLE_IN_1_0
 gboolean    hk_watchdog_start                    (HkWatchdog           *self,
+                                                  GCancellable         *cancellable,
                                                   GError              **error);
 HK_AVAILABLE_IN_1_0
 void        hk_watchdog_start_async              (HkWatchdog           *self,

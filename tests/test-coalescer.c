@@ -899,7 +899,7 @@ fixture_start (Fixture *fixture,
   if (max_latency > 0)
     hk_watchdog_set_max_latency (fixture->watchdog, max_latency);
   fixture->recorder = hk_recorder_new (fixture->watchdog, fixture->root);
-  hk_watchdog_start (fixture->watchdog, &error);
+  hk_watchdog_start (fixture->watchdog, NULL, &error);
   g_assert_no_error (error);
 }
 

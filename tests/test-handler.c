@@ -357,7 +357,7 @@ fixture_start (Fixture *fixture)
 {
   g_autoptr(GError) error = NULL;
 
-  hk_watchdog_start (fixture->watchdog, &error);
+  hk_watchdog_start (fixture->watchdog, NULL, &error);
   g_assert_no_error (error);
 }
 

@@ -486,7 +486,7 @@ test_replay (gconstpointer data)
   if (scase->variant == VARIANT_COALESCED)
     hk_watchdog_set_latency (run.watchdog, COALESCED_LATENCY);
 
-  hk_watchdog_start (run.watchdog, &error);
+  hk_watchdog_start (run.watchdog, NULL, &error);
   g_assert_no_error (error);
 
   if (variant_is_threaded (scase->variant))

@@ -84,7 +84,7 @@ fixture_watch (Fixture *f)
 
   f->watchdog = hk_watchdog_new (file);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
-  hk_watchdog_start (f->watchdog, &error);
+  hk_watchdog_start (f->watchdog, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (hk_watchdog_get_running (f->watchdog));
 }
@@ -127,7 +127,7 @@ test_start_missing_root_not_found (Fixture *f, gconstpointer data)
   g_autoptr(HkWatchdog) watchdog = hk_watchdog_new (file);
   g_autoptr(GError) error = NULL;
 
-  g_assert_false (hk_watchdog_start (watchdog, &error));
+  g_assert_false (hk_watchdog_start (watchdog, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "nope"));
   g_assert_false (hk_watchdog_get_running (watchdog));
@@ -145,7 +145,7 @@ start_unreadable_child (Fixture *f)
     g_error ("cannot drop privileges: %s", g_strerror (errno));
 
   watchdog = hk_watchdog_new (file);
-  g_assert_false (hk_watchdog_start (watchdog, &error));
+  g_assert_false (hk_watchdog_start (watchdog, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
 }
 
@@ -177,7 +177,7 @@ test_start_non_local_root_not_supported (Fixture *f, gconstpointer data)
   g_autoptr(HkWatchdog) watchdog = hk_watchdog_new (file);
   g_autoptr(GError) error = NULL;
 
-  g_assert_false (hk_watchdog_start (watchdog, &error));
+  g_assert_false (hk_watchdog_start (watchdog, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED);
 }
 
@@ -195,7 +195,7 @@ test_start_file_root_watches_that_file (Fixture *f, gconstpointer data)
   file = g_file_new_for_path (file_path);
   watchdog = hk_watchdog_new (file);
   recorder = hk_recorder_new (watchdog, f->root);
-  hk_watchdog_start (watchdog, &error);
+  hk_watchdog_start (watchdog, NULL, &error);
   g_assert_no_error (error);
 
   write_rel (f, "other.txt", "ignored");
@@ -355,7 +355,7 @@ test_events_access_events_only_when_asked (Fixture *f, gconstpointer data)
 
   hk_watchdog_stop (f->watchdog);
   hk_watchdog_set_access_events (f->watchdog, TRUE);
-  hk_watchdog_start (f->watchdog, NULL);
+  hk_watchdog_start (f->watchdog, NULL, NULL);
   g_clear_pointer (&contents, g_free);
   g_file_get_contents (path, &contents, NULL, NULL);
   WAIT_FOR (f, HK_EVENT_OPENED, "read-me");
@@ -388,7 +388,7 @@ owner_thread (gpointer data)
   g_main_context_push_thread_default (owner->context);
   watchdog = hk_watchdog_new (file);
   recorder = hk_recorder_new (watchdog, owner->root);  /* asserts the thread */
-  g_assert_true (hk_watchdog_start (watchdog, NULL));
+  g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
   hk_test_write_file (path, "x");
   owner->ok = hk_test_wait_until (has_event, recorder, TIMEOUT);
   hk_watchdog_stop (watchdog);
@@ -578,7 +578,7 @@ test_recursive_off_watches_root_only (Fixture *f, gconstpointer data)
   f->watchdog = hk_watchdog_new (file);
   hk_watchdog_set_recursive (f->watchdog, FALSE);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
-  g_assert_true (hk_watchdog_start (f->watchdog, NULL));
+  g_assert_true (hk_watchdog_start (f->watchdog, NULL, NULL));
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 1);
 
   write_rel (f, "sub/inner", "x");
@@ -655,7 +655,7 @@ test_stop_unref_running_is_safe (Fixture *f, gconstpointer data)
       HkWatchdog *watchdog = hk_watchdog_new (file);
       g_autofree char *rel = g_strdup_printf ("r%u", round);
 
-      g_assert_true (hk_watchdog_start (watchdog, NULL));
+      g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
       write_rel (f, rel, "x");
       if (round % 2)
         g_usleep (2000);
@@ -675,7 +675,7 @@ test_stop_start_repeated (Fixture *f, gconstpointer data)
 
       hk_watchdog_stop (f->watchdog);
       hk_watchdog_stop (f->watchdog);
-      g_assert_true (hk_watchdog_start (f->watchdog, NULL));
+      g_assert_true (hk_watchdog_start (f->watchdog, NULL, NULL));
       write_rel (f, rel, "x");
       WAIT_FOR (f, HK_EVENT_CREATED, rel);
     }
@@ -696,7 +696,7 @@ test_shared_worker_two_watchdogs (Fixture *f, gconstpointer data)
   sub_file = g_file_new_for_path (sub);
   second = hk_watchdog_new (sub_file);
   second_recorder = hk_recorder_new (second, sub);
-  g_assert_true (hk_watchdog_start (second, NULL));
+  g_assert_true (hk_watchdog_start (second, NULL, NULL));
   /* "sub" is watched by both: one kernel watch, two interests. */
   g_assert_cmpuint (hk_watchdog_get_backend_watches (), ==, 3);
 
@@ -933,7 +933,7 @@ test_symlinks_followed_with_loop_detection (Fixture *f, gconstpointer data)
   f->watchdog = hk_watchdog_new (file);
   hk_watchdog_set_follow_symlinks (f->watchdog, TRUE);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
-  g_assert_true (hk_watchdog_start (f->watchdog, NULL));
+  g_assert_true (hk_watchdog_start (f->watchdog, NULL, NULL));
   /* root, sub, and ext followed; sub/loop is not. */
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
   hk_test_drain (50);
@@ -961,7 +961,7 @@ unreadable_subdir_child (void)
 
   watchdog = hk_watchdog_new (file);
   recorder = hk_recorder_new (watchdog, root);
-  g_assert_true (hk_watchdog_start (watchdog, NULL));
+  g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
   hk_test_drain (50);
   g_assert_cmpuint (recorder->errors->len, >=, 1);
   g_assert_error ((GError *) g_ptr_array_index (recorder->errors, 0),
@@ -1013,7 +1013,7 @@ test_filter_ignored_directories_are_not_watched (Fixture *f, gconstpointer data)
   f->watchdog = hk_watchdog_new (file);
   hk_watchdog_set_filter (f->watchdog, filter);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
-  g_assert_true (hk_watchdog_start (f->watchdog, NULL));
+  g_assert_true (hk_watchdog_start (f->watchdog, NULL, NULL));
   /* root, src, src/lib */
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
   g_assert_cmpuint (hk_watchdog_get_backend_watches (), ==, 3);
@@ -1147,7 +1147,7 @@ test_lifecycle_many_start_stop_unref_cycles (Fixture *f, gconstpointer data)
       guint count = 0;
 
       g_signal_connect (watchdog, "event", G_CALLBACK (count_event), &count);
-      g_assert_true (hk_watchdog_start (watchdog, NULL));
+      g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
       if (i % 3 == 0)
         g_main_context_iteration (NULL, FALSE);
       if (i % 2 == 0)

@@ -241,7 +241,7 @@ test('watchdog: event signal, then on_any_event, then the method', fixture => {
     fixture.add();
     fixture.watchdog.connect('event', (watchdog, event) =>
         fixture.log.push(`signal:${NICKS.get(event.get_event_type())}`));
-    fixture.watchdog.start();
+    fixture.watchdog.start(null);
     writeInPlace(fixture.path('f'));
     fixture.waitFor('closed f');
     assertEqual(fixture.log.slice(0, 3), ['signal:created', 'any:created f', 'created f']);
@@ -251,7 +251,7 @@ test('watchdog: event signal, then on_any_event, then the method', fixture => {
 test('watchdog: every method', fixture => {
     fixture.add();
     fixture.watchdog.access_events = true;
-    fixture.watchdog.start();
+    fixture.watchdog.start(null);
     writeInPlace(fixture.path('f'));
     fixture.waitFor('closed f');
     GLib.file_get_contents(fixture.path('f'));
@@ -271,7 +271,7 @@ test('watchdog: every method', fixture => {
 test('watchdog: several handlers, in the order added', fixture => {
     fixture.add('1:');
     fixture.add('2:');
-    fixture.watchdog.start();
+    fixture.watchdog.start(null);
     GLib.mkdir_with_parents(fixture.path('d'), 0o755);
     fixture.waitFor('2:created d');
     assertEqual(fixture.log, ['1:any:created d', '1:created d', '2:any:created d', '2:created d']);
@@ -283,7 +283,7 @@ test('watchdog: a filter per handler', fixture => {
     const filter = new Hk.Filter();
     filter.add_pattern('*.txt');
     texts.filter = filter;
-    fixture.watchdog.start();
+    fixture.watchdog.start(null);
     writeInPlace(fixture.path('a.log'));
     writeInPlace(fixture.path('b.txt'));
     writeInPlace(fixture.path('last'));
@@ -297,7 +297,7 @@ test('watchdog: a filter per handler', fixture => {
 test('watchdog: remove_handler stops delivery', fixture => {
     const removed = fixture.add('removed:');
     fixture.add('kept:');
-    fixture.watchdog.start();
+    fixture.watchdog.start(null);
     writeInPlace(fixture.path('f'));
     fixture.waitFor('removed:created f');
     fixture.watchdog.remove_handler(removed);
@@ -312,7 +312,7 @@ test('watchdog: remove_handler stops delivery', fixture => {
 test('watchdog: handlers see merged events with a latency', fixture => {
     fixture.add();
     fixture.watchdog.latency = 50;
-    fixture.watchdog.start();
+    fixture.watchdog.start(null);
     writeFile(fixture.path('f'));   /* created, written, renamed into place */
     writeInPlace(fixture.path('g'));
     fixture.waitFor('created g');

@@ -40,7 +40,7 @@ try {
     const watchdog = Hk.Watchdog.new(Gio.File.new_for_path(root));
     const seen = [];
     watchdog.connect('event::created', (_wd, event) => seen.push(event));
-    watchdog.start();
+    watchdog.start(null);
     ok(watchdog.running, 'running after start');
 
     const path = GLib.build_filenamev([root, 'hello.txt']);

@@ -187,7 +187,7 @@ class WatchdogTest(unittest.TestCase):
         self.add()
         self.watchdog.connect("event", lambda wd, event:
                               self.log.append("signal:%s" % NICKS[event.get_event_type()]))
-        self.watchdog.start()
+        self.watchdog.start(None)
         write(self.path("f"))
         self.wait_for("closed f")
         self.assertEqual(self.log[:3], ["signal:created", "any:created f", "created f"])
@@ -196,7 +196,7 @@ class WatchdogTest(unittest.TestCase):
     def test_every_method(self):
         self.add()
         self.watchdog.props.access_events = True
-        self.watchdog.start()
+        self.watchdog.start(None)
         write(self.path("f"))
         self.wait_for("closed f")
         with open(self.path("f"), "rb") as f:
@@ -214,7 +214,7 @@ class WatchdogTest(unittest.TestCase):
     def test_several_in_order(self):
         self.add("1:")
         self.add("2:")
-        self.watchdog.start()
+        self.watchdog.start(None)
         os.mkdir(self.path("d"))
         self.wait_for("2:created d")
         self.assertEqual(self.log, ["1:any:created d", "1:created d", "2:any:created d", "2:created d"])
@@ -225,7 +225,7 @@ class WatchdogTest(unittest.TestCase):
         flt = Hk.Filter()
         flt.add_pattern("*.txt")
         texts.props.filter = flt
-        self.watchdog.start()
+        self.watchdog.start(None)
         write(self.path("a.log"))
         write(self.path("b.txt"))
         write(self.path("last"))
@@ -237,7 +237,7 @@ class WatchdogTest(unittest.TestCase):
     def test_remove_handler(self):
         removed = self.add("removed:")
         self.add("kept:")
-        self.watchdog.start()
+        self.watchdog.start(None)
         write(self.path("f"))
         self.wait_for("removed:created f")
         self.watchdog.remove_handler(removed)
@@ -250,14 +250,14 @@ class WatchdogTest(unittest.TestCase):
     def test_handler_kept_alive(self):
         # The watchdog holds a reference: a handler needs no other owner.
         self.watchdog.add_handler(Recorder(self.log, self.root))
-        self.watchdog.start()
+        self.watchdog.start(None)
         write(self.path("f"))
         self.wait_for("created f")
 
     def test_latency_merges(self):
         self.add()
         self.watchdog.props.latency = 50
-        self.watchdog.start()
+        self.watchdog.start(None)
         write(self.path("f"))
         self.wait_for("created f")
         drain(0.2)
@@ -269,7 +269,7 @@ class WatchdogTest(unittest.TestCase):
         self.watchdog.props.latency = 50
         self.watchdog.connect("batch", lambda wd, events: batches.append(
             ([e.get_path() for e in events], len(self.log))))
-        self.watchdog.start()
+        self.watchdog.start(None)
         write(self.path("f"))
         write(self.path("g"))
         self.wait_for("created g")

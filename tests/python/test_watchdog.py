@@ -44,7 +44,7 @@ class WatchdogTest(unittest.TestCase):
             seen.append(event)
 
         watchdog.connect("event::created", on_created)
-        watchdog.start()
+        watchdog.start(None)
         self.assertTrue(watchdog.props.running)
 
         path = os.path.join(self.root, "hello.txt")
@@ -73,7 +73,7 @@ class WatchdogTest(unittest.TestCase):
         watchdog = Hk.Watchdog.new(Gio.File.new_for_path(self.root))
         moves = []
         watchdog.connect("event::moved", lambda wd, ev: moves.append(ev))
-        watchdog.start()
+        watchdog.start(None)
         os.rename(src, dst)
         self.assertTrue(wait_until(lambda: len(moves) > 0))
         self.assertEqual(moves[0].get_path(), src)
@@ -83,7 +83,7 @@ class WatchdogTest(unittest.TestCase):
     def test_missing_root_raises_not_found(self):
         watchdog = Hk.Watchdog.new(Gio.File.new_for_path(os.path.join(self.root, "nope")))
         with self.assertRaises(GLib.Error) as ctx:
-            watchdog.start()
+            watchdog.start(None)
         self.assertTrue(ctx.exception.matches(Gio.io_error_quark(), Gio.IOErrorEnum.NOT_FOUND))
 
     def test_start_async(self):
@@ -104,7 +104,7 @@ class WatchdogTest(unittest.TestCase):
         watchdog = Hk.Watchdog.new(Gio.File.new_for_path(self.root))
         batches = []
         watchdog.connect("batch", lambda wd, events: batches.append([e.get_path() for e in events]))
-        watchdog.start()
+        watchdog.start(None)
         open(os.path.join(self.root, "f"), "w").close()
         self.assertTrue(wait_until(lambda: any(os.path.join(self.root, "f") in b for b in batches)))
         watchdog.stop()
