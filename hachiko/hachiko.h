@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 # include "hk-version.h"
 # include "hk-version-macros.h"
 # include "hk-enums.h"
+# include "hk-backend-kind.h"
 # include "hk-event.h"
 # include "hk-filter.h"
 # include "hk-event-handler.h"

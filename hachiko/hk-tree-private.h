@@ -10,10 +10,10 @@
 
 #include "hk-event-queue-private.h"
 #include "hk-filter-private.h"
+#include "hk-watch-private.h"
 
 G_BEGIN_DECLS
 
-typedef struct _HkBackend HkBackend;
 typedef struct _HkTree    HkTree;
 typedef struct _HkNode    HkNode;
 typedef struct _HkDirNode HkDirNode;
@@ -44,10 +44,7 @@ struct _HkDirNode
 {
   HkNode     node;
   HkNode    *children;
-  HkDirNode *next_same_watch;  /* chain of nodes sharing one kernel watch */
-  HkTree    *tree;
-  gint32     watch;            /* backend watch handle, -1 when unwatched */
-  guint32    polled : 1;       /* covered by periodic rescans (no watch) */
+  HkWatch   *watch;            /* NULL when unwatched */
   guint32    followed : 1;     /* a symbolic link followed to a directory */
   dev_t      dev;              /* with node.ino: loop detection for symlinks */
 };
@@ -59,9 +56,11 @@ typedef struct
   gboolean       access_events;
   gboolean       follow_symlinks;
   HkFilterRules *rules;          /* nullable; prunes ignored subtrees */
+  HkBackendKind  backend;        /* never AUTO */
+  guint          poll_interval;  /* ms, for the polling backend; 0: default */
 } HkTreeOptions;
 
-HkTree     *hk_tree_new                (HkBackend            *backend,
+HkTree     *hk_tree_new                (HkWatchHub           *hub,
                                         const HkTreeOptions  *options,
                                         HkEventQueue         *queue);
 void        hk_tree_free               (HkTree               *tree);
@@ -69,46 +68,12 @@ gboolean    hk_tree_start              (HkTree               *tree,
                                         GCancellable         *cancellable,
                                         GError              **error);
 void        hk_tree_cancel             (HkTree               *tree);
+/* Directories covered, by any backend; and those only polled. Atomic:
+ * readable from any thread. */
 guint       hk_tree_get_n_watched      (HkTree               *tree);
-gboolean    hk_tree_is_root            (HkTree               *tree,
-                                        HkDirNode            *dir);
-
-/* Called by backends on the worker thread, in kernel queue order. */
-void        hk_tree_on_created         (HkTree               *tree,
-                                        HkDirNode            *dir,
-                                        const char           *name,
-                                        gboolean              moved_in,
-                                        gboolean              is_directory,
-                                        gint64                now);
-void        hk_tree_on_deleted         (HkTree               *tree,
-                                        HkDirNode            *dir,
-                                        const char           *name,
-                                        gint64                now);
-void        hk_tree_on_changed         (HkTree               *tree,
-                                        HkDirNode            *dir,
-                                        const char           *name,
-                                        HkEventType           event_type,
-                                        gboolean              is_directory,
-                                        gint64                now);
-void        hk_tree_on_moved           (HkTree               *tree,
-                                        HkDirNode            *from_dir,
-                                        const char           *from_name,
-                                        HkDirNode            *to_dir,
-                                        const char           *to_name,
-                                        gboolean              is_directory,
-                                        gint64                now);
-void        hk_tree_on_watch_lost      (HkTree               *tree,
-                                        HkDirNode            *dir,
-                                        gint64                now);
-void        hk_tree_on_root_gone       (HkTree               *tree,
-                                        int                   error_code,
-                                        const char           *why,
-                                        gint64                now);
-void        hk_tree_on_overflow        (HkTree               *tree,
-                                        gint64                now);
-void        hk_tree_rescan             (HkTree               *tree,
-                                        HkDirNode            *dir,
-                                        gint64                now);
+guint       hk_tree_get_n_polled       (HkTree               *tree);
+/* Behaves as if events were lost now: `overflow`, then a rescan. */
+void        hk_tree_inject_overflow    (HkTree               *tree);
 void        hk_tree_resume             (HkTree               *tree);
 
 G_END_DECLS

@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hk-backend-private.h"
 #include "hk-event-private.h"
 #include "hk-tree-private.h"
 
@@ -35,23 +34,27 @@
  * allow for that. */
 #define CTIME_SLACK_NS (10 * G_GINT64_CONSTANT (1000000))
 
-/* Unwatchable subtrees (no watches left) are rescanned this often. */
-#define POLL_INTERVAL_MS 2000
+/* Directories past the kernel's watch limit are polled this often (unless
+ * the watchdog sets its own poll interval), and try to get a kernel watch
+ * back this often (sooner when some watch is released). */
+#define FALLBACK_POLL_INTERVAL_MS 2000
+#define FALLBACK_RETRY_US (30 * G_USEC_PER_SEC)
 
 struct _HkTree
 {
-  HkBackend     *backend;
+  HkWatchHub    *hub;
+  HkWatchClient  client;         /* how the hub reports to this tree */
   HkEventQueue  *queue;
   HkTreeOptions  options;
   char          *only_name;      /* single-file root: the file's name */
   HkDirNode     *root;
   GHashTable    *nodes;          /* set of HkNode, keyed by (parent, name) */
-  GSource       *poll_source;    /* only while some subtree is polled */
   GCancellable  *cancellable;    /* the start's, only during start */
   gint64         synced_at_ns;   /* realtime of the last consistent view */
-  gint64         polled_at_ns;   /* realtime of the last rescan of polled dirs */
   guint          n_watched;      /* atomic: read from other threads */
-  guint          n_polled;
+  guint          n_polled;       /* atomic: fallen back to polling */
+  guint          releases_seen;  /* the hub's releases when a fallback retry failed */
+  gint64         next_retry_us;  /* when polled directories next try a watch */
   gint           cancelled;      /* atomic */
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
   guint          root_gone : 1;
@@ -113,14 +116,6 @@ node_new (HkTree     *tree,
   node->ino = ino;
   node->parent = parent;
 
-  if (kind == HK_NODE_DIR)
-    {
-      HkDirNode *dir = (HkDirNode *) node;
-
-      dir->tree = tree;
-      dir->watch = -1;
-    }
-
   if (parent != NULL)
     {
       node->next = parent->children;
@@ -153,22 +148,33 @@ node_unlink (HkTree *tree,
   node->parent = NULL;
 }
 
+static gboolean
+is_fallback (HkTree    *tree,
+             HkDirNode *dir)
+{
+  return hk_watch_get_kind (dir->watch) == HK_BACKEND_KIND_POLL &&
+         tree->options.backend != HK_BACKEND_KIND_POLL;
+}
+
+static void
+unwatch_dir (HkTree    *tree,
+             HkDirNode *dir)
+{
+  if (dir->watch == NULL)
+    return;
+
+  if (is_fallback (tree, dir))
+    g_atomic_int_add (&tree->n_polled, -1);
+  hk_watch_remove (g_steal_pointer (&dir->watch));
+  g_atomic_int_add (&tree->n_watched, -1);
+}
+
 static void
 node_free (HkTree *tree,
            HkNode *node)
 {
   if (node->kind == HK_NODE_DIR)
-    {
-      HkDirNode *dir = (HkDirNode *) node;
-
-      if (dir->watch >= 0)
-        {
-          hk_backend_remove_watch (tree->backend, dir);
-          g_atomic_int_add (&tree->n_watched, -1);
-        }
-      if (dir->polled)
-        tree->n_polled--;
-    }
+    unwatch_dir (tree, (HkDirNode *) node);
 
   if (!node->name_is_inline)
     g_free (node->name);
@@ -375,25 +381,50 @@ watch_flags (HkTree *tree)
          (tree->options.follow_symlinks ? HK_WATCH_FOLLOW_SYMLINK : 0);
 }
 
-static gboolean on_poll (gpointer data);
-
-static void
-start_polling (HkTree    *tree,
-               HkDirNode *dir)
+static HkWatch *
+add_watch (HkTree         *tree,
+           HkBackendKind   kind,
+           HkDirNode      *dir,
+           const char     *path,
+           GError        **error)
 {
-  if (dir->polled)
-    return;
+  HkWatch *watch = hk_watch_hub_add (tree->hub, kind, &tree->client, dir, path,
+                                     watch_flags (tree), error);
 
-  dir->polled = TRUE;
-  tree->n_polled++;
+  if (watch != NULL && kind == HK_BACKEND_KIND_POLL)
+    hk_watch_set_interval (watch, tree->options.poll_interval > 0
+                                  ? tree->options.poll_interval
+                                  : FALLBACK_POLL_INTERVAL_MS);
+  return watch;
+}
 
-  if (tree->poll_source == NULL)
+/* Out of kernel watches: @dir is polled instead, and tries again for a
+ * kernel watch later (see retry_kernel_watch()). */
+static gboolean
+fall_back_to_polling (HkTree      *tree,
+                      HkDirNode   *dir,
+                      const char  *path,
+                      GError      *why)
+{
+  dir->watch = add_watch (tree, HK_BACKEND_KIND_POLL, dir, path, NULL);
+  if (dir->watch == NULL)
+    return FALSE;
+
+  g_atomic_int_inc (&tree->n_watched);
+  tree->releases_seen = hk_watch_hub_get_releases (tree->hub, tree->options.backend);
+  tree->next_retry_us = g_get_monotonic_time () + FALLBACK_RETRY_US;
+
+  /* One error per episode, not one per directory. */
+  if (g_atomic_int_add (&tree->n_polled, 1) == 0)
     {
-      tree->poll_source = g_timeout_source_new (POLL_INTERVAL_MS);
-      g_source_set_callback (tree->poll_source, on_poll, tree, NULL);
-      g_source_set_static_name (tree->poll_source, "[hachiko] rescan unwatched");
-      g_source_attach (tree->poll_source, g_main_context_get_thread_default ());
+      GError *error = g_error_copy (why);
+
+      g_prefix_error (&error, "Falling back to polling every %u ms: ",
+                      tree->options.poll_interval > 0
+                      ? tree->options.poll_interval : FALLBACK_POLL_INTERVAL_MS);
+      report_error (tree, error);
     }
+  return TRUE;
 }
 
 /* Watches @dir. Returns FALSE when @dir cannot be read at all (it vanished
@@ -406,10 +437,11 @@ watch_dir (HkTree     *tree,
 {
   g_autoptr(GError) local_error = NULL;
 
-  if (dir->watch >= 0)
+  if (dir->watch != NULL)
     return TRUE;
 
-  if (hk_backend_add_watch (tree->backend, dir, path, watch_flags (tree), &local_error))
+  dir->watch = add_watch (tree, tree->options.backend, dir, path, &local_error);
+  if (dir->watch != NULL)
     {
       g_atomic_int_inc (&tree->n_watched);
       return TRUE;
@@ -425,15 +457,9 @@ watch_dir (HkTree     *tree,
       return FALSE;
     }
 
-  if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
-    {
-      /* Still covered: rescanned periodically instead. */
-      g_prefix_error (&local_error, "Falling back to rescanning every %u ms: ",
-                      POLL_INTERVAL_MS);
-      start_polling (tree, dir);
-      report_error (tree, g_steal_pointer (&local_error));
-      return TRUE;
-    }
+  if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NO_SPACE) &&
+      fall_back_to_polling (tree, dir, path, local_error))
+    return TRUE;
 
   report_error (tree, g_steal_pointer (&local_error));
   return FALSE;
@@ -446,6 +472,8 @@ typedef struct
   gint64     now;
   GPtrArray *pending;    /* directories still to read */
   guint8    *dents;      /* getdents64() buffer, allocated on first use */
+  gboolean   shallow;    /* rescans: known subdirectories are not re-read */
+  gint64     until_ns;   /* rescans: changes at or after this are not ours (0: none) */
 } Scan;
 
 static void
@@ -664,14 +692,20 @@ scan_new_directory (HkTree    *tree,
 
 /* --- public ------------------------------------------------------------ */
 
+static const HkWatchClientFuncs tree_client_funcs;
+
 HkTree *
-hk_tree_new (HkBackend           *backend,
+hk_tree_new (HkWatchHub          *hub,
              const HkTreeOptions *options,
              HkEventQueue        *queue)
 {
   HkTree *tree = g_new0 (HkTree, 1);
 
-  tree->backend = backend;
+  tree->hub = hub;
+  tree->client.funcs = &tree_client_funcs;
+  tree->client.data = tree;
+  tree->options.backend = options->backend;
+  tree->options.poll_interval = options->poll_interval;
   tree->queue = hk_event_queue_ref (queue);
   tree->options.root_path = g_strdup (options->root_path);
   tree->options.recursive = options->recursive;
@@ -689,12 +723,6 @@ hk_tree_free (HkTree *tree)
   if (tree == NULL)
     return;
 
-  hk_backend_remove_tree (tree->backend, tree);
-  if (tree->poll_source != NULL)
-    {
-      g_source_destroy (tree->poll_source);
-      g_clear_pointer (&tree->poll_source, g_source_unref);
-    }
   if (tree->root != NULL)
     node_remove_subtree (tree, &tree->root->node);
   g_hash_table_unref (tree->nodes);
@@ -762,13 +790,11 @@ hk_tree_start (HkTree        *tree,
       return FALSE;
     }
 
-  hk_backend_add_tree (tree->backend, tree);
-
   tree->cancellable = cancellable;
   g_ptr_array_add (pending, tree->root);
   scan_run (&scan);
   tree->cancellable = NULL;
-  tree->synced_at_ns = tree->polled_at_ns = realtime_ns ();
+  tree->synced_at_ns = realtime_ns ();
 
   if (g_atomic_int_get (&tree->cancelled) ||
       g_cancellable_set_error_if_cancelled (cancellable, error))
@@ -794,11 +820,10 @@ hk_tree_get_n_watched (HkTree *tree)
   return g_atomic_int_get (&tree->n_watched);
 }
 
-gboolean
-hk_tree_is_root (HkTree    *tree,
-                 HkDirNode *dir)
+guint
+hk_tree_get_n_polled (HkTree *tree)
 {
-  return dir == tree->root;
+  return g_atomic_int_get (&tree->n_polled);
 }
 
 /* Whether the tree takes events now. A saturated owner queue suspends it
@@ -840,13 +865,13 @@ node_is_on_disk (HkTree *tree,
   return node->ino == st.st_ino;
 }
 
-void
-hk_tree_on_created (HkTree     *tree,
-                    HkDirNode  *dir,
-                    const char *name,
-                    gboolean    moved_in,
-                    gboolean    is_directory,
-                    gint64      now)
+static void
+tree_on_created (HkTree     *tree,
+                 HkDirNode  *dir,
+                 const char *name,
+                 gboolean    moved_in,
+                 gboolean    is_directory,
+                 gint64      now)
 {
   HkNodeKind kind = is_directory ? HK_NODE_DIR : HK_NODE_FILE;
   HkNode *node;
@@ -895,11 +920,11 @@ hk_tree_on_created (HkTree     *tree,
     scan_new_directory (tree, (HkDirNode *) node, now);
 }
 
-void
-hk_tree_on_deleted (HkTree     *tree,
-                    HkDirNode  *dir,
-                    const char *name,
-                    gint64      now)
+static void
+tree_on_deleted (HkTree     *tree,
+                 HkDirNode  *dir,
+                 const char *name,
+                 gint64      now)
 {
   HkNode *node;
 
@@ -916,13 +941,13 @@ hk_tree_on_deleted (HkTree     *tree,
   node_remove_subtree (tree, node);
 }
 
-void
-hk_tree_on_changed (HkTree      *tree,
-                    HkDirNode   *dir,
-                    const char  *name,
-                    HkEventType  event_type,
-                    gboolean     is_directory,
-                    gint64       now)
+static void
+tree_on_changed (HkTree      *tree,
+                 HkDirNode   *dir,
+                 const char  *name,
+                 HkEventType  event_type,
+                 gboolean     is_directory,
+                 gint64       now)
 {
   if (!tree_is_live (tree))
     return;
@@ -962,6 +987,7 @@ hk_tree_on_changed (HkTree      *tree,
 }
 
 static void rescan_dir (HkTree *tree, HkDirNode *dir, Scan *scan, gint64 threshold_ns);
+static void tree_on_root_gone (HkTree *tree, int error_code, const char *why, gint64 now);
 
 /* A directory that appeared was watched and read under the path it had
  * when its event was processed. If it (or a parent) had been renamed by
@@ -981,7 +1007,7 @@ catch_up_unwatched (HkTree    *tree,
     {
       HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
 
-      if (dir->watch < 0 && !dir->polled && descend_into (tree, &dir->node))
+      if (dir->watch == NULL && descend_into (tree, &dir->node))
         {
           /* Nothing under it was ever watched; report no modifications. */
           rescan_dir (tree, dir, &scan, G_MAXINT64);
@@ -995,14 +1021,14 @@ catch_up_unwatched (HkTree    *tree,
     }
 }
 
-void
-hk_tree_on_moved (HkTree     *tree,
-                  HkDirNode  *from_dir,
-                  const char *from_name,
-                  HkDirNode  *to_dir,
-                  const char *to_name,
-                  gboolean    is_directory,
-                  gint64      now)
+static void
+tree_on_moved (HkTree     *tree,
+               HkDirNode  *from_dir,
+               const char *from_name,
+               HkDirNode  *to_dir,
+               const char *to_name,
+               gboolean    is_directory,
+               gint64      now)
 {
   gboolean from_in = tree_accepts (tree, from_dir, from_name);
   gboolean to_in = tree_accepts (tree, to_dir, to_name);
@@ -1015,9 +1041,9 @@ hk_tree_on_moved (HkTree     *tree,
   if (!from_in || !to_in)
     {
       if (from_in)
-        hk_tree_on_deleted (tree, from_dir, from_name, now);
+        tree_on_deleted (tree, from_dir, from_name, now);
       if (to_in)
-        hk_tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
+        tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
       return;
     }
 
@@ -1025,7 +1051,7 @@ hk_tree_on_moved (HkTree     *tree,
   if (node == NULL)
     {
       /* Its creation was never seen: it is new to us where it lands. */
-      hk_tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
+      tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
       return;
     }
 
@@ -1048,24 +1074,24 @@ hk_tree_on_moved (HkTree     *tree,
     catch_up_unwatched (tree, (HkDirNode *) node, now);
 }
 
-void
-hk_tree_on_watch_lost (HkTree    *tree,
-                       HkDirNode *dir,
-                       gint64     now)
+static void
+tree_on_watch_lost (HkTree    *tree,
+                    HkDirNode *dir,
+                    gint64     now)
 {
   /* A watched directory was deleted or moved away; its parent reports that
    * (or already did). The node stays until then. */
   g_atomic_int_add (&tree->n_watched, -1);
 
   if (dir == tree->root && !tree->root_gone)
-    hk_tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND, "is no longer watchable", now);
+    tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND, "is no longer watchable", now);
 }
 
-void
-hk_tree_on_root_gone (HkTree     *tree,
-                      int         error_code,
-                      const char *why,
-                      gint64      now)
+static void
+tree_on_root_gone (HkTree     *tree,
+                   int         error_code,
+                   const char *why,
+                   gint64      now)
 {
   g_autofree char *display = NULL;
   char *root_path;
@@ -1087,6 +1113,20 @@ hk_tree_on_root_gone (HkTree     *tree,
 
 /* --- rescans: report the difference between the snapshot and the disk -- */
 
+/* What a changed ctime means. A polling round knows its window exactly, so
+ * it can tell a write (mtime in the window) from a metadata change. */
+static HkEventType
+lost_change (Scan              *scan,
+             const struct stat *st,
+             gint64             since_ns)
+{
+  gint64 mtime_ns = (gint64) st->st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_mtim.tv_nsec;
+
+  if (scan->until_ns == 0 || (mtime_ns >= since_ns && mtime_ns < scan->until_ns))
+    return HK_EVENT_MODIFIED;
+  return HK_EVENT_ATTRIBUTE_CHANGED;
+}
+
 static void
 rescan_dir (HkTree    *tree,
             HkDirNode *dir,
@@ -1101,7 +1141,7 @@ rescan_dir (HkTree    *tree,
   HkNode *child, *next;
   DIR *dirp;
 
-  if (dir->watch < 0 && !dir->polled && (dir == tree->root || tree->options.recursive))
+  if (dir->watch == NULL && (dir == tree->root || tree->options.recursive))
     watch_dir (tree, dir, path, NULL);
 
   dirp = open_dir (path, &error);
@@ -1146,9 +1186,10 @@ rescan_dir (HkTree    *tree,
           gint64 ctime_ns = (gint64) st.st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st.st_ctim.tv_nsec;
 
           child->ino = st.st_ino;
-          if (kind != HK_NODE_DIR && ctime_ns >= threshold_ns)
-            emit_node (tree, HK_EVENT_MODIFIED, child, TRUE, scan->now);
-          else if (descend_into (tree, child))
+          if (kind != HK_NODE_DIR && ctime_ns >= threshold_ns &&
+              (scan->until_ns == 0 || ctime_ns < scan->until_ns))
+            emit_node (tree, lost_change (scan, &st, threshold_ns), child, TRUE, scan->now);
+          else if (!scan->shallow && descend_into (tree, child))
             rescan_dir (tree, (HkDirNode *) child, scan, threshold_ns);
         }
 
@@ -1186,17 +1227,11 @@ rescan (HkTree    *tree,
   scan_run (&scan);
 }
 
-void
-hk_tree_rescan (HkTree    *tree,
-                HkDirNode *dir,
-                gint64     now)
-{
-  rescan (tree, dir, realtime_ns (), now);
-}
 
-void
-hk_tree_on_overflow (HkTree *tree,
-                     gint64  now)
+static void
+tree_on_overflow (HkTree *tree,
+               gint64  lost_since_ns,
+               gint64  now)
 {
   if (tree->root_gone)
     return;
@@ -1204,11 +1239,17 @@ hk_tree_on_overflow (HkTree *tree,
   hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_OVERFLOW, NULL);
   if (!tree->suspended)
     {
-      /* Every event after the kernel queue was last seen empty was either
+      /* Every event after the backend last knew it was complete was either
        * read or lost. */
-      rescan (tree, NULL, MAX (tree->synced_at_ns, tree->backend->quiet_at_ns), now);
+      rescan (tree, NULL, MAX (tree->synced_at_ns, lost_since_ns), now);
       tree->synced_at_ns = realtime_ns ();
     }
+}
+
+void
+hk_tree_inject_overflow (HkTree *tree)
+{
+  tree_on_overflow (tree, realtime_ns (), g_get_monotonic_time ());
 }
 
 void
@@ -1223,31 +1264,209 @@ hk_tree_resume (HkTree *tree)
   tree->synced_at_ns = realtime_ns ();
 }
 
-static gboolean
-on_poll (gpointer data)
-{
-  HkTree *tree = data;
-  g_autoptr(GPtrArray) polled = g_ptr_array_new ();
-  GHashTableIter iter;
-  HkNode *node;
 
-  if (tree->n_polled == 0)
+/* --- what the backends report ------------------------------------------ */
+
+/* A directory polled for lack of kernel watches tries for one again when
+ * the backend gave some back, or every FALLBACK_RETRY_US. */
+static void
+retry_kernel_watch (HkTree    *tree,
+                    HkDirNode *dir,
+                    gint64     now)
+{
+  g_autofree char *path = NULL;
+  guint releases = hk_watch_hub_get_releases (tree->hub, tree->options.backend);
+  HkWatch *watch;
+
+  if (releases == tree->releases_seen && now < tree->next_retry_us)
+    return;
+
+  path = node_path (tree, &dir->node, NULL, NULL);
+  watch = add_watch (tree, tree->options.backend, dir, path, NULL);
+  if (watch == NULL)
     {
-      g_clear_pointer (&tree->poll_source, g_source_unref);
-      return G_SOURCE_REMOVE;
+      tree->releases_seen = releases;
+      tree->next_retry_us = now + FALLBACK_RETRY_US;
+      return;
     }
 
-  if (!tree_is_live (tree))
-    return G_SOURCE_CONTINUE;
-
-  g_hash_table_iter_init (&iter, tree->nodes);
-  while (g_hash_table_iter_next (&iter, (gpointer *) &node, NULL))
-    if (node->kind == HK_NODE_DIR && ((HkDirNode *) node)->polled)
-      g_ptr_array_add (polled, node);
-
-  for (guint i = 0; i < polled->len; i++)
-    rescan (tree, g_ptr_array_index (polled, i), tree->polled_at_ns, g_get_monotonic_time ());
-  tree->polled_at_ns = realtime_ns ();
-
-  return G_SOURCE_CONTINUE;
+  hk_watch_remove (g_steal_pointer (&dir->watch));
+  dir->watch = watch;
+  g_atomic_int_add (&tree->n_polled, -1);
 }
+
+/* Names unchanged: only the files' state is checked, without reading the
+ * directory. */
+static gboolean
+check_contents (HkTree    *tree,
+                HkDirNode *dir,
+                Scan      *scan,
+                gint64     since_ns)
+{
+  g_autofree char *path = node_path (tree, &dir->node, NULL, NULL);
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  gboolean consistent = TRUE;
+
+  if (fd < 0)
+    return FALSE;
+
+  for (HkNode *child = dir->children; child != NULL; child = child->next)
+    {
+      struct stat st;
+      gint64 ctime_ns;
+
+      if (child->kind == HK_NODE_DIR)
+        continue;
+      if (fstatat (fd, child->name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          (child->ino != 0 && child->ino != st.st_ino))
+        {
+          consistent = FALSE;  /* renamed or replaced: let a read sort it out */
+          break;
+        }
+      ctime_ns = (gint64) st.st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st.st_ctim.tv_nsec;
+      if (ctime_ns >= since_ns && ctime_ns < scan->until_ns)
+        emit_node (tree, lost_change (scan, &st, since_ns), child, TRUE, scan->now);
+    }
+
+  close (fd);
+  return consistent;
+}
+
+static void
+client_rescan (gpointer      client,
+               gpointer      dir_ptr,
+               HkRescanKind  kind,
+               gint64        since_ns,
+               gint64        until_ns,
+               gint64        now)
+{
+  HkTree *tree = client;
+  HkDirNode *dir = dir_ptr;
+  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  Scan scan = { tree, TRUE, now, pending, NULL, TRUE, until_ns };
+
+  if (!tree_is_live (tree))
+    return;
+
+  if (is_fallback (tree, dir))
+    retry_kernel_watch (tree, dir, now);
+
+  if (kind == HK_RESCAN_ENTRIES || !check_contents (tree, dir, &scan, since_ns))
+    rescan_dir (tree, dir, &scan, since_ns);
+  scan_run (&scan);
+}
+
+static void
+client_changed (gpointer    client,
+                gpointer    dir_ptr,
+                const char *name,
+                HkChange    change,
+                gboolean    is_directory,
+                gint64      now)
+{
+  static const HkEventType change_types[] = {
+    [HK_CHANGE_MODIFIED] = HK_EVENT_MODIFIED,
+    [HK_CHANGE_ATTRIBUTES] = HK_EVENT_ATTRIBUTE_CHANGED,
+    [HK_CHANGE_CLOSED_WRITE] = HK_EVENT_CLOSED,
+    [HK_CHANGE_OPENED] = HK_EVENT_OPENED,
+    [HK_CHANGE_CLOSED_NO_WRITE] = HK_EVENT_CLOSED_NO_WRITE,
+  };
+  HkTree *tree = client;
+  HkDirNode *dir = dir_ptr;
+
+  switch (change)
+    {
+    case HK_CHANGE_CREATED:
+    case HK_CHANGE_MOVED_IN:
+      tree_on_created (tree, dir, name, change == HK_CHANGE_MOVED_IN, is_directory, now);
+      break;
+
+    case HK_CHANGE_DELETED:
+    case HK_CHANGE_MOVED_OUT:
+      tree_on_deleted (tree, dir, name, now);
+      break;
+
+    case HK_CHANGE_SELF_DELETED:
+    case HK_CHANGE_SELF_MOVED:
+    case HK_CHANGE_SELF_UNMOUNTED:
+      /* A subdirectory is reported by its parent, except for an unmount,
+       * which the parent never sees. */
+      if (dir != tree->root)
+        {
+          if (change == HK_CHANGE_SELF_UNMOUNTED)
+            rescan (tree, dir, realtime_ns (), now);
+        }
+      else if (change == HK_CHANGE_SELF_DELETED)
+        tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND, "was deleted", now);
+      else if (change == HK_CHANGE_SELF_MOVED)
+        tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND, "was moved away", now);
+      else
+        tree_on_root_gone (tree, G_IO_ERROR_NOT_MOUNTED, "was unmounted", now);
+      break;
+
+    case HK_CHANGE_MODIFIED:
+    case HK_CHANGE_ATTRIBUTES:
+    case HK_CHANGE_CLOSED_WRITE:
+    case HK_CHANGE_OPENED:
+    case HK_CHANGE_CLOSED_NO_WRITE:
+      /* About a directory itself: only the root's own events are ours. */
+      if (name == NULL && dir != tree->root)
+        break;
+      tree_on_changed (tree, dir, name, change_types[change], is_directory, now);
+      break;
+
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+client_moved (gpointer    client,
+              gpointer    from_dir,
+              const char *from_name,
+              gpointer    to_dir,
+              const char *to_name,
+              gboolean    is_directory,
+              gint64      now)
+{
+  tree_on_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
+}
+
+static void
+client_lost (gpointer client,
+             gint64   since_ns,
+             gint64   now)
+{
+  tree_on_overflow (client, since_ns, now);
+}
+
+static void
+client_watch_lost (gpointer client,
+                   gpointer dir_ptr,
+                   gint64   now)
+{
+  HkTree *tree = client;
+  HkDirNode *dir = dir_ptr;
+
+  /* The hub freed the watch already. */
+  if (is_fallback (tree, dir))
+    g_atomic_int_add (&tree->n_polled, -1);
+  dir->watch = NULL;
+  tree_on_watch_lost (tree, dir, now);
+}
+
+static char *
+client_dup_path (gpointer client,
+                 gpointer dir)
+{
+  return node_path (client, dir, NULL, NULL);
+}
+
+static const HkWatchClientFuncs tree_client_funcs = {
+  .changed = client_changed,
+  .moved = client_moved,
+  .rescan = client_rescan,
+  .lost = client_lost,
+  .watch_lost = client_watch_lost,
+  .dup_path = client_dup_path,
+};

@@ -29,7 +29,8 @@ void  hk_watchdog_stall_worker           (guint       ms);
  * instance (which picks up changed /proc/sys/fs/inotify limits). Returns
  * FALSE if a watchdog still uses it. */
 gboolean hk_watchdog_restart_backend_for_testing (void);
-/* Total watches the worker holds for every watchdog of the process. */
+/* Kernel (inotify) watches the worker holds for every watchdog of the
+ * process; a directory watched by several watchdogs counts once. */
 guint hk_watchdog_get_backend_watches    (void);
 
 G_END_DECLS

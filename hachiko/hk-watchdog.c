@@ -480,7 +480,8 @@ prepare_start (HkWatchdog  *self,
   options.access_events = self->access_events;
   options.follow_symlinks = self->follow_symlinks;
   options.rules = self->rules;
-  self->tree = hk_tree_new (hk_worker_get_backend (self->worker), &options, self->queue);
+  options.backend = HK_BACKEND_KIND_INOTIFY;
+  self->tree = hk_tree_new (hk_worker_get_hub (self->worker), &options, self->queue);
   self->base_path = S_ISDIR (st.st_mode)
     ? g_steal_pointer (&root_path)
     : g_path_get_dirname (root_path);
@@ -714,7 +715,7 @@ static void
 inject_overflow (HkWorker *worker,
                  gpointer  data)
 {
-  hk_tree_on_overflow (data, g_get_monotonic_time ());
+  hk_tree_inject_overflow (data);
 }
 
 void
@@ -729,7 +730,7 @@ hk_watchdog_inject_overflow (HkWatchdog *self)
 void
 hk_watchdog_set_watch_limit (guint limit)
 {
-  hk_backend_set_watch_limit_for_testing (limit);
+  hk_watch_hub_set_handle_limit_for_testing (limit);
 }
 
 void
@@ -767,7 +768,8 @@ static void
 read_backend_watches (HkWorker *worker,
                       gpointer  data)
 {
-  *(guint *) data = hk_worker_get_backend (worker)->n_watches;
+  *(guint *) data = hk_watch_hub_count_handles (hk_worker_get_hub (worker),
+                                                HK_BACKEND_KIND_INOTIFY);
 }
 
 guint

@@ -7,7 +7,7 @@
 
 #include <gio/gio.h>
 
-#include "hk-backend-private.h"
+#include "hk-watch-private.h"
 
 G_BEGIN_DECLS
 
@@ -23,7 +23,7 @@ HkWorker     *hk_worker_acquire     (GError       **error);
 void          hk_worker_release     (HkWorker      *worker);
 /* Stops the worker if no watchdog uses it; TRUE when none is left. */
 gboolean      hk_worker_shutdown_idle (void);
-HkBackend    *hk_worker_get_backend (HkWorker      *worker);
+HkWatchHub   *hk_worker_get_hub     (HkWorker      *worker);
 GMainContext *hk_worker_get_context (HkWorker      *worker);
 /* Runs @func on the worker and waits for it to return. */
 void          hk_worker_call        (HkWorker      *worker,

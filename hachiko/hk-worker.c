@@ -13,8 +13,7 @@ struct _HkWorker
   GThread      *thread;
   GMainContext *context;
   GMainLoop    *loop;
-  HkBackend    *backend;
-  GError       *start_error;
+  HkWatchHub   *hub;
   GMutex        mutex;
   GCond         cond;
   gboolean      started;
@@ -30,17 +29,16 @@ hk_worker_thread (gpointer data)
 
   g_main_context_push_thread_default (self->context);
 
-  self->backend = hk_backend_new (self->context, &self->start_error);
+  self->hub = hk_watch_hub_new (self->context);
 
   g_mutex_lock (&self->mutex);
   self->started = TRUE;
   g_cond_signal (&self->cond);
   g_mutex_unlock (&self->mutex);
 
-  if (self->backend != NULL)
-    g_main_loop_run (self->loop);
+  g_main_loop_run (self->loop);
 
-  g_clear_pointer (&self->backend, hk_backend_free);
+  g_clear_pointer (&self->hub, hk_watch_hub_free);
   g_main_context_pop_thread_default (self->context);
 
   return NULL;
@@ -62,7 +60,6 @@ hk_worker_free (HkWorker *self)
   g_thread_join (self->thread);
   g_main_loop_unref (self->loop);
   g_main_context_unref (self->context);
-  g_clear_error (&self->start_error);
   g_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);
   g_free (self);
@@ -94,14 +91,6 @@ hk_worker_acquire (GError **error)
   while (!self->started)
     g_cond_wait (&self->cond, &self->mutex);
   g_mutex_unlock (&self->mutex);
-
-  if (self->backend == NULL)
-    {
-      g_propagate_error (error, g_steal_pointer (&self->start_error));
-      hk_worker_free (self);
-      G_UNLOCK (worker_lock);
-      return NULL;
-    }
 
   the_worker = self;
   G_UNLOCK (worker_lock);
@@ -149,10 +138,10 @@ hk_worker_shutdown_at_exit (void)
   hk_worker_shutdown_idle ();
 }
 
-HkBackend *
-hk_worker_get_backend (HkWorker *self)
+HkWatchHub *
+hk_worker_get_hub (HkWorker *self)
 {
-  return self->backend;
+  return self->hub;
 }
 
 GMainContext *

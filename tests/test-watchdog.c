@@ -697,8 +697,8 @@ test_shared_worker_two_watchdogs (Fixture *f, gconstpointer data)
   second = hk_watchdog_new (sub_file);
   second_recorder = hk_recorder_new (second, sub);
   g_assert_true (hk_watchdog_start (second, NULL, NULL));
-  /* "sub" is watched by both: one kernel watch, two interests. */
-  g_assert_cmpuint (hk_watchdog_get_backend_watches (), ==, 3);
+  /* "sub" is watched by both: one kernel watch, shared. */
+  g_assert_cmpuint (hk_watchdog_get_backend_watches (), ==, 2);
 
   write_rel (f, "sub/both", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "sub/both");

@@ -5,69 +5,131 @@
 
 #pragma once
 
-#include "hk-tree-private.h"
+#include "hk-watch-private.h"
 
 G_BEGIN_DECLS
 
-/* The small interface every backend implements. A backend lives on the
- * worker thread: it is created there, all its functions are called there,
- * and it calls the hk_tree_on_*() functions there, in kernel order.
+/* What a backend implements, and the calls it makes to report.
  *
- * Adding a backend: one new file implementing HkBackendClass, and one line
- * in the registry in hk-backend.c. */
+ * A backend lives on the worker thread: it is created there, its functions
+ * are called there and it reports there, in the order it learns things.
+ * It identifies each watched directory by a key of its own (an inotify
+ * watch descriptor, a file handle, a GFileMonitor, a polled directory) and
+ * knows nothing of who watches: the hub maps a key to every client's
+ * directory and fans each report out to all of them.
+ *
+ * Adding a backend: one new file in hachiko/backends/ implementing
+ * HkBackendClass, and one line in the registry in hk-backend.c. */
+
+typedef struct _HkBackend HkBackend;
+
+typedef enum
+{
+  HK_BACKEND_CAP_ACCESS_EVENTS   = 1 << 0,  /* can report opened / closed-no-write */
+  HK_BACKEND_CAP_PAIRS_MOVES     = 1 << 1,  /* reports renames as one move */
+  HK_BACKEND_CAP_NEEDS_PATH      = 1 << 2,  /* asks for directories' current paths */
+  HK_BACKEND_CAP_KERNEL_HANDLES  = 1 << 3,  /* keys are a limited kernel resource */
+  HK_BACKEND_CAP_RECURSIVE_MARKS = 1 << 4,  /* one mark covers a whole subtree */
+} HkBackendCaps;
 
 typedef struct
 {
-  const char *name;
+  const char    *name;
+  HkBackendKind  kind;
+  HkBackendCaps  caps;
 
   /* Creates the backend and attaches its sources to @context. */
   HkBackend *(*create)       (GMainContext  *context,
                               GError       **error);
   void       (*destroy)      (HkBackend     *self);
-  /* Watches @dir (at @path) and sets dir->watch; on failure returns FALSE
-   * with a GIOErrorEnum error (NOT_FOUND / NOT_DIRECTORY when the directory
-   * vanished, PERMISSION_DENIED, NO_SPACE when out of watches, ...). */
+  /* Watches the directory at @path. Sets *key to the directory's key: the
+   * same key when the same directory is watched again. */
   gboolean   (*add_watch)    (HkBackend     *self,
-                              HkDirNode     *dir,
                               const char    *path,
-                              guint32        flags,
+                              HkWatchFlags   flags,
+                              gpointer      *key,
                               GError       **error);
-  /* Drops @dir's interest in its watch and sets dir->watch to -1. */
+  /* The last client of @key is gone. */
   void       (*remove_watch) (HkBackend     *self,
-                              HkDirNode     *dir);
+                              gpointer       key);
+  /* Optional, for backends with a timer: how often @key is looked at. */
+  void       (*set_interval) (HkBackend     *self,
+                              gpointer       key,
+                              guint          interval_ms);
 } HkBackendClass;
 
-/* Flags for add_watch */
-enum
-{
-  HK_WATCH_ACCESS_EVENTS  = 1 << 0,
-  HK_WATCH_FOLLOW_SYMLINK = 1 << 1,
-};
-
+/* The hub's part of every backend; a backend's own struct starts with it. */
 struct _HkBackend
 {
   const HkBackendClass *klass;
-  GPtrArray            *trees;    /* running HkTrees, for queue overflows */
-  guint                 n_watches;
-  gint64                quiet_at_ns;  /* realtime when the kernel queue was last empty */
+  HkWatchHub           *hub;
+  GHashTable           *keys;      /* key -> GPtrArray of HkWatch */
+  GHashTable           *clients;   /* HkWatchClient.data -> number of watches */
+  guint                 releases;  /* kernel handles given back */
 };
 
-HkBackend *hk_backend_new           (GMainContext  *context,
-                                     GError       **error);
-void       hk_backend_free          (HkBackend     *self);
-gboolean   hk_backend_add_watch     (HkBackend     *self,
-                                     HkDirNode     *dir,
-                                     const char    *path,
-                                     guint32        flags,
-                                     GError       **error);
-void       hk_backend_remove_watch  (HkBackend     *self,
-                                     HkDirNode     *dir);
-void       hk_backend_set_watch_limit_for_testing (guint limit);
-void       hk_backend_add_tree      (HkBackend     *self,
-                                     HkTree        *tree);
-void       hk_backend_remove_tree   (HkBackend     *self,
-                                     HkTree        *tree);
+/* Reports, on the worker, in the order the backend learned them. */
+void   hk_backend_report_change  (HkBackend    *self,
+                                  gpointer      key,
+                                  const char   *name,
+                                  HkChange      change,
+                                  gboolean      is_directory,
+                                  gint64        now);
+void   hk_backend_report_move    (HkBackend    *self,
+                                  gpointer      from_key,
+                                  const char   *from_name,
+                                  gpointer      to_key,
+                                  const char   *to_name,
+                                  gboolean      is_directory,
+                                  gint64        now);
+void   hk_backend_report_rescan  (HkBackend    *self,
+                                  gpointer      key,
+                                  HkRescanKind  kind,
+                                  gint64        since_ns,
+                                  gint64        until_ns,
+                                  gint64        now);
+/* Events were lost since @since_ns (realtime) for every key. */
+void   hk_backend_report_lost    (HkBackend    *self,
+                                  gint64        since_ns,
+                                  gint64        now);
+/* The backend dropped @key by itself; its watches are gone. */
+void   hk_backend_report_dropped (HkBackend    *self,
+                                  gpointer      key,
+                                  gint64        now);
+gboolean hk_backend_has_key      (HkBackend    *self,
+                                  gpointer      key);
+/* The current path of @key's directory (from its first client). */
+char  *hk_backend_dup_path       (HkBackend    *self,
+                                  gpointer      key);
 
 extern const HkBackendClass hk_inotify_backend_class;
+extern const HkBackendClass hk_poll_backend_class;
+extern const HkBackendClass hk_fake_backend_class;
 
+G_END_DECLS
+
+/* The fake backend, driven by tests (tests/test-tree.c): watches succeed
+ * for any directory that exists and nothing is reported unless injected.
+ * Each call runs on the worker and returns once the tree has handled it;
+ * directories are named by their current absolute path. */
+G_BEGIN_DECLS
+void   hk_fake_backend_inject         (const char   *dir_path,
+                                       const char   *name,
+                                       HkChange      change,
+                                       gboolean      is_directory);
+void   hk_fake_backend_inject_move    (const char   *from_dir_path,
+                                       const char   *from_name,
+                                       const char   *to_dir_path,
+                                       const char   *to_name,
+                                       gboolean      is_directory);
+void   hk_fake_backend_inject_rescan  (const char   *dir_path,
+                                       HkRescanKind  kind,
+                                       gint64        since_ns,
+                                       gint64        until_ns);
+void   hk_fake_backend_inject_lost    (gint64        since_ns);
+void   hk_fake_backend_inject_dropped (const char   *dir_path);
+/* The next watch of @path fails with @code (a GIOErrorEnum). */
+void   hk_fake_backend_fail_watch     (const char   *path,
+                                       gint          code);
+guint  hk_fake_backend_count_watches  (void);
 G_END_DECLS

@@ -6,109 +6,473 @@
 #include "config.h"
 
 #include "hk-backend-private.h"
+#include "hk-enums.h"
 
-/* The registry: the first backend that can be created wins. */
+/* The registry: one line per backend. */
 static const HkBackendClass *backend_classes[] = {
   &hk_inotify_backend_class,
+  &hk_poll_backend_class,
+  &hk_fake_backend_class,
 };
 
-static guint watch_limit_for_testing;
+/* The hub: the worker's backends, created when first asked for, and the
+ * fan-out from a backend's key to every client watching that directory. */
+struct _HkWatchHub
+{
+  GMainContext *context;
+  HkBackend    *backends[G_N_ELEMENTS (backend_classes)];
+};
+
+struct _HkWatch
+{
+  HkBackend     *backend;
+  gpointer       key;
+  HkWatchClient  client;
+  gpointer       dir;
+  guint          ref_count;  /* worker thread only */
+  guint          removed : 1;
+};
+
+typedef struct
+{
+  HkWatchClient client;
+  guint         n_watches;
+} ClientEntry;
+
+static guint handle_limit_for_testing;
 
 void
-hk_backend_set_watch_limit_for_testing (guint limit)
+hk_watch_hub_set_handle_limit_for_testing (guint limit)
 {
-  g_atomic_int_set (&watch_limit_for_testing, limit);
+  g_atomic_int_set (&handle_limit_for_testing, limit);
 }
 
-HkBackend *
-hk_backend_new (GMainContext  *context,
-                GError       **error)
+static gint
+class_index (HkBackendKind kind)
 {
-  g_autoptr(GError) first_error = NULL;
-
   for (guint i = 0; i < G_N_ELEMENTS (backend_classes); i++)
-    {
-      g_autoptr(GError) local_error = NULL;
-      HkBackend *self = backend_classes[i]->create (context, &local_error);
+    if (backend_classes[i]->kind == kind)
+      return (gint) i;
+  return -1;
+}
 
-      if (self != NULL)
-        {
-          self->klass = backend_classes[i];
-          self->trees = g_ptr_array_new ();
-          return self;
-        }
+HkWatchHub *
+hk_watch_hub_new (GMainContext *context)
+{
+  HkWatchHub *hub = g_new0 (HkWatchHub, 1);
 
-      if (first_error == NULL)
-        first_error = g_steal_pointer (&local_error);
-    }
-
-  g_propagate_error (error, g_steal_pointer (&first_error));
-  return NULL;
+  hub->context = g_main_context_ref (context);
+  return hub;
 }
 
 void
-hk_backend_free (HkBackend *self)
+hk_watch_hub_free (HkWatchHub *hub)
 {
-  g_autoptr(GPtrArray) trees = NULL;
-
-  if (self == NULL)
+  if (hub == NULL)
     return;
 
-  trees = g_steal_pointer (&self->trees);
-  g_warn_if_fail (trees->len == 0);
-  self->klass->destroy (self);
+  for (guint i = 0; i < G_N_ELEMENTS (hub->backends); i++)
+    {
+      HkBackend *backend = hub->backends[i];
+
+      if (backend == NULL)
+        continue;
+      g_warn_if_fail (g_hash_table_size (backend->keys) == 0);
+      g_hash_table_unref (backend->keys);
+      g_hash_table_unref (backend->clients);
+      backend->klass->destroy (backend);
+    }
+  g_main_context_unref (hub->context);
+  g_free (hub);
+}
+
+static HkBackend *
+get_backend (HkWatchHub     *hub,
+             HkBackendKind   kind,
+             GError        **error)
+{
+  gint i = class_index (kind);
+  HkBackend *backend;
+
+  if (i < 0)
+    {
+      g_autoptr(GEnumClass) enum_class = g_type_class_ref (HK_TYPE_BACKEND_KIND);
+      GEnumValue *value = g_enum_get_value (enum_class, kind);
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "The %s backend is not available in this build of hachiko",
+                   value != NULL ? value->value_nick : "requested");
+      return NULL;
+    }
+
+  if (hub->backends[i] != NULL)
+    return hub->backends[i];
+
+  backend = backend_classes[i]->create (hub->context, error);
+  if (backend == NULL)
+    return NULL;
+
+  backend->klass = backend_classes[i];
+  backend->hub = hub;
+  backend->keys = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_ptr_array_unref);
+  backend->clients = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  hub->backends[i] = backend;
+
+  return backend;
 }
 
 gboolean
-hk_backend_add_watch (HkBackend   *self,
-                      HkDirNode   *dir,
-                      const char  *path,
-                      guint32      flags,
-                      GError     **error)
+hk_watch_hub_supports (HkWatchHub     *hub,
+                       HkBackendKind   kind,
+                       GError        **error)
 {
-  g_assert (dir->watch < 0);
+  return get_backend (hub, kind, error) != NULL;
+}
 
-  guint limit = g_atomic_int_get (&watch_limit_for_testing);
+static void
+watch_unref (HkWatch *watch)
+{
+  if (--watch->ref_count == 0)
+    g_free (watch);
+}
 
-  if (limit > 0 && self->n_watches >= limit)
+static void
+client_add (HkBackend           *backend,
+            const HkWatchClient *client)
+{
+  ClientEntry *entry = g_hash_table_lookup (backend->clients, client->data);
+
+  if (entry == NULL)
+    {
+      entry = g_new0 (ClientEntry, 1);
+      entry->client = *client;
+      g_hash_table_insert (backend->clients, client->data, entry);
+    }
+  entry->n_watches++;
+}
+
+static void
+client_remove (HkBackend *backend,
+               gpointer   client_data)
+{
+  ClientEntry *entry = g_hash_table_lookup (backend->clients, client_data);
+
+  if (entry != NULL && --entry->n_watches == 0)
+    g_hash_table_remove (backend->clients, client_data);
+}
+
+HkWatch *
+hk_watch_hub_add (HkWatchHub           *hub,
+                  HkBackendKind         kind,
+                  const HkWatchClient  *client,
+                  gpointer              dir,
+                  const char           *path,
+                  HkWatchFlags          flags,
+                  GError              **error)
+{
+  HkBackend *backend = get_backend (hub, kind, error);
+  guint limit = g_atomic_int_get (&handle_limit_for_testing);
+  GPtrArray *watches;
+  HkWatch *watch;
+  gpointer key = NULL;
+
+  if (backend == NULL)
+    return NULL;
+
+  if ((backend->klass->caps & HK_BACKEND_CAP_KERNEL_HANDLES) &&
+      limit > 0 && g_hash_table_size (backend->keys) >= limit)
     {
       g_autofree char *display = g_filename_display_name (path);
 
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
-                   "Cannot watch “%s”: the inotify watch limit "
-                   "(fs.inotify.max_user_watches) is reached", display);
-      return FALSE;
+                   "Cannot watch “%s”: the %s watch limit "
+                   "(fs.%s.max_user_watches) is reached",
+                   display, backend->klass->name, backend->klass->name);
+      return NULL;
     }
 
-  if (!self->klass->add_watch (self, dir, path, flags, error))
-    return FALSE;
+  if (!backend->klass->add_watch (backend, path, flags, &key, error))
+    return NULL;
 
-  self->n_watches++;
-  return TRUE;
+  watches = g_hash_table_lookup (backend->keys, key);
+  if (watches == NULL)
+    {
+      watches = g_ptr_array_new ();
+      g_hash_table_insert (backend->keys, key, watches);
+    }
+
+  watch = g_new0 (HkWatch, 1);
+  watch->backend = backend;
+  watch->key = key;
+  watch->client = *client;
+  watch->dir = dir;
+  watch->ref_count = 1;
+  g_ptr_array_add (watches, watch);
+  client_add (backend, client);
+
+  return watch;
 }
 
 void
-hk_backend_remove_watch (HkBackend *self,
-                         HkDirNode *dir)
+hk_watch_remove (HkWatch *watch)
 {
-  if (dir->watch < 0)
+  HkBackend *backend;
+  GPtrArray *watches;
+
+  if (watch == NULL || watch->removed)
     return;
 
-  self->klass->remove_watch (self, dir);
-  g_assert (dir->watch < 0);
-  self->n_watches--;
+  backend = watch->backend;
+  watches = g_hash_table_lookup (backend->keys, watch->key);
+  watch->removed = TRUE;
+  client_remove (backend, watch->client.data);
+
+  if (watches != NULL && g_ptr_array_remove_fast (watches, watch) && watches->len == 0)
+    {
+      g_hash_table_remove (backend->keys, watch->key);
+      backend->klass->remove_watch (backend, watch->key);
+      backend->releases++;
+    }
+
+  watch_unref (watch);
+}
+
+HkBackendKind
+hk_watch_get_kind (HkWatch *watch)
+{
+  return watch->backend->klass->kind;
 }
 
 void
-hk_backend_add_tree (HkBackend *self,
-                     HkTree    *tree)
+hk_watch_set_interval (HkWatch *watch,
+                       guint    interval_ms)
 {
-  g_ptr_array_add (self->trees, tree);
+  HkBackend *backend = watch->backend;
+
+  if (backend->klass->set_interval != NULL && !watch->removed)
+    backend->klass->set_interval (backend, watch->key, interval_ms);
+}
+
+guint
+hk_watch_hub_count_handles (HkWatchHub    *hub,
+                            HkBackendKind  kind)
+{
+  gint i = class_index (kind);
+
+  if (i < 0 || hub->backends[i] == NULL)
+    return 0;
+  return g_hash_table_size (hub->backends[i]->keys);
+}
+
+guint
+hk_watch_hub_get_releases (HkWatchHub    *hub,
+                           HkBackendKind  kind)
+{
+  gint i = class_index (kind);
+
+  if (i < 0 || hub->backends[i] == NULL)
+    return 0;
+  return hub->backends[i]->releases;
+}
+
+/* --- reports ----------------------------------------------------------- */
+
+/* The watches of @key, each with a reference: a client may add or remove
+ * watches (of this key too) while it handles a report. */
+static GPtrArray *
+collect_watches (HkBackend *self,
+                 gpointer   key)
+{
+  GPtrArray *watches = g_hash_table_lookup (self->keys, key);
+  GPtrArray *copy;
+
+  if (watches == NULL)
+    return NULL;
+
+  copy = g_ptr_array_new_full (watches->len, (GDestroyNotify) watch_unref);
+  for (guint i = 0; i < watches->len; i++)
+    {
+      HkWatch *watch = g_ptr_array_index (watches, i);
+
+      watch->ref_count++;
+      g_ptr_array_add (copy, watch);
+    }
+  return copy;
+}
+
+gboolean
+hk_backend_has_key (HkBackend *self,
+                    gpointer   key)
+{
+  return g_hash_table_contains (self->keys, key);
 }
 
 void
-hk_backend_remove_tree (HkBackend *self,
-                        HkTree    *tree)
+hk_backend_report_change (HkBackend  *self,
+                          gpointer    key,
+                          const char *name,
+                          HkChange    change,
+                          gboolean    is_directory,
+                          gint64      now)
 {
-  g_ptr_array_remove (self->trees, tree);
+  g_autoptr(GPtrArray) watches = collect_watches (self, key);
+
+  if (watches == NULL)
+    return;
+
+  for (guint i = 0; i < watches->len; i++)
+    {
+      HkWatch *watch = g_ptr_array_index (watches, i);
+
+      if (!watch->removed)
+        watch->client.funcs->changed (watch->client.data, watch->dir, name,
+                                      change, is_directory, now);
+    }
+}
+
+/* A rename seen from both sides: for each client that sees the source, a
+ * move inside it if it also sees the destination, else a move out; the
+ * clients that only see the destination get a move in. */
+void
+hk_backend_report_move (HkBackend  *self,
+                        gpointer    from_key,
+                        const char *from_name,
+                        gpointer    to_key,
+                        const char *to_name,
+                        gboolean    is_directory,
+                        gint64      now)
+{
+  g_autoptr(GPtrArray) from = collect_watches (self, from_key);
+  g_autoptr(GPtrArray) to = collect_watches (self, to_key);
+  g_autofree gboolean *paired = g_new0 (gboolean, to != NULL ? to->len : 1);
+
+  for (guint i = 0; from != NULL && i < from->len; i++)
+    {
+      HkWatch *source = g_ptr_array_index (from, i);
+      HkWatch *dest = NULL;
+
+      for (guint j = 0; to != NULL && j < to->len; j++)
+        {
+          HkWatch *candidate = g_ptr_array_index (to, j);
+
+          if (!paired[j] && candidate->client.data == source->client.data)
+            {
+              paired[j] = TRUE;
+              dest = candidate;
+              break;
+            }
+        }
+
+      if (source->removed)
+        continue;
+      if (dest != NULL && !dest->removed)
+        source->client.funcs->moved (source->client.data, source->dir, from_name,
+                                     dest->dir, to_name, is_directory, now);
+      else
+        source->client.funcs->changed (source->client.data, source->dir, from_name,
+                                       HK_CHANGE_MOVED_OUT, is_directory, now);
+    }
+
+  for (guint j = 0; to != NULL && j < to->len; j++)
+    {
+      HkWatch *dest = g_ptr_array_index (to, j);
+
+      if (!paired[j] && !dest->removed)
+        dest->client.funcs->changed (dest->client.data, dest->dir, to_name,
+                                     HK_CHANGE_MOVED_IN, is_directory, now);
+    }
+}
+
+void
+hk_backend_report_rescan (HkBackend    *self,
+                          gpointer      key,
+                          HkRescanKind  kind,
+                          gint64        since_ns,
+                          gint64        until_ns,
+                          gint64        now)
+{
+  g_autoptr(GPtrArray) watches = collect_watches (self, key);
+
+  if (watches == NULL)
+    return;
+
+  for (guint i = 0; i < watches->len; i++)
+    {
+      HkWatch *watch = g_ptr_array_index (watches, i);
+
+      if (!watch->removed)
+        watch->client.funcs->rescan (watch->client.data, watch->dir, kind,
+                                     since_ns, until_ns, now);
+    }
+}
+
+void
+hk_backend_report_lost (HkBackend *self,
+                        gint64     since_ns,
+                        gint64     now)
+{
+  g_autoptr(GArray) clients = g_array_new (FALSE, FALSE, sizeof (HkWatchClient));
+  GHashTableIter iter;
+  ClientEntry *entry;
+
+  /* Copied first: a client's rescan adds and removes watches. */
+  g_hash_table_iter_init (&iter, self->clients);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &entry))
+    g_array_append_val (clients, entry->client);
+
+  g_debug ("%s: events lost, %u clients rescan", self->klass->name, clients->len);
+  for (guint i = 0; i < clients->len; i++)
+    {
+      HkWatchClient *client = &g_array_index (clients, HkWatchClient, i);
+
+      /* Skip a client whose last watch went away during another's rescan. */
+      if (g_hash_table_contains (self->clients, client->data))
+        client->funcs->lost (client->data, since_ns, now);
+    }
+}
+
+void
+hk_backend_report_dropped (HkBackend *self,
+                           gpointer   key,
+                           gint64     now)
+{
+  GPtrArray *watches = NULL;
+
+  if (!g_hash_table_steal_extended (self->keys, key, NULL, (gpointer *) &watches))
+    return;
+
+  self->releases++;
+  for (guint i = 0; i < watches->len; i++)
+    {
+      HkWatch *watch = g_ptr_array_index (watches, i);
+
+      watch->ref_count++;
+      watch->removed = TRUE;
+      client_remove (self, watch->client.data);
+    }
+
+  for (guint i = 0; i < watches->len; i++)
+    {
+      HkWatch *watch = g_ptr_array_index (watches, i);
+
+      watch->client.funcs->watch_lost (watch->client.data, watch->dir, now);
+      /* Once for the hub's reference, once for ours. */
+      watch_unref (watch);
+      watch_unref (watch);
+    }
+  g_ptr_array_unref (watches);
+}
+
+char *
+hk_backend_dup_path (HkBackend *self,
+                     gpointer   key)
+{
+  GPtrArray *watches = g_hash_table_lookup (self->keys, key);
+  HkWatch *watch;
+
+  if (watches == NULL || watches->len == 0)
+    return NULL;
+
+  watch = g_ptr_array_index (watches, 0);
+  return watch->client.funcs->dup_path (watch->client.data, watch->dir);
 }

@@ -17,9 +17,9 @@
 #include "hk-backend-private.h"
 
 /* One inotify instance for the whole process (instances are limited to 128
- * per user). The kernel returns the same watch descriptor when two trees
- * watch the same directory, so a descriptor maps to a chain of directory
- * nodes (HkDirNode.next_same_watch), possibly from several trees. */
+ * per user). The key of a directory is its watch descriptor: the kernel
+ * returns the same one when the same directory is watched twice, and the
+ * hub fans its events out to every client. */
 
 #define READ_CHUNK     (64 * 1024)
 /* How long an IN_MOVED_FROM waits for its IN_MOVED_TO before it counts as
@@ -40,11 +40,11 @@ typedef struct
   int         fd;
   GSource    *fd_source;
   GSource    *move_timeout;
-  GHashTable *watches;      /* wd -> HkDirNode (head of the chain) */
   guint8     *buf;          /* raw events not processed yet */
   gsize       buf_len;
   gsize       buf_pos;
   gint64      move_deadline;
+  gint64      quiet_at_ns;  /* realtime when the kernel queue was last empty */
 } HkInotifyBackend;
 
 static gboolean hk_inotify_backend_read (gint fd, GIOCondition condition, gpointer data);
@@ -60,36 +60,15 @@ cancel_move_timeout (HkInotifyBackend *self)
 
 static void     hk_inotify_backend_process (HkInotifyBackend *self);
 
-static int
-chain_collect (HkDirNode  *head,
-               HkDirNode **out,
-               int         max)
-{
-  int n = 0;
-
-  for (HkDirNode *dir = head; dir != NULL && n < max; dir = dir->next_same_watch)
-    out[n++] = dir;
-
-  return n;
-}
-
-static HkDirNode *
-lookup_watch (HkInotifyBackend *self,
-              int               wd)
-{
-  return g_hash_table_lookup (self->watches, GINT_TO_POINTER (wd));
-}
-
 static gboolean
-hk_inotify_backend_add_watch (HkBackend   *backend,
-                              HkDirNode   *dir,
-                              const char  *path,
-                              guint32      flags,
-                              GError     **error)
+hk_inotify_backend_add_watch (HkBackend     *backend,
+                              const char    *path,
+                              HkWatchFlags   flags,
+                              gpointer      *key,
+                              GError       **error)
 {
   HkInotifyBackend *self = (HkInotifyBackend *) backend;
   guint32 mask = BASE_MASK | IN_MASK_ADD;
-  HkDirNode *head;
   int wd;
 
   if (flags & HK_WATCH_ACCESS_EVENTS)
@@ -113,45 +92,19 @@ hk_inotify_backend_add_watch (HkBackend   *backend,
       return FALSE;
     }
 
-  head = lookup_watch (self, wd);
-  for (HkDirNode *it = head; it != NULL; it = it->next_same_watch)
-    if (it == dir)
-      return TRUE;
-
-  dir->watch = wd;
-  dir->next_same_watch = head;
-  g_hash_table_insert (self->watches, GINT_TO_POINTER (wd), dir);
-
+  *key = GINT_TO_POINTER (wd);
   return TRUE;
 }
 
 static void
 hk_inotify_backend_remove_watch (HkBackend *backend,
-                                 HkDirNode *dir)
+                                 gpointer   key)
 {
   HkInotifyBackend *self = (HkInotifyBackend *) backend;
-  int wd = dir->watch;
-  HkDirNode *head = lookup_watch (self, wd);
-  HkDirNode **link = &head;
 
-  while (*link != NULL && *link != dir)
-    link = &(*link)->next_same_watch;
-  if (*link == dir)
-    *link = dir->next_same_watch;
-
-  dir->watch = -1;
-  dir->next_same_watch = NULL;
-
-  if (head != NULL)
-    {
-      g_hash_table_insert (self->watches, GINT_TO_POINTER (wd), head);
-      return;
-    }
-
-  /* Last interest in this descriptor. The kernel may already have dropped
-   * it (IN_IGNORED still queued); EINVAL is fine then. */
-  g_hash_table_remove (self->watches, GINT_TO_POINTER (wd));
-  inotify_rm_watch (self->fd, wd);
+  /* The kernel may already have dropped it (IN_IGNORED still queued);
+   * EINVAL is fine then. */
+  inotify_rm_watch (self->fd, GPOINTER_TO_INT (key));
 }
 
 static HkBackend *
@@ -174,7 +127,6 @@ hk_inotify_backend_create (GMainContext  *context,
 
   self = g_new0 (HkInotifyBackend, 1);
   self->fd = fd;
-  self->watches = g_hash_table_new (NULL, NULL);
   self->buf = g_malloc (READ_CHUNK * 2);
 
   self->fd_source = g_unix_fd_source_new (fd, G_IO_IN);
@@ -193,7 +145,6 @@ hk_inotify_backend_destroy (HkBackend *backend)
   cancel_move_timeout (self);
   g_source_destroy (self->fd_source);
   g_clear_pointer (&self->fd_source, g_source_unref);
-  g_hash_table_unref (self->watches);
   close (self->fd);
   g_free (self->buf);
   g_free (self);
@@ -240,7 +191,7 @@ fill_buffer (HkInotifyBackend *self)
           struct timespec ts;
 
           clock_gettime (CLOCK_REALTIME, &ts);
-          self->parent.quiet_at_ns = (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+          self->quiet_at_ns = (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
         }
       return 0;
     }
@@ -281,15 +232,26 @@ event_name (const struct inotify_event *ev)
   return ev->len > 0 && ev->name[0] != '\0' ? ev->name : NULL;
 }
 
-static void
-dispatch_overflow (HkInotifyBackend *self,
-                   gint64            now)
+static HkChange
+named_change (guint32 mask)
 {
-  GPtrArray *trees = self->parent.trees;
-
-  g_debug ("inotify queue overflow: rescanning %u trees", trees->len);
-  for (guint i = 0; i < trees->len; i++)
-    hk_tree_on_overflow (g_ptr_array_index (trees, i), now);
+  if (mask & IN_CREATE)
+    return HK_CHANGE_CREATED;
+  if (mask & IN_MOVED_TO)
+    return HK_CHANGE_MOVED_IN;
+  if (mask & IN_DELETE)
+    return HK_CHANGE_DELETED;
+  if (mask & IN_MOVED_FROM)
+    return HK_CHANGE_MOVED_OUT;
+  if (mask & IN_MODIFY)
+    return HK_CHANGE_MODIFIED;
+  if (mask & IN_ATTRIB)
+    return HK_CHANGE_ATTRIBUTES;
+  if (mask & IN_CLOSE_WRITE)
+    return HK_CHANGE_CLOSED_WRITE;
+  if (mask & IN_OPEN)
+    return HK_CHANGE_OPENED;
+  return HK_CHANGE_CLOSED_NO_WRITE;
 }
 
 static void
@@ -297,42 +259,18 @@ dispatch_self_event (HkInotifyBackend           *self,
                      const struct inotify_event *ev,
                      gint64                      now)
 {
-  HkDirNode *chain[16];
-  int n = chain_collect (lookup_watch (self, ev->wd), chain, G_N_ELEMENTS (chain));
+  gpointer key = GINT_TO_POINTER (ev->wd);
 
-  for (int i = 0; i < n; i++)
-    {
-      HkDirNode *dir = chain[i];
-      HkTree *tree = dir->tree;
-
-      if (ev->mask & IN_IGNORED)
-        {
-          /* The kernel dropped the watch: forget it, then let the tree
-           * decide whether that loses anything. */
-          hk_inotify_backend_remove_watch (&self->parent, dir);
-          self->parent.n_watches--;
-          hk_tree_on_watch_lost (tree, dir, now);
-          continue;
-        }
-
-      if (!hk_tree_is_root (tree, dir))
-        {
-          /* Non-root directories are reported by their parent, except for
-           * an unmount, which the parent never sees. */
-          if (ev->mask & IN_UNMOUNT)
-            hk_tree_rescan (tree, dir, now);
-          continue;
-        }
-
-      if (ev->mask & IN_DELETE_SELF)
-        hk_tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND, "was deleted", now);
-      else if (ev->mask & IN_MOVE_SELF)
-        hk_tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND, "was moved away", now);
-      else if (ev->mask & IN_UNMOUNT)
-        hk_tree_on_root_gone (tree, G_IO_ERROR_NOT_MOUNTED, "was unmounted", now);
-      else if (ev->mask & IN_ATTRIB)
-        hk_tree_on_changed (tree, dir, NULL, HK_EVENT_ATTRIBUTE_CHANGED, TRUE, now);
-    }
+  if (ev->mask & IN_IGNORED)
+    hk_backend_report_dropped (&self->parent, key, now);
+  else if (ev->mask & IN_DELETE_SELF)
+    hk_backend_report_change (&self->parent, key, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
+  else if (ev->mask & IN_MOVE_SELF)
+    hk_backend_report_change (&self->parent, key, NULL, HK_CHANGE_SELF_MOVED, TRUE, now);
+  else if (ev->mask & IN_UNMOUNT)
+    hk_backend_report_change (&self->parent, key, NULL, HK_CHANGE_SELF_UNMOUNTED, TRUE, now);
+  else if (ev->mask & (IN_ATTRIB | IN_MODIFY | IN_CLOSE_WRITE | IN_OPEN | IN_CLOSE_NOWRITE))
+    hk_backend_report_change (&self->parent, key, NULL, named_change (ev->mask), TRUE, now);
 }
 
 static void
@@ -340,70 +278,8 @@ dispatch_named_event (HkInotifyBackend           *self,
                       const struct inotify_event *ev,
                       gint64                      now)
 {
-  HkDirNode *chain[16];
-  int n = chain_collect (lookup_watch (self, ev->wd), chain, G_N_ELEMENTS (chain));
-  gboolean is_dir = (ev->mask & IN_ISDIR) != 0;
-  const char *name = ev->name;
-
-  for (int i = 0; i < n; i++)
-    {
-      HkDirNode *dir = chain[i];
-      HkTree *tree = dir->tree;
-
-      if (ev->mask & (IN_CREATE | IN_MOVED_TO))
-        hk_tree_on_created (tree, dir, name, (ev->mask & IN_MOVED_TO) != 0, is_dir, now);
-      else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
-        hk_tree_on_deleted (tree, dir, name, now);
-      else if (ev->mask & IN_MODIFY)
-        hk_tree_on_changed (tree, dir, name, HK_EVENT_MODIFIED, is_dir, now);
-      else if (ev->mask & IN_ATTRIB)
-        hk_tree_on_changed (tree, dir, name, HK_EVENT_ATTRIBUTE_CHANGED, is_dir, now);
-      else if (ev->mask & IN_CLOSE_WRITE)
-        hk_tree_on_changed (tree, dir, name, HK_EVENT_CLOSED, is_dir, now);
-      else if (ev->mask & IN_OPEN)
-        hk_tree_on_changed (tree, dir, name, HK_EVENT_OPENED, is_dir, now);
-      else if (ev->mask & IN_CLOSE_NOWRITE)
-        hk_tree_on_changed (tree, dir, name, HK_EVENT_CLOSED_NO_WRITE, is_dir, now);
-    }
-}
-
-/* A rename seen from both sides. For each tree that sees the source,
- * the tree decides: a move inside it, or a move out. Trees that only see
- * the destination get a move in. */
-static void
-dispatch_move (HkInotifyBackend           *self,
-               const struct inotify_event *from,
-               const struct inotify_event *to,
-               gint64                      now)
-{
-  HkDirNode *from_chain[16];
-  HkDirNode *to_chain[16];
-  int n_from = chain_collect (lookup_watch (self, from->wd), from_chain, G_N_ELEMENTS (from_chain));
-  int n_to = chain_collect (lookup_watch (self, to->wd), to_chain, G_N_ELEMENTS (to_chain));
-  gboolean is_dir = (from->mask & IN_ISDIR) != 0;
-
-  for (int i = 0; i < n_from; i++)
-    {
-      HkDirNode *to_dir = NULL;
-
-      for (int j = 0; j < n_to; j++)
-        if (to_chain[j] != NULL && to_chain[j]->tree == from_chain[i]->tree)
-          {
-            to_dir = to_chain[j];
-            to_chain[j] = NULL;
-            break;
-          }
-
-      if (to_dir != NULL)
-        hk_tree_on_moved (from_chain[i]->tree, from_chain[i], from->name,
-                          to_dir, to->name, is_dir, now);
-      else
-        hk_tree_on_deleted (from_chain[i]->tree, from_chain[i], from->name, now);
-    }
-
-  for (int j = 0; j < n_to; j++)
-    if (to_chain[j] != NULL)
-      hk_tree_on_created (to_chain[j]->tree, to_chain[j], to->name, TRUE, is_dir, now);
+  hk_backend_report_change (&self->parent, GINT_TO_POINTER (ev->wd), ev->name,
+                            named_change (ev->mask), (ev->mask & IN_ISDIR) != 0, now);
 }
 
 static struct inotify_event *
@@ -460,7 +336,7 @@ hk_inotify_backend_process (HkInotifyBackend *self)
         }
 
       if (ev->mask & IN_Q_OVERFLOW)
-        dispatch_overflow (self, now);
+        hk_backend_report_lost (&self->parent, self->quiet_at_ns, now);
       else if (ev->mask & IN_MOVED_FROM)
         {
           struct inotify_event *to = find_move_partner (self, self->buf_pos + size, ev->cookie);
@@ -480,7 +356,10 @@ hk_inotify_backend_process (HkInotifyBackend *self)
 
           if (to != NULL)
             {
-              dispatch_move (self, ev, to, now);
+              hk_backend_report_move (&self->parent,
+                                      GINT_TO_POINTER (ev->wd), ev->name,
+                                      GINT_TO_POINTER (to->wd), to->name,
+                                      (ev->mask & IN_ISDIR) != 0, now);
               to->mask = 0;
             }
           else
@@ -503,6 +382,8 @@ hk_inotify_backend_process (HkInotifyBackend *self)
 
 const HkBackendClass hk_inotify_backend_class = {
   .name = "inotify",
+  .kind = HK_BACKEND_KIND_INOTIFY,
+  .caps = HK_BACKEND_CAP_ACCESS_EVENTS | HK_BACKEND_CAP_PAIRS_MOVES | HK_BACKEND_CAP_KERNEL_HANDLES,
   .create = hk_inotify_backend_create,
   .destroy = hk_inotify_backend_destroy,
   .add_watch = hk_inotify_backend_add_watch,

@@ -1,0 +1,274 @@
+/* hk-poll-backend.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "hk-backend-private.h"
+
+/* Polling: for filesystems that report nothing (network, FUSE) and for
+ * directories past the kernel's watch limit. The only backend with a timer,
+ * and only while it polls something.
+ *
+ * A round stats each polled directory. When its mtime or ctime moved, its
+ * names changed and the client re-reads it; otherwise the client only
+ * checks its files' ctimes against the round's window. Windows are taken
+ * from CLOCK_REALTIME_COARSE, the clock the kernel stamps files with, and
+ * follow each other without gap or overlap, so each change is seen by
+ * exactly one round. */
+
+#define DEFAULT_INTERVAL_MS 1000
+
+typedef struct
+{
+  dev_t  dev;
+  ino_t  ino;
+  gint64 mtime_ns;
+  gint64 ctime_ns;
+  gint64 round_ns;     /* end of the last round's window */
+  gint64 due_us;       /* monotonic time of the next round */
+  guint  interval_ms;
+  guint  gone : 1;
+} PolledDir;
+
+typedef struct
+{
+  HkBackend     parent;
+  GMainContext *context;
+  GSource      *timer;
+  guint         timer_ms;
+  GHashTable   *dirs;    /* PolledDir (key) */
+} HkPollBackend;
+
+static gint64
+coarse_realtime_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME_COARSE, &ts);
+  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
+static gint64
+timespec_ns (const struct timespec *ts)
+{
+  return (gint64) ts->tv_sec * G_GINT64_CONSTANT (1000000000) + ts->tv_nsec;
+}
+
+static guint
+dir_hash (gconstpointer key)
+{
+  const PolledDir *dir = key;
+
+  return (guint) dir->ino ^ (guint) dir->dev * 2654435761u;
+}
+
+static gboolean
+dir_equal (gconstpointer a,
+           gconstpointer b)
+{
+  const PolledDir *da = a, *db = b;
+
+  return da->dev == db->dev && da->ino == db->ino;
+}
+
+static gboolean hk_poll_backend_tick (gpointer data);
+
+/* One timer at the shortest interval asked for; each directory is polled
+ * when it is due. */
+static void
+update_timer (HkPollBackend *self)
+{
+  GHashTableIter iter;
+  PolledDir *dir;
+  guint shortest = 0;
+
+  g_hash_table_iter_init (&iter, self->dirs);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &dir, NULL))
+    if (shortest == 0 || dir->interval_ms < shortest)
+      shortest = dir->interval_ms;
+
+  if (shortest == self->timer_ms)
+    return;
+
+  if (self->timer != NULL)
+    {
+      g_source_destroy (self->timer);
+      g_clear_pointer (&self->timer, g_source_unref);
+    }
+  self->timer_ms = shortest;
+  if (shortest == 0)
+    return;
+
+  self->timer = g_timeout_source_new (shortest);
+  g_source_set_callback (self->timer, hk_poll_backend_tick, self, NULL);
+  g_source_set_static_name (self->timer, "[hachiko] poll");
+  g_source_attach (self->timer, self->context);
+}
+
+static void
+poll_dir (HkPollBackend *self,
+          PolledDir     *dir,
+          gint64         now)
+{
+  g_autofree char *path = hk_backend_dup_path (&self->parent, dir);
+  gint64 since = dir->round_ns;
+  gint64 until = coarse_realtime_ns ();
+  struct stat st;
+
+  dir->due_us = now + (gint64) dir->interval_ms * 1000;
+  if (path == NULL || dir->gone)
+    return;
+
+  if (stat (path, &st) != 0 || !S_ISDIR (st.st_mode) ||
+      st.st_ino != dir->ino || st.st_dev != dir->dev)
+    {
+      /* Its parent's round reports the deletion; a root is gone. */
+      dir->gone = TRUE;
+      hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
+      return;
+    }
+
+  dir->round_ns = until;
+  if (timespec_ns (&st.st_mtim) != dir->mtime_ns || timespec_ns (&st.st_ctim) != dir->ctime_ns)
+    {
+      dir->mtime_ns = timespec_ns (&st.st_mtim);
+      dir->ctime_ns = timespec_ns (&st.st_ctim);
+      hk_backend_report_rescan (&self->parent, dir, HK_RESCAN_ENTRIES, since, until, now);
+    }
+  else
+    hk_backend_report_rescan (&self->parent, dir, HK_RESCAN_CONTENTS, since, until, now);
+}
+
+static gboolean
+hk_poll_backend_tick (gpointer data)
+{
+  HkPollBackend *self = data;
+  g_autoptr(GPtrArray) due = g_ptr_array_new ();
+  gint64 now = g_get_monotonic_time ();
+  GHashTableIter iter;
+  PolledDir *dir;
+
+  /* Collected first: a round adds and removes polled directories. */
+  g_hash_table_iter_init (&iter, self->dirs);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &dir, NULL))
+    if (dir->due_us <= now + 1000)
+      g_ptr_array_add (due, dir);
+
+  for (guint i = 0; i < due->len; i++)
+    {
+      dir = g_ptr_array_index (due, i);
+      if (g_hash_table_contains (self->dirs, dir) && hk_backend_has_key (&self->parent, dir))
+        poll_dir (self, dir, now);
+    }
+
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+hk_poll_backend_add_watch (HkBackend     *backend,
+                           const char    *path,
+                           HkWatchFlags   flags,
+                           gpointer      *key,
+                           GError       **error)
+{
+  HkPollBackend *self = (HkPollBackend *) backend;
+  PolledDir *dir, lookup = { 0 };
+  struct stat st;
+  int rc;
+
+  rc = (flags & HK_WATCH_FOLLOW_SYMLINK) ? stat (path, &st) : lstat (path, &st);
+  if (rc != 0 || !S_ISDIR (st.st_mode))
+    {
+      int errsv = rc != 0 ? errno : ENOTDIR;
+      g_autofree char *display = g_filename_display_name (path);
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Cannot watch “%s”: %s", display, g_strerror (errsv));
+      return FALSE;
+    }
+
+  lookup.dev = st.st_dev;
+  lookup.ino = st.st_ino;
+  dir = g_hash_table_lookup (self->dirs, &lookup);
+  if (dir == NULL)
+    {
+      dir = g_new0 (PolledDir, 1);
+      dir->dev = st.st_dev;
+      dir->ino = st.st_ino;
+      dir->mtime_ns = timespec_ns (&st.st_mtim);
+      dir->ctime_ns = timespec_ns (&st.st_ctim);
+      dir->round_ns = coarse_realtime_ns ();
+      dir->interval_ms = DEFAULT_INTERVAL_MS;
+      dir->due_us = g_get_monotonic_time () + (gint64) dir->interval_ms * 1000;
+      g_hash_table_add (self->dirs, dir);
+      update_timer (self);
+    }
+
+  *key = dir;
+  return TRUE;
+}
+
+static void
+hk_poll_backend_remove_watch (HkBackend *backend,
+                              gpointer   key)
+{
+  HkPollBackend *self = (HkPollBackend *) backend;
+
+  g_hash_table_remove (self->dirs, key);
+  update_timer (self);
+}
+
+static void
+hk_poll_backend_set_interval (HkBackend *backend,
+                              gpointer   key,
+                              guint      interval_ms)
+{
+  HkPollBackend *self = (HkPollBackend *) backend;
+  PolledDir *dir = key;
+
+  /* Shared by several clients: the most eager one sets the pace. */
+  if (dir->interval_ms == DEFAULT_INTERVAL_MS || interval_ms < dir->interval_ms)
+    dir->interval_ms = MAX (interval_ms, 10);
+  dir->due_us = MIN (dir->due_us, g_get_monotonic_time () + (gint64) dir->interval_ms * 1000);
+  update_timer (self);
+}
+
+static HkBackend *
+hk_poll_backend_create (GMainContext  *context,
+                        GError       **error)
+{
+  HkPollBackend *self = g_new0 (HkPollBackend, 1);
+
+  self->context = g_main_context_ref (context);
+  self->dirs = g_hash_table_new_full (dir_hash, dir_equal, g_free, NULL);
+  return &self->parent;
+}
+
+static void
+hk_poll_backend_destroy (HkBackend *backend)
+{
+  HkPollBackend *self = (HkPollBackend *) backend;
+
+  g_hash_table_remove_all (self->dirs);
+  update_timer (self);
+  g_hash_table_unref (self->dirs);
+  g_main_context_unref (self->context);
+  g_free (self);
+}
+
+const HkBackendClass hk_poll_backend_class = {
+  .name = "poll",
+  .kind = HK_BACKEND_KIND_POLL,
+  .caps = HK_BACKEND_CAP_NEEDS_PATH,
+  .create = hk_poll_backend_create,
+  .destroy = hk_poll_backend_destroy,
+  .add_watch = hk_poll_backend_add_watch,
+  .remove_watch = hk_poll_backend_remove_watch,
+  .set_interval = hk_poll_backend_set_interval,
+};
