@@ -46,6 +46,7 @@ struct _HkDirNode
   HkNode    *children;
   HkWatch   *watch;            /* NULL when unwatched */
   guint32    followed : 1;     /* a symbolic link followed to a directory */
+  guint32    fallback : 1;     /* polled for lack of kernel watches */
   dev_t      dev;              /* with node.ino: loop detection for symlinks */
 };
 
@@ -58,6 +59,7 @@ typedef struct
   HkFilterRules *rules;          /* nullable; prunes ignored subtrees */
   HkBackendKind  backend;        /* never AUTO */
   guint          poll_interval;  /* ms, for the polling backend; 0: default */
+  GHashTable    *mounts;         /* nullable: mount point -> HkBackendKind, for AUTO */
 } HkTreeOptions;
 
 HkTree     *hk_tree_new                (HkWatchHub           *hub,

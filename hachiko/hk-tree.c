@@ -152,8 +152,7 @@ static gboolean
 is_fallback (HkTree    *tree,
              HkDirNode *dir)
 {
-  return hk_watch_get_kind (dir->watch) == HK_BACKEND_KIND_POLL &&
-         tree->options.backend != HK_BACKEND_KIND_POLL;
+  return dir->fallback;
 }
 
 static void
@@ -165,6 +164,7 @@ unwatch_dir (HkTree    *tree,
 
   if (is_fallback (tree, dir))
     g_atomic_int_add (&tree->n_polled, -1);
+  dir->fallback = FALSE;
   hk_watch_remove (g_steal_pointer (&dir->watch));
   g_atomic_int_add (&tree->n_watched, -1);
 }
@@ -398,6 +398,24 @@ add_watch (HkTree         *tree,
   return watch;
 }
 
+/* Under AUTO each mount point inside the tree gets the backend its
+ * filesystem needs; other directories take their parent's. */
+static HkBackendKind
+backend_for (HkTree     *tree,
+             HkDirNode  *dir,
+             const char *path)
+{
+  HkDirNode *parent = dir->node.parent;
+  gpointer kind;
+
+  if (tree->options.mounts != NULL &&
+      g_hash_table_lookup_extended (tree->options.mounts, path, NULL, &kind))
+    return GPOINTER_TO_INT (kind);
+  if (parent != NULL && parent->watch != NULL && !parent->fallback)
+    return hk_watch_get_kind (parent->watch);
+  return tree->options.backend;
+}
+
 /* Out of kernel watches: @dir is polled instead, and tries again for a
  * kernel watch later (see retry_kernel_watch()). */
 static gboolean
@@ -409,6 +427,7 @@ fall_back_to_polling (HkTree      *tree,
   dir->watch = add_watch (tree, HK_BACKEND_KIND_POLL, dir, path, NULL);
   if (dir->watch == NULL)
     return FALSE;
+  dir->fallback = TRUE;
 
   g_atomic_int_inc (&tree->n_watched);
   tree->releases_seen = hk_watch_hub_get_releases (tree->hub, tree->options.backend);
@@ -440,7 +459,7 @@ watch_dir (HkTree     *tree,
   if (dir->watch != NULL)
     return TRUE;
 
-  dir->watch = add_watch (tree, tree->options.backend, dir, path, &local_error);
+  dir->watch = add_watch (tree, backend_for (tree, dir, path), dir, path, &local_error);
   if (dir->watch != NULL)
     {
       g_atomic_int_inc (&tree->n_watched);
@@ -706,6 +725,7 @@ hk_tree_new (HkWatchHub          *hub,
   tree->client.data = tree;
   tree->options.backend = options->backend;
   tree->options.poll_interval = options->poll_interval;
+  tree->options.mounts = options->mounts != NULL ? g_hash_table_ref (options->mounts) : NULL;
   tree->queue = hk_event_queue_ref (queue);
   tree->options.root_path = g_strdup (options->root_path);
   tree->options.recursive = options->recursive;
@@ -727,6 +747,7 @@ hk_tree_free (HkTree *tree)
     node_remove_subtree (tree, &tree->root->node);
   g_hash_table_unref (tree->nodes);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
+  g_clear_pointer (&tree->options.mounts, g_hash_table_unref);
   g_free (tree->options.root_path);
   g_free (tree->only_name);
   hk_event_queue_unref (tree->queue);
@@ -1292,6 +1313,7 @@ retry_kernel_watch (HkTree    *tree,
 
   hk_watch_remove (g_steal_pointer (&dir->watch));
   dir->watch = watch;
+  dir->fallback = FALSE;
   g_atomic_int_add (&tree->n_polled, -1);
 }
 
@@ -1452,6 +1474,7 @@ client_watch_lost (gpointer client,
   if (is_fallback (tree, dir))
     g_atomic_int_add (&tree->n_polled, -1);
   dir->watch = NULL;
+  dir->fallback = FALSE;
   tree_on_watch_lost (tree, dir, now);
 }
 

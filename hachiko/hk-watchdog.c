@@ -13,6 +13,7 @@
 #include "hk-event-handler-private.h"
 #include "hk-event-private.h"
 #include "hk-filter-private.h"
+#include "hk-mounts-private.h"
 #include "hk-coalescer-private.h"
 #include "hk-tree-private.h"
 #include "hk-watchdog-private.h"
@@ -82,6 +83,10 @@ struct _HkWatchdog
 
   guint          latency;
   guint          max_latency;
+  HkBackendKind  backend;
+  HkBackendKind  active_backend;
+  char          *backend_reason;
+  guint          poll_interval;
   guint          recursive : 1;
   guint          access_events : 1;
   guint          follow_symlinks : 1;
@@ -99,6 +104,10 @@ enum {
   PROP_LATENCY,
   PROP_MAX_LATENCY,
   PROP_RUNNING,
+  PROP_BACKEND,
+  PROP_ACTIVE_BACKEND,
+  PROP_BACKEND_REASON,
+  PROP_POLL_INTERVAL,
   N_PROPS
 };
 
@@ -111,6 +120,7 @@ enum {
 };
 
 #define DEFAULT_MAX_LATENCY 1000
+#define DEFAULT_POLL_INTERVAL 1000
 
 G_DEFINE_FINAL_TYPE (HkWatchdog, hk_watchdog, G_TYPE_OBJECT)
 
@@ -430,6 +440,42 @@ clear_running_state (HkWatchdog *self)
   g_clear_pointer (&self->base_path, g_free);
 }
 
+/* AUTO looks at the root's filesystem; a forced backend that cannot work
+ * here makes the start fail with NOT_SUPPORTED. */
+static void
+choose_backend (HkWatchdog *self,
+                const char *dir_path)
+{
+  g_autofree char *reason = NULL;
+  HkBackendKind kind = self->backend;
+
+  if (kind == HK_BACKEND_KIND_AUTO)
+    {
+      g_autofree char *path = dir_path != NULL
+        ? g_strdup (dir_path)
+        : g_file_get_path (self->root);
+      g_autofree char *parent = dir_path != NULL ? NULL : g_path_get_dirname (path);
+
+      kind = hk_mounts_choose_backend (parent != NULL ? parent : path, &reason);
+    }
+  else
+    reason = g_strdup ("chosen by the application");
+
+  g_object_freeze_notify (G_OBJECT (self));
+  if (self->active_backend != kind)
+    {
+      self->active_backend = kind;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ACTIVE_BACKEND]);
+    }
+  if (g_strcmp0 (self->backend_reason, reason) != 0)
+    {
+      g_free (self->backend_reason);
+      self->backend_reason = g_steal_pointer (&reason);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BACKEND_REASON]);
+    }
+  g_object_thaw_notify (G_OBJECT (self));
+}
+
 /* Everything that can be checked on the caller's thread, then a tree and a
  * queue ready to be started on the worker. */
 static gboolean
@@ -437,6 +483,7 @@ prepare_start (HkWatchdog  *self,
                GError     **error)
 {
   g_autofree char *root_path = NULL;
+  g_autoptr(GHashTable) mounts = NULL;
   HkTreeOptions options = { 0 };
   struct stat st;
 
@@ -480,7 +527,12 @@ prepare_start (HkWatchdog  *self,
   options.access_events = self->access_events;
   options.follow_symlinks = self->follow_symlinks;
   options.rules = self->rules;
-  options.backend = HK_BACKEND_KIND_INOTIFY;
+  choose_backend (self, S_ISDIR (st.st_mode) ? root_path : NULL);
+  options.backend = self->active_backend;
+  options.poll_interval = self->poll_interval;
+  if (self->backend == HK_BACKEND_KIND_AUTO && self->recursive && S_ISDIR (st.st_mode))
+    mounts = hk_mounts_inside (root_path);
+  options.mounts = mounts;
   self->tree = hk_tree_new (hk_worker_get_hub (self->worker), &options, self->queue);
   self->base_path = S_ISDIR (st.st_mode)
     ? g_steal_pointer (&root_path)
@@ -830,6 +882,7 @@ hk_watchdog_finalize (GObject *object)
   g_clear_pointer (&self->handlers, g_ptr_array_unref);
   g_clear_pointer (&self->worker, hk_worker_release);
   g_clear_pointer (&self->owner, g_main_context_unref);
+  g_clear_pointer (&self->backend_reason, g_free);
 
   G_OBJECT_CLASS (hk_watchdog_parent_class)->finalize (object);
 }
@@ -868,6 +921,18 @@ hk_watchdog_get_property (GObject    *object,
     case PROP_RUNNING:
       g_value_set_boolean (value, self->running);
       break;
+    case PROP_BACKEND:
+      g_value_set_enum (value, self->backend);
+      break;
+    case PROP_ACTIVE_BACKEND:
+      g_value_set_enum (value, self->active_backend);
+      break;
+    case PROP_BACKEND_REASON:
+      g_value_set_string (value, self->backend_reason);
+      break;
+    case PROP_POLL_INTERVAL:
+      g_value_set_uint (value, self->poll_interval);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -903,6 +968,12 @@ hk_watchdog_set_property (GObject      *object,
       break;
     case PROP_MAX_LATENCY:
       hk_watchdog_set_max_latency (self, g_value_get_uint (value));
+      break;
+    case PROP_BACKEND:
+      hk_watchdog_set_backend (self, g_value_get_enum (value));
+      break;
+    case PROP_POLL_INTERVAL:
+      hk_watchdog_set_poll_interval (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1034,6 +1105,65 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
                           FALSE,
                           (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
+  /**
+   * HkWatchdog:backend:
+   *
+   * The mechanism to watch with. With %HK_BACKEND_KIND_AUTO (the default)
+   * hachiko chooses per subtree: inotify on local filesystems, polling on
+   * network and user-space filesystems (NFS, SMB, FUSE, 9p, ...) and where
+   * the kernel's watch limit is reached. A forced backend that cannot work
+   * here makes [method@Hk.Watchdog.start] fail with
+   * %G_IO_ERROR_NOT_SUPPORTED.
+   *
+   * Applies at the next start.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_BACKEND] =
+    g_param_spec_enum ("backend", NULL, NULL,
+                       HK_TYPE_BACKEND_KIND, HK_BACKEND_KIND_AUTO,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:active-backend:
+   *
+   * The backend used for the root, chosen at start; see
+   * [property@Hk.Watchdog:backend-reason] for why.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_ACTIVE_BACKEND] =
+    g_param_spec_enum ("active-backend", NULL, NULL,
+                       HK_TYPE_BACKEND_KIND, HK_BACKEND_KIND_AUTO,
+                       (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:backend-reason:
+   *
+   * A short sentence saying why [property@Hk.Watchdog:active-backend] was
+   * chosen, such as "poll: nfs is a network or user-space filesystem whose
+   * changes the kernel does not report". %NULL before the first start.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_BACKEND_REASON] =
+    g_param_spec_string ("backend-reason", NULL, NULL,
+                         NULL,
+                         (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:poll-interval:
+   *
+   * How often, in milliseconds, the polling backend looks at each polled
+   * directory. Default 1000. Applies at the next start.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_POLL_INTERVAL] =
+    g_param_spec_uint ("poll-interval", NULL, NULL,
+                       10, G_MAXINT, DEFAULT_POLL_INTERVAL,
+                       (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -1130,6 +1260,7 @@ hk_watchdog_init (HkWatchdog *self)
 {
   self->recursive = TRUE;
   self->max_latency = DEFAULT_MAX_LATENCY;
+  self->poll_interval = DEFAULT_POLL_INTERVAL;
   self->owner = g_main_context_ref_thread_default ();
   self->handlers = g_ptr_array_new_with_free_func (g_object_unref);
 }
@@ -1432,4 +1563,121 @@ hk_watchdog_remove_handler (HkWatchdog     *self,
   g_return_if_fail (HK_IS_EVENT_HANDLER (handler));
 
   g_ptr_array_remove (self->handlers, handler);
+}
+
+/**
+ * hk_watchdog_get_backend:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:backend].
+ *
+ * Returns: the backend asked for
+ *
+ * Since: 1.0
+ */
+HkBackendKind
+hk_watchdog_get_backend (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), HK_BACKEND_KIND_AUTO);
+
+  return self->backend;
+}
+
+/**
+ * hk_watchdog_set_backend:
+ * @self: a watchdog
+ * @backend: the backend to use
+ *
+ * Sets [property@Hk.Watchdog:backend]. Applies at the next start.
+ *
+ * Since: 1.0
+ */
+void
+hk_watchdog_set_backend (HkWatchdog    *self,
+                         HkBackendKind  backend)
+{
+  g_return_if_fail (HK_IS_WATCHDOG (self));
+  g_return_if_fail (backend <= HK_BACKEND_KIND_POLL);
+
+  if (self->backend == backend)
+    return;
+  self->backend = backend;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BACKEND]);
+}
+
+/**
+ * hk_watchdog_get_active_backend:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:active-backend].
+ *
+ * Returns: the backend used for the root, %HK_BACKEND_KIND_AUTO before the
+ *   first start
+ *
+ * Since: 1.0
+ */
+HkBackendKind
+hk_watchdog_get_active_backend (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), HK_BACKEND_KIND_AUTO);
+
+  return self->active_backend;
+}
+
+/**
+ * hk_watchdog_get_backend_reason:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:backend-reason].
+ *
+ * Returns: (nullable): why the active backend was chosen
+ *
+ * Since: 1.0
+ */
+const char *
+hk_watchdog_get_backend_reason (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), NULL);
+
+  return self->backend_reason;
+}
+
+/**
+ * hk_watchdog_get_poll_interval:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:poll-interval].
+ *
+ * Returns: the interval in milliseconds
+ *
+ * Since: 1.0
+ */
+guint
+hk_watchdog_get_poll_interval (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), DEFAULT_POLL_INTERVAL);
+
+  return self->poll_interval;
+}
+
+/**
+ * hk_watchdog_set_poll_interval:
+ * @self: a watchdog
+ * @poll_interval: the interval in milliseconds, at least 10
+ *
+ * Sets [property@Hk.Watchdog:poll-interval]. Applies at the next start.
+ *
+ * Since: 1.0
+ */
+void
+hk_watchdog_set_poll_interval (HkWatchdog *self,
+                               guint       poll_interval)
+{
+  g_return_if_fail (HK_IS_WATCHDOG (self));
+  g_return_if_fail (poll_interval >= 10);
+
+  if (self->poll_interval == poll_interval)
+    return;
+  self->poll_interval = poll_interval;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_POLL_INTERVAL]);
 }

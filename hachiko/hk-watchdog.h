@@ -12,6 +12,7 @@
 #include <gio/gio.h>
 
 #include "hk-version-macros.h"
+#include "hk-backend-kind.h"
 #include "hk-event.h"
 #include "hk-event-handler.h"
 #include "hk-filter.h"
@@ -76,6 +77,20 @@ gboolean    hk_watchdog_start_finish             (HkWatchdog           *self,
                                                   GError              **error);
 HK_AVAILABLE_IN_1_0
 void        hk_watchdog_stop                     (HkWatchdog           *self);
+HK_AVAILABLE_IN_1_0
+HkBackendKind hk_watchdog_get_backend            (HkWatchdog           *self);
+HK_AVAILABLE_IN_1_0
+void        hk_watchdog_set_backend              (HkWatchdog           *self,
+                                                  HkBackendKind         backend);
+HK_AVAILABLE_IN_1_0
+HkBackendKind hk_watchdog_get_active_backend     (HkWatchdog           *self);
+HK_AVAILABLE_IN_1_0
+const char *hk_watchdog_get_backend_reason       (HkWatchdog           *self);
+HK_AVAILABLE_IN_1_0
+guint       hk_watchdog_get_poll_interval        (HkWatchdog           *self);
+HK_AVAILABLE_IN_1_0
+void        hk_watchdog_set_poll_interval        (HkWatchdog           *self,
+                                                  guint                 poll_interval);
 HK_AVAILABLE_IN_1_0
 void        hk_watchdog_add_handler              (HkWatchdog           *self,
                                                   HkEventHandler       *handler);
