@@ -40,6 +40,8 @@
 #define FALLBACK_POLL_INTERVAL_MS 2000
 #define FALLBACK_RETRY_US (30 * G_USEC_PER_SEC)
 
+typedef struct _Pairing Pairing;
+
 struct _HkTree
 {
   HkWatchHub    *hub;
@@ -56,6 +58,7 @@ struct _HkTree
   guint          releases_seen;  /* the hub's releases when a fallback retry failed */
   gint64         next_retry_us;  /* when polled directories next try a watch */
   gint           cancelled;      /* atomic */
+  Pairing       *round;          /* a polling round's pairing, until it ends */
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
   guint          root_gone : 1;
 };
@@ -493,6 +496,7 @@ typedef struct
   guint8    *dents;      /* getdents64() buffer, allocated on first use */
   gboolean   shallow;    /* rescans: known subdirectories are not re-read */
   gint64     until_ns;   /* rescans: changes at or after this are not ours (0: none) */
+  Pairing   *pairing;    /* rescans: appearances and disappearances, paired by inode */
 } Scan;
 
 static void
@@ -1134,6 +1138,226 @@ tree_on_root_gone (HkTree     *tree,
 
 /* --- rescans: report the difference between the snapshot and the disk -- */
 
+/* What a rescan found gone and found new is held until the end of the
+ * rescan (or polling round), then paired by inode: an entry that reappears
+ * under another name was renamed while its events were lost, and is
+ * reported as one `moved`, its contents moving with it. */
+struct _Pairing
+{
+  GPtrArray  *vanished;   /* of Vanished, in the order found */
+  GHashTable *by_ino;     /* ino -> Vanished, for those with a known inode */
+  GArray     *appeared;   /* of Appeared */
+};
+
+typedef struct
+{
+  HkNode *node;           /* detached with its subtree */
+  char   *path;           /* where the user last saw it */
+  guint   paired : 1;
+  guint   reported : 1;
+} Vanished;
+
+typedef struct
+{
+  HkDirNode  *dir;
+  char       *name;
+  HkNodeKind  kind;
+  guint64     ino;
+  Vanished   *source;     /* set when paired */
+} Appeared;
+
+static void
+vanished_free (Vanished *v)
+{
+  g_free (v->path);
+  g_free (v);
+}
+
+static Pairing *
+pairing_new (void)
+{
+  Pairing *pairing = g_new0 (Pairing, 1);
+
+  pairing->vanished = g_ptr_array_new_with_free_func ((GDestroyNotify) vanished_free);
+  pairing->by_ino = g_hash_table_new (g_int64_hash, g_int64_equal);
+  pairing->appeared = g_array_new (FALSE, FALSE, sizeof (Appeared));
+  return pairing;
+}
+
+/* An entry of the snapshot is no longer on disk (or is another one now). */
+static void
+vanish (Scan   *scan,
+        HkNode *node)
+{
+  Vanished *v;
+
+  if (scan->pairing == NULL)
+    {
+      emit_node (scan->tree, HK_EVENT_DELETED, node, TRUE, scan->now);
+      node_remove_subtree (scan->tree, node);
+      return;
+    }
+
+  v = g_new0 (Vanished, 1);
+  v->path = node_path (scan->tree, node, NULL, NULL);
+  v->node = node;
+  node_unlink (scan->tree, node);
+  g_ptr_array_add (scan->pairing->vanished, v);
+  if (node->ino != 0)
+    g_hash_table_insert (scan->pairing->by_ino, &v->node->ino, v);
+}
+
+static void
+appear (Scan       *scan,
+        HkDirNode  *dir,
+        const char *name,
+        HkNodeKind  kind,
+        guint64     ino)
+{
+  Appeared a = { dir, g_strdup (name), kind, ino, NULL };
+
+  g_array_append_val (scan->pairing->appeared, a);
+}
+
+static gboolean
+is_attached (HkTree    *tree,
+             HkDirNode *dir)
+{
+  HkDirNode *it = dir;
+
+  while (it->node.parent != NULL)
+    it = it->node.parent;
+  return it == tree->root;
+}
+
+static void
+emit_subtree_created (HkTree *tree,
+                      HkNode *node,
+                      gint64  now)
+{
+  g_autoptr(GPtrArray) stack = g_ptr_array_new ();
+
+  g_ptr_array_add (stack, node);
+  while (stack->len > 0)
+    {
+      HkNode *top = g_ptr_array_steal_index (stack, stack->len - 1);
+
+      emit_node (tree, HK_EVENT_CREATED, top, TRUE, now);
+      if (top->kind == HK_NODE_DIR)
+        for (HkNode *child = ((HkDirNode *) top)->children; child != NULL; child = child->next)
+          g_ptr_array_add (stack, child);
+    }
+}
+
+static HkNode *
+reattach (HkTree   *tree,
+          Appeared *a)
+{
+  HkNode *node = a->source->node;
+
+  a->source->node = NULL;
+  node_rename (tree, node, a->dir, a->name);
+  return node;
+}
+
+/* Reports what the rescan held back: deletions first (a rename over an
+ * existing entry must find its destination free), then moves, each once
+ * its destination is free in what the user was told, then creations. The
+ * directories that moved are returned for a deep rescan to re-read. */
+static GPtrArray *
+pairing_finish (Scan *scan)
+{
+  Pairing *pairing = g_steal_pointer (&scan->pairing);
+  HkTree *tree = scan->tree;
+  GPtrArray *moved_dirs = g_ptr_array_new ();
+  g_autoptr(GHashTable) occupied = g_hash_table_new (g_str_hash, g_str_equal);
+  gboolean progress = TRUE;
+
+  for (guint i = 0; i < pairing->appeared->len; i++)
+    {
+      Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
+      Vanished *v = a->ino != 0 ? g_hash_table_lookup (pairing->by_ino, &a->ino) : NULL;
+
+      if (v != NULL && !v->paired && v->node->kind == a->kind && is_attached (tree, a->dir))
+        {
+          v->paired = TRUE;
+          a->source = v;
+          g_hash_table_add (occupied, v->path);
+        }
+    }
+
+  for (guint i = 0; i < pairing->vanished->len; i++)
+    {
+      Vanished *v = g_ptr_array_index (pairing->vanished, i);
+
+      if (v->paired)
+        continue;
+      emit (tree, HK_EVENT_DELETED, g_strdup (v->path), NULL,
+            v->node->kind == HK_NODE_DIR, TRUE, scan->now);
+      node_remove_subtree (tree, g_steal_pointer (&v->node));
+    }
+
+  while (progress)
+    {
+      progress = FALSE;
+      for (guint i = 0; i < pairing->appeared->len; i++)
+        {
+          Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
+          g_autofree char *dest = NULL;
+          HkNode *node;
+
+          if (a->source == NULL || a->source->node == NULL)
+            continue;
+          dest = node_path (tree, &a->dir->node, a->name, NULL);
+          if (g_hash_table_contains (occupied, dest))
+            continue;
+
+          g_hash_table_remove (occupied, a->source->path);
+          node = reattach (tree, a);
+          emit (tree, HK_EVENT_MOVED, g_strdup (a->source->path), g_steal_pointer (&dest),
+                node->kind == HK_NODE_DIR, TRUE, scan->now);
+          if (node->kind == HK_NODE_DIR)
+            g_ptr_array_add (moved_dirs, node);
+          progress = TRUE;
+        }
+    }
+
+  for (guint i = 0; i < pairing->appeared->len; i++)
+    {
+      Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
+      HkNode *child;
+
+      if (a->source != NULL && a->source->node != NULL)
+        {
+          /* A cycle of renames (a <-> b): told as deletion and creation. */
+          emit (tree, HK_EVENT_DELETED, g_strdup (a->source->path), NULL,
+                a->kind == HK_NODE_DIR, TRUE, scan->now);
+          emit_subtree_created (tree, reattach (tree, a), scan->now);
+        }
+      else if (a->source == NULL && is_attached (tree, a->dir) &&
+               node_lookup (tree, a->dir, a->name) == NULL)
+        {
+          g_autofree char *dir_path = node_path (tree, &a->dir->node, NULL, NULL);
+          int dir_fd = open (dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+          child = add_entry (tree, a->dir, dir_fd, a->name, a->kind, a->ino);
+          if (dir_fd >= 0)
+            close (dir_fd);
+          emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
+          if (descend_into (tree, child))
+            g_ptr_array_add (scan->pending, child);
+        }
+      g_free (a->name);
+    }
+
+  g_array_unref (pairing->appeared);
+  g_hash_table_unref (pairing->by_ino);
+  g_ptr_array_unref (pairing->vanished);
+  g_free (pairing);
+
+  return moved_dirs;
+}
+
 /* What a changed ctime means. A polling round knows its window exactly, so
  * it can tell a write (mtime in the window) from a metadata change. */
 static HkEventType
@@ -1190,9 +1414,14 @@ rescan_dir (HkTree    *tree,
       if (child != NULL && (child->kind != kind || (child->ino != 0 && child->ino != st.st_ino)))
         {
           /* Replaced by something else. */
-          emit_node (tree, HK_EVENT_DELETED, child, TRUE, scan->now);
-          node_remove_subtree (tree, child);
+          vanish (scan, child);
           child = NULL;
+        }
+
+      if (child == NULL && scan->pairing != NULL)
+        {
+          appear (scan, dir, name, kind, st.st_ino);
+          continue;
         }
 
       if (child == NULL)
@@ -1222,10 +1451,7 @@ rescan_dir (HkTree    *tree,
     {
       next = child->next;
       if (!g_hash_table_contains (seen, child->name))
-        {
-          emit_node (tree, HK_EVENT_DELETED, child, TRUE, scan->now);
-          node_remove_subtree (tree, child);
-        }
+        vanish (scan, child);
     }
 }
 
@@ -1239,13 +1465,27 @@ rescan (HkTree    *tree,
         gint64     now)
 {
   g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  g_autoptr(GPtrArray) todo = g_ptr_array_new ();
   Scan scan = { tree, TRUE, now, pending };
 
   if (tree->root_gone)
     return;
 
-  rescan_dir (tree, dir != NULL ? dir : tree->root, &scan, synced_at_ns - CTIME_SLACK_NS);
-  scan_run (&scan);
+  g_ptr_array_add (todo, dir != NULL ? dir : tree->root);
+  while (todo->len > 0)
+    {
+      g_autoptr(GPtrArray) moved = NULL;
+
+      scan.pairing = pairing_new ();
+      for (guint i = 0; i < todo->len; i++)
+        rescan_dir (tree, g_ptr_array_index (todo, i), &scan, synced_at_ns - CTIME_SLACK_NS);
+      moved = pairing_finish (&scan);
+      scan_run (&scan);
+      /* Directories that moved while events were lost may have changed
+       * inside too. */
+      g_ptr_array_set_size (todo, 0);
+      g_ptr_array_extend (todo, moved, NULL, NULL);
+    }
 }
 
 
@@ -1367,14 +1607,36 @@ client_rescan (gpointer      client,
   g_autoptr(GPtrArray) pending = g_ptr_array_new ();
   Scan scan = { tree, TRUE, now, pending, NULL, TRUE, until_ns };
 
-  if (!tree_is_live (tree))
+  /* Held back by this round's pairing (it vanished): not ours now. */
+  if (!tree_is_live (tree) || !is_attached (tree, dir))
     return;
 
   if (is_fallback (tree, dir))
     retry_kernel_watch (tree, dir, now);
 
+  if (tree->round == NULL)
+    tree->round = pairing_new ();
+  scan.pairing = tree->round;
   if (kind == HK_RESCAN_ENTRIES || !check_contents (tree, dir, &scan, since_ns))
     rescan_dir (tree, dir, &scan, since_ns);
+  scan_clear (&scan);
+}
+
+static void
+client_rescan_done (gpointer client,
+                    gint64   now)
+{
+  HkTree *tree = client;
+  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  g_autoptr(GPtrArray) moved = NULL;
+  Scan scan = { tree, TRUE, now, pending };
+
+  if (tree->round == NULL)
+    return;
+
+  /* Moved directories have watches of their own that re-read them. */
+  scan.pairing = g_steal_pointer (&tree->round);
+  moved = pairing_finish (&scan);
   scan_run (&scan);
 }
 
@@ -1482,6 +1744,8 @@ static char *
 client_dup_path (gpointer client,
                  gpointer dir)
 {
+  if (!is_attached (client, dir))
+    return NULL;
   return node_path (client, dir, NULL, NULL);
 }
 
@@ -1489,6 +1753,7 @@ static const HkWatchClientFuncs tree_client_funcs = {
   .changed = client_changed,
   .moved = client_moved,
   .rescan = client_rescan,
+  .rescan_done = client_rescan_done,
   .lost = client_lost,
   .watch_lost = client_watch_lost,
   .dup_path = client_dup_path,

@@ -84,6 +84,10 @@ typedef struct
                        gint64        since_ns,
                        gint64        until_ns,
                        gint64        now);
+  /* The end of a round of rescans (polling): what vanished from one
+   * directory and appeared in another during the round is one move. */
+  void  (*rescan_done)(gpointer      client,
+                       gint64        now);
   /* Events of every watch of this client on that backend may have been
    * lost since @since_ns (realtime): re-read everything. */
   void  (*lost)       (gpointer      client,

@@ -88,6 +88,9 @@ void   hk_backend_report_rescan  (HkBackend    *self,
                                   gint64        since_ns,
                                   gint64        until_ns,
                                   gint64        now);
+/* The end of a round of hk_backend_report_rescan() calls. */
+void   hk_backend_report_rescan_done (HkBackend *self,
+                                      gint64     now);
 /* Events were lost since @since_ns (realtime) for every key. */
 void   hk_backend_report_lost    (HkBackend    *self,
                                   gint64        since_ns,

@@ -406,19 +406,26 @@ hk_backend_report_rescan (HkBackend    *self,
     }
 }
 
+/* The clients, copied: a client's rescan adds and removes watches. */
+static GArray *
+collect_clients (HkBackend *self)
+{
+  GArray *clients = g_array_new (FALSE, FALSE, sizeof (HkWatchClient));
+  GHashTableIter iter;
+  ClientEntry *entry;
+
+  g_hash_table_iter_init (&iter, self->clients);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &entry))
+    g_array_append_val (clients, entry->client);
+  return clients;
+}
+
 void
 hk_backend_report_lost (HkBackend *self,
                         gint64     since_ns,
                         gint64     now)
 {
-  g_autoptr(GArray) clients = g_array_new (FALSE, FALSE, sizeof (HkWatchClient));
-  GHashTableIter iter;
-  ClientEntry *entry;
-
-  /* Copied first: a client's rescan adds and removes watches. */
-  g_hash_table_iter_init (&iter, self->clients);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &entry))
-    g_array_append_val (clients, entry->client);
+  g_autoptr(GArray) clients = collect_clients (self);
 
   g_debug ("%s: events lost, %u clients rescan", self->klass->name, clients->len);
   for (guint i = 0; i < clients->len; i++)
@@ -428,6 +435,21 @@ hk_backend_report_lost (HkBackend *self,
       /* Skip a client whose last watch went away during another's rescan. */
       if (g_hash_table_contains (self->clients, client->data))
         client->funcs->lost (client->data, since_ns, now);
+    }
+}
+
+void
+hk_backend_report_rescan_done (HkBackend *self,
+                               gint64     now)
+{
+  g_autoptr(GArray) clients = collect_clients (self);
+
+  for (guint i = 0; i < clients->len; i++)
+    {
+      HkWatchClient *client = &g_array_index (clients, HkWatchClient, i);
+
+      if (g_hash_table_contains (self->clients, client->data))
+        client->funcs->rescan_done (client->data, now);
     }
 }
 

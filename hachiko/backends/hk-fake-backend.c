@@ -219,6 +219,7 @@ run_injection (gpointer data)
         case INJECT_RESCAN:
           hk_backend_report_rescan (backend, key_for_path (self, inj->dir_path),
                                     inj->rescan_kind, inj->since_ns, inj->until_ns, now);
+          hk_backend_report_rescan_done (backend, now);
           break;
         case INJECT_LOST:
           hk_backend_report_lost (backend, inj->since_ns, now);

@@ -33,7 +33,6 @@ typedef struct
   gint64 round_ns;     /* end of the last round's window */
   gint64 due_us;       /* monotonic time of the next round */
   guint  interval_ms;
-  guint  gone : 1;
 } PolledDir;
 
 typedef struct
@@ -122,14 +121,13 @@ poll_dir (HkPollBackend *self,
   struct stat st;
 
   dir->due_us = now + (gint64) dir->interval_ms * 1000;
-  if (path == NULL || dir->gone)
+  if (path == NULL)
     return;
 
   if (stat (path, &st) != 0 || !S_ISDIR (st.st_mode) ||
       st.st_ino != dir->ino || st.st_dev != dir->dev)
     {
       /* Its parent's round reports the deletion; a root is gone. */
-      dir->gone = TRUE;
       hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
       return;
     }
@@ -166,6 +164,8 @@ hk_poll_backend_tick (gpointer data)
       if (g_hash_table_contains (self->dirs, dir) && hk_backend_has_key (&self->parent, dir))
         poll_dir (self, dir, now);
     }
+  if (due->len > 0)
+    hk_backend_report_rescan_done (&self->parent, now);
 
   return G_SOURCE_CONTINUE;
 }
