@@ -33,4 +33,9 @@ gboolean hk_watchdog_restart_backend_for_testing (void);
  * process; a directory watched by several watchdogs counts once. */
 guint hk_watchdog_get_backend_watches    (void);
 
+/* Makes the next start use @kind, including the internal fake backend
+ * (HK_BACKEND_KIND_FAKE in hk-watch-private.h). */
+void  hk_watchdog_set_backend_for_testing (HkWatchdog    *self,
+                                           HkBackendKind  kind);
+
 G_END_DECLS

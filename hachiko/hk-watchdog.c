@@ -1681,3 +1681,10 @@ hk_watchdog_set_poll_interval (HkWatchdog *self,
   self->poll_interval = poll_interval;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_POLL_INTERVAL]);
 }
+
+void
+hk_watchdog_set_backend_for_testing (HkWatchdog    *self,
+                                     HkBackendKind  kind)
+{
+  self->backend = kind;
+}

@@ -125,7 +125,8 @@ void   hk_fake_backend_inject_move    (const char   *from_dir_path,
                                        const char   *to_dir_path,
                                        const char   *to_name,
                                        gboolean      is_directory);
-void   hk_fake_backend_inject_rescan  (const char   *dir_path,
+/* One polling round over @dir_paths (NULL-terminated). */
+void   hk_fake_backend_inject_round   (const char * const *dir_paths,
                                        HkRescanKind  kind,
                                        gint64        since_ns,
                                        gint64        until_ns);

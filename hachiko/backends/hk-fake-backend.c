@@ -161,6 +161,7 @@ typedef struct
 {
   InjectKind  kind;
   const char *dir_path;
+  const char * const *dir_paths;
   const char *name;
   const char *to_dir_path;
   const char *to_name;
@@ -217,15 +218,23 @@ run_injection (gpointer data)
                                   inj->is_directory, now);
           break;
         case INJECT_RESCAN:
-          hk_backend_report_rescan (backend, key_for_path (self, inj->dir_path),
-                                    inj->rescan_kind, inj->since_ns, inj->until_ns, now);
+          for (guint i = 0; inj->dir_paths[i] != NULL; i++)
+            hk_backend_report_rescan (backend, key_for_path (self, inj->dir_paths[i]),
+                                      inj->rescan_kind, inj->since_ns, inj->until_ns, now);
           hk_backend_report_rescan_done (backend, now);
           break;
         case INJECT_LOST:
           hk_backend_report_lost (backend, inj->since_ns, now);
           break;
         case INJECT_DROPPED:
-          hk_backend_report_dropped (backend, key_for_path (self, inj->dir_path), now);
+          {
+            gpointer key = key_for_path (self, inj->dir_path);
+
+            /* Like a kernel dropping a watch: reported, then forgotten. */
+            hk_backend_report_dropped (backend, key, now);
+            if (key != NULL)
+              g_hash_table_remove (self->dirs, key);
+          }
           break;
         case COUNT_WATCHES:
           inj->count = g_hash_table_size (self->dirs);
@@ -277,7 +286,7 @@ hk_fake_backend_inject (const char *dir_path,
                         HkChange    change,
                         gboolean    is_directory)
 {
-  Injection inj = { INJECT_CHANGE, dir_path, name, .change = change, .is_directory = is_directory };
+  Injection inj = { INJECT_CHANGE, dir_path, .name = name, .change = change, .is_directory = is_directory };
 
   inject (&inj);
 }
@@ -289,19 +298,19 @@ hk_fake_backend_inject_move (const char *from_dir_path,
                              const char *to_name,
                              gboolean    is_directory)
 {
-  Injection inj = { INJECT_MOVE, from_dir_path, from_name, to_dir_path, to_name,
-                    .is_directory = is_directory };
+  Injection inj = { INJECT_MOVE, from_dir_path, .name = from_name, .to_dir_path = to_dir_path,
+                    .to_name = to_name, .is_directory = is_directory };
 
   inject (&inj);
 }
 
 void
-hk_fake_backend_inject_rescan (const char   *dir_path,
-                               HkRescanKind  kind,
-                               gint64        since_ns,
-                               gint64        until_ns)
+hk_fake_backend_inject_round (const char * const *dir_paths,
+                              HkRescanKind        kind,
+                              gint64              since_ns,
+                              gint64              until_ns)
 {
-  Injection inj = { INJECT_RESCAN, dir_path, .rescan_kind = kind,
+  Injection inj = { INJECT_RESCAN, .dir_paths = dir_paths, .rescan_kind = kind,
                     .since_ns = since_ns, .until_ns = until_ns };
 
   inject (&inj);
