@@ -1688,3 +1688,24 @@ hk_watchdog_set_backend_for_testing (HkWatchdog    *self,
 {
   self->backend = kind;
 }
+
+/**
+ * hk_watchdog_get_n_polled_directories:
+ * @self: a watchdog
+ *
+ * Gets how many of the watched directories are only polled because the
+ * kernel's watch limit was reached (see `docs/backends.md`). They are
+ * covered, with a delay of up to [property@Hk.Watchdog:poll-interval], and
+ * take a kernel watch back as soon as one is free.
+ *
+ * Returns: the number of directories polled for lack of kernel watches
+ *
+ * Since: 1.0
+ */
+guint
+hk_watchdog_get_n_polled_directories (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), 0);
+
+  return self->tree != NULL ? hk_tree_get_n_polled (self->tree) : 0;
+}

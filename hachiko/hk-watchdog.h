@@ -78,6 +78,8 @@ gboolean    hk_watchdog_start_finish             (HkWatchdog           *self,
 HK_AVAILABLE_IN_1_0
 void        hk_watchdog_stop                     (HkWatchdog           *self);
 HK_AVAILABLE_IN_1_0
+guint       hk_watchdog_get_n_polled_directories (HkWatchdog          *self);
+HK_AVAILABLE_IN_1_0
 HkBackendKind hk_watchdog_get_backend            (HkWatchdog           *self);
 HK_AVAILABLE_IN_1_0
 void        hk_watchdog_set_backend              (HkWatchdog           *self,
