@@ -15,6 +15,7 @@
 
 #include "hk-backend-private.h"
 #include "hk-event-private.h"
+#include "hk-mount-monitor-private.h"
 #include "hk-tree-private.h"
 
 /* HkTree is one running watchdog's view of its tree, kept on the worker
@@ -52,6 +53,8 @@ struct _HkTree
   GHashTable    *nodes;          /* set of HkNode, keyed by (parent, name) */
   GSource       *poll_source;    /* only while some subtree is polled */
   GCancellable  *cancellable;    /* the start's, only during start */
+  HkMountMonitor *mount_monitor; /* recursive trees: mounts coming and going */
+  char          *real_root;      /* root_path with links resolved, as mountinfo has it */
   gint64         synced_at_ns;   /* realtime of the last consistent view */
   gint64         polled_at_ns;   /* realtime of the last rescan of polled dirs */
   gint64         root_checked_at; /* monotonic time of the last root check */
@@ -61,6 +64,9 @@ struct _HkTree
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
   guint          root_gone : 1;
 };
+
+/* The stamp fits the padding of HkNode: files still cost 48 bytes. */
+G_STATIC_ASSERT (GLIB_SIZEOF_VOID_P != 8 || sizeof (HkNode) == 48);
 
 static gint64
 realtime_ns (void)
@@ -673,6 +679,17 @@ add_entry (HkTree     *tree,
 
 static gboolean check_root (HkTree *tree, gint64 now);
 
+/* Drops @dir's watch (it stays in the snapshot). */
+static void
+unwatch_dir (HkTree    *tree,
+             HkDirNode *dir)
+{
+  if (dir->watch < 0)
+    return;
+  hk_backend_remove_watch (tree->backend, dir);
+  g_atomic_int_add (&tree->n_watched, -1);
+}
+
 /* Watches @dir, a directory that is about to be reported `created`: the
  * user may react to the event at once, and must find it watched. Returns
  * FALSE when it cannot be read (vanished meanwhile: its deletion follows). */
@@ -737,6 +754,11 @@ scan_one (Scan      *scan,
     {
       int errsv = errno;
 
+      /* Renamed (or deleted) between its watch and this read: a watched
+       * directory is one that was read, so drop the watch; the rename's
+       * event catches up with it at its new path (catch_up_unwatched). */
+      if (dir != tree->root && (errsv == ENOENT || errsv == ENOTDIR))
+        unwatch_dir (tree, dir);
       if (errsv == ENOENT)
         check_root (tree, scan->now);
 
@@ -825,6 +847,113 @@ scan_new_directory (HkTree    *tree,
   scan_run (&scan);
 }
 
+/* --- mounts the kernel does not announce -------------------------------- */
+
+/* The kernel reports an unmount (IN_UNMOUNT) only when a filesystem goes
+ * away entirely; a mount over a watched directory, or a bind mount
+ * detached, changes what a path shows without any event, and the watches
+ * stay on the inodes that are no longer there. The mount table says when
+ * that happens: the directories where it changed are unwatched, then
+ * rescanned, which reports the difference and watches what is there now. */
+
+static void rescan (HkTree *tree, HkDirNode *dir, gint64 synced_at_ns, gint64 now);
+static gboolean tree_is_live (HkTree *tree);
+
+/* @path relative to @top, or NULL when it is not below it. */
+static const char *
+path_below (const char *path,
+            const char *top)
+{
+  gsize len = strlen (top);
+
+  if (strncmp (path, top, len) != 0)
+    return NULL;
+  if (len > 0 && top[len - 1] == '/')
+    return path + len;  /* top is "/" */
+  return path[len] == '/' ? path + len + 1 : NULL;
+}
+
+/* The directory node at @relative (names separated by '/'), or NULL. */
+static HkDirNode *
+lookup_dir (HkTree     *tree,
+            const char *relative)
+{
+  g_auto(GStrv) names = g_strsplit (relative, "/", -1);
+  HkDirNode *dir = tree->root;
+
+  for (guint i = 0; names[i] != NULL && dir != NULL; i++)
+    {
+      HkNode *node;
+
+      if (names[i][0] == '\0')
+        continue;
+      node = node_lookup (tree, dir, names[i]);
+      dir = node != NULL && node->kind == HK_NODE_DIR ? (HkDirNode *) node : NULL;
+    }
+
+  return dir;
+}
+
+/* Drops the watches of @top and of the directories below it. */
+static void
+unwatch_subtree (HkTree    *tree,
+                 HkDirNode *top)
+{
+  g_autoptr(GPtrArray) stack = g_ptr_array_new ();
+
+  g_ptr_array_add (stack, top);
+  while (stack->len > 0)
+    {
+      HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+
+      unwatch_dir (tree, dir);
+      for (HkNode *child = dir->children; child != NULL; child = child->next)
+        if (child->kind == HK_NODE_DIR)
+          g_ptr_array_add (stack, child);
+    }
+}
+
+static void
+on_mounts_changed (GPtrArray *mount_points,
+                   gpointer   data)
+{
+  HkTree *tree = data;
+  gint64 now = g_get_monotonic_time ();
+
+  for (guint i = 0; i < mount_points->len && !tree->root_gone; i++)
+    {
+      const char *mount_point = g_ptr_array_index (mount_points, i);
+      const char *relative = path_below (mount_point, tree->real_root);
+      HkDirNode *dir;
+
+      if (strcmp (mount_point, tree->real_root) == 0)
+        {
+          /* Mounted over, or uncovered: the path leads elsewhere now. */
+          check_root (tree, now);
+          continue;
+        }
+
+      dir = relative != NULL ? lookup_dir (tree, relative) : NULL;
+      if (dir == NULL || dir == tree->root)
+        continue;  /* not in the snapshot (ignored, or not read yet) */
+
+      /* A suspended tree rescans everything, re-watching, when it resumes. */
+      unwatch_subtree (tree, dir);
+      if (tree_is_live (tree))
+        rescan (tree, dir, realtime_ns (), now);
+    }
+}
+
+static void
+watch_mounts (HkTree *tree)
+{
+  tree->real_root = realpath (tree->options.root_path, NULL);
+  if (tree->real_root == NULL)
+    return;
+  tree->mount_monitor = hk_mount_monitor_new (g_main_context_get_thread_default (),
+                                              on_mounts_changed, tree);
+}
+
 /* --- public ------------------------------------------------------------ */
 
 HkTree *
@@ -860,6 +989,8 @@ hk_tree_free (HkTree *tree)
     }
   if (tree->root != NULL)
     node_remove_subtree (tree, &tree->root->node);
+  g_clear_pointer (&tree->mount_monitor, hk_mount_monitor_free);
+  g_free (tree->real_root);
   g_hash_table_unref (tree->nodes);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
   g_free (tree->options.root_path);
@@ -926,6 +1057,8 @@ hk_tree_start (HkTree        *tree,
     }
 
   hk_backend_add_tree (tree->backend, tree);
+  if (tree->options.recursive)
+    watch_mounts (tree);
 
   tree->cancellable = cancellable;
   g_ptr_array_add (pending, tree->root);
@@ -1285,8 +1418,6 @@ hk_tree_on_moved (HkTree     *tree,
     catch_up_unwatched (tree, (HkDirNode *) node, now);
 }
 
-static void rescan (HkTree *tree, HkDirNode *dir, gint64 synced_at_ns, gint64 now);
-
 /* Whether @dir's path still leads to a directory that can be it: the same
  * inode when known (a directory covered by a mount is listed in its parent
  * with its own inode, so that holds across an unmount). */
@@ -1401,12 +1532,20 @@ rescan_dir (HkTree    *tree,
   HkNode *child, *next;
   DIR *dirp;
 
-  if (dir->watch < 0 && !dir->polled && (dir == tree->root || tree->options.recursive))
+  gboolean was_unwatched = dir->watch < 0;
+
+  if (was_unwatched && !dir->polled && (dir == tree->root || tree->options.recursive))
     watch_dir (tree, dir, path, NULL);
 
   dirp = open_dir (tree, dir, path, &error);
   if (dirp == NULL)
-    return;  /* gone: its parent's rescan reports it */
+    {
+      /* Gone: its parent's rescan reports it, or it was renamed and the
+       * rename's event catches up with it, if it is left unwatched. */
+      if (was_unwatched && dir != tree->root)
+        unwatch_dir (tree, dir);
+      return;
+    }
 
   while ((de = readdir (dirp)) != NULL)
     {

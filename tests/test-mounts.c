@@ -1,5 +1,5 @@
 /* test-mounts.c: filesystems mounted and unmounted inside a watched tree
- * (issue 10, item 4). Needs to be allowed to mount a tmpfs (root);
+ * (issue 10, items 4 and 5). Needs to be allowed to mount a tmpfs (root);
  * skipped with a message otherwise.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -99,6 +99,30 @@ mount_tmpfs (Fixture    *f,
   return TRUE;
 }
 
+/* Bind-mounts base/@source on root/@relative. */
+static gboolean
+bind_mount (Fixture    *f,
+            const char *source,
+            const char *relative)
+{
+  g_autofree char *from = g_build_filename (f->base, source, NULL);
+  g_autofree char *path = path_of (f, relative);
+
+  if (mount (from, path, NULL, MS_BIND, NULL) != 0)
+    {
+      int errsv = errno;
+      g_autofree char *message = g_strdup_printf ("cannot bind-mount here (%s): "
+                                                  "needs root (CAP_SYS_ADMIN)",
+                                                  g_strerror (errsv));
+
+      g_test_skip (message);
+      return FALSE;
+    }
+
+  f->mount_point = g_steal_pointer (&path);
+  return TRUE;
+}
+
 static void
 unmount (Fixture *f)
 {
@@ -168,6 +192,74 @@ test_unmounted_subdirectory_watched_again (Fixture *f, gconstpointer data)
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
 }
 
+/* A tmpfs mounted over a watched subdirectory after the start: the kernel
+ * says nothing, the mount table does. The covered entries are reported
+ * gone, and the tmpfs is watched: files created on it are reported. */
+static void
+test_mount_over_watched_subdirectory (Fixture *f, gconstpointer data)
+{
+  mkdir_rel (f, "mnt/sub");
+  write_rel (f, "mnt/covered", "x");
+  fixture_watch (f);
+
+  if (!mount_tmpfs (f, "mnt"))
+    return;
+  WAIT_FOR (f, HK_EVENT_DELETED, "mnt/covered");
+  WAIT_FOR (f, HK_EVENT_DELETED, "mnt/sub");
+  write_rel (f, "mnt/on-tmpfs", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/on-tmpfs");
+  mkdir_rel (f, "mnt/tdir");
+  write_rel (f, "mnt/tdir/deep", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/tdir/deep");
+
+  unmount (f);
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/covered");
+  WAIT_FOR (f, HK_EVENT_DELETED, "mnt/on-tmpfs");
+  write_rel (f, "mnt/after", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/after");
+
+  hk_test_drain (50);
+  g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "mnt/on-tmpfs"), ==, 1);
+  g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "mnt/covered"), ==, 1);
+  g_assert_cmpuint (f->recorder->errors->len, ==, 0);
+  /* root, mnt, mnt/sub */
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
+}
+
+/* A bind mount inside the tree, then detached: no IN_UNMOUNT (the
+ * filesystem stays mounted elsewhere). Creates in the uncovered directory
+ * are reported; creates in the directory that was bound are no longer
+ * reported under the old mount point. */
+static void
+test_bind_mount_detached (Fixture *f, gconstpointer data)
+{
+  g_autofree char *src = g_build_filename (f->base, "src", NULL);
+  g_autofree char *src_late = g_build_filename (f->base, "src", "late", NULL);
+  g_autofree char *src_gone = g_build_filename (f->base, "src", "after-detach", NULL);
+
+  g_assert_cmpint (g_mkdir (src, 0755), ==, 0);
+  hk_test_write_file (src_late, "x");
+  mkdir_rel (f, "bound");
+  write_rel (f, "bound/covered", "x");
+  fixture_watch (f);
+
+  if (!bind_mount (f, "src", "bound"))
+    return;
+  WAIT_FOR (f, HK_EVENT_DELETED, "bound/covered");
+  WAIT_FOR (f, HK_EVENT_CREATED, "bound/late");
+
+  unmount (f);
+  WAIT_FOR (f, HK_EVENT_DELETED, "bound/late");
+  WAIT_FOR (f, HK_EVENT_CREATED, "bound/covered");
+
+  hk_test_write_file (src_gone, "x");
+  write_rel (f, "bound/uncovered", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "bound/uncovered");
+  hk_test_drain (50);
+  g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_CREATED, "bound/after-detach"));
+  g_assert_cmpuint (f->recorder->errors->len, ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -178,6 +270,8 @@ main (int   argc,
   g_test_add ("/mounts/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
   ADD ("unmounted-subdirectory-watched-again", test_unmounted_subdirectory_watched_again);
+  ADD ("mount-over-watched-subdirectory", test_mount_over_watched_subdirectory);
+  ADD ("bind-mount-detached", test_bind_mount_detached);
 
 #undef ADD
 
