@@ -115,6 +115,12 @@ burst_thread (gpointer data)
   return NULL;
 }
 
+static gboolean
+burst_done (gpointer data)
+{
+  return g_atomic_int_get (&((Burst *) data)->done);
+}
+
 typedef struct
 {
   HkRecorder *recorder;
@@ -151,7 +157,7 @@ all_created (gpointer data)
 }
 
 /* A real IN_Q_OVERFLOW during a burst of 30,000 files (the kernel queue is
- * shortened, as root, and the worker stalled so it fills). Every file is
+ * shortened, as root, and the worker stalled while the burst runs). Every file is
  * reported created exactly once, and a file whose writer had closed it
  * (the user received its real `closed`) is never reported `modified`
  * afterwards: it did not change since. The old rescan compared ctimes with
@@ -183,8 +189,12 @@ test_overflow_reports_no_unchanged_file (Fixture *f, gconstpointer data)
   g_clear_pointer (&f->saved_sysctl, g_free);
   tally.recorder = f->recorder;
 
-  hk_watchdog_stall_worker (300);
+  /* The worker sleeps until the burst is over: 90,000 events overflow any
+   * queue length, even one another test changed meanwhile. */
+  hk_watchdog_stall_worker (100);
   thread = g_thread_new ("burst", burst_thread, &burst);
+  while (!hk_test_wait_until (burst_done, &burst, 50))
+    hk_watchdog_stall_worker (100);
   g_assert_true (hk_test_wait_until (all_created, &tally, 60000));
   g_thread_join (thread);
   hk_test_drain (300);
