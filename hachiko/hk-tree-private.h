@@ -38,6 +38,8 @@ struct _HkNode
   guint64    ino;
   guint8     kind;
   guint8     name_is_inline : 1;
+  guint32    stamp;            /* files: hash of (mtime, size, ctime) last
+                                * reported, 0 when unknown; fits the padding */
 };
 
 struct _HkDirNode

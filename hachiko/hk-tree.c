@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "hk-event-private.h"
+#include "hk-mount-monitor-private.h"
 #include "hk-tree-private.h"
 
 /* HkTree is one running watchdog's view of its tree, kept on the worker
@@ -42,6 +43,10 @@
 
 typedef struct _Pairing Pairing;
 
+/* While events arrive, how often the root path is checked to still lead to
+ * the root: a parent renamed sends the root's own watch no event. */
+#define ROOT_CHECK_INTERVAL_US (100 * 1000)
+
 struct _HkTree
 {
   HkWatchHub    *hub;
@@ -52,7 +57,10 @@ struct _HkTree
   HkDirNode     *root;
   GHashTable    *nodes;          /* set of HkNode, keyed by (parent, name) */
   GCancellable  *cancellable;    /* the start's, only during start */
+  HkMountMonitor *mount_monitor; /* recursive trees: mounts coming and going */
+  char          *real_root;      /* root_path with links resolved, as mountinfo has it */
   gint64         synced_at_ns;   /* realtime of the last consistent view */
+  gint64         root_checked_at; /* monotonic time of the last root check */
   guint          n_watched;      /* atomic: read from other threads */
   guint          n_polled;       /* atomic: fallen back to polling */
   guint          releases_seen;  /* the hub's releases when a fallback retry failed */
@@ -62,6 +70,9 @@ struct _HkTree
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
   guint          root_gone : 1;
 };
+
+/* The stamp fits the padding of HkNode: files still cost 48 bytes. */
+G_STATIC_ASSERT (GLIB_SIZEOF_VOID_P != 8 || sizeof (HkNode) == 48);
 
 static gint64
 realtime_ns (void)
@@ -323,6 +334,39 @@ kind_from_dtype (unsigned char d_type)
     }
 }
 
+/* What a file looked like when it was last reported or read, folded into
+ * 32 bits (0: unknown). A rescan reports `modified` for a file only when it
+ * no longer matches: the user was told about that state already. */
+static guint32
+stamp_from_stat (const struct stat *st)
+{
+  guint64 parts[] = { st->st_mtim.tv_sec, st->st_mtim.tv_nsec, st->st_size,
+                      st->st_ctim.tv_sec, st->st_ctim.tv_nsec };
+  guint64 h = G_GUINT64_CONSTANT (14695981039346656037);
+  guint32 stamp;
+
+  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+    h = (h ^ parts[i]) * G_GUINT64_CONSTANT (1099511628211);
+  h ^= h >> 33;
+  h *= G_GUINT64_CONSTANT (0xff51afd7ed558ccd);
+  h ^= h >> 33;
+  stamp = (guint32) h;
+
+  return stamp != 0 ? stamp : 1;
+}
+
+/* Records the state of @node (a file at @path) that is being reported. */
+static void
+node_stamp (HkNode     *node,
+            const char *path)
+{
+  struct stat st;
+
+  if (node->kind == HK_NODE_DIR)
+    return;
+  node->stamp = lstat (path, &st) == 0 ? stamp_from_stat (&st) : 0;
+}
+
 /* --- output ------------------------------------------------------------ */
 
 static void
@@ -377,11 +421,37 @@ tree_accepts (HkTree     *tree,
          (dir == tree->root && strcmp (name, tree->only_name) == 0);
 }
 
+/* Whether @dir's path may end in a symbolic link to be followed: the root
+ * (a link given as the root is resolved, follow-symlinks or not) and links
+ * followed with follow-symlinks. Any other directory is opened and watched
+ * without following, so a directory replaced by a link is not entered. */
+static gboolean
+dir_may_be_link (HkTree    *tree,
+                 HkDirNode *dir)
+{
+  return dir == tree->root || dir->followed;
+}
+
 static guint32
-watch_flags (HkTree *tree)
+watch_flags (HkTree    *tree,
+             HkDirNode *dir)
 {
   return (tree->options.access_events ? HK_WATCH_ACCESS_EVENTS : 0) |
-         (tree->options.follow_symlinks ? HK_WATCH_FOLLOW_SYMLINK : 0);
+         (dir_may_be_link (tree, dir) ? HK_WATCH_FOLLOW_SYMLINK : 0);
+}
+
+/* On Linux, O_NOFOLLOW on a link fails with ENOTDIR as well as ELOOP, so
+ * whether to follow is decided from the node, not from the error. */
+static int
+open_dir_fd (HkTree     *tree,
+             HkDirNode  *dir,
+             const char *path)
+{
+  int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+
+  if (!dir_may_be_link (tree, dir))
+    flags |= O_NOFOLLOW;
+  return open (path, flags);
 }
 
 static HkWatch *
@@ -392,7 +462,7 @@ add_watch (HkTree         *tree,
            GError        **error)
 {
   HkWatch *watch = hk_watch_hub_add (tree->hub, kind, &tree->client, dir, path,
-                                     watch_flags (tree), error);
+                                     watch_flags (tree, dir), error);
 
   if (watch != NULL && kind == HK_BACKEND_KIND_POLL)
     hk_watch_set_interval (watch, tree->options.poll_interval > 0
@@ -506,14 +576,13 @@ scan_clear (Scan *scan)
 }
 
 static DIR *
-open_dir (const char *path,
+open_dir (HkTree     *tree,
+          HkDirNode  *dir,
+          const char *path,
           GError    **error)
 {
-  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open_dir_fd (tree, dir, path);
   DIR *dirp;
-
-  if (fd < 0 && errno == ELOOP)
-    fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);  /* followed symlink root */
 
   if (fd < 0)
     {
@@ -547,9 +616,62 @@ descend_into (HkTree *tree,
   return !is_excluded (tree, relative);
 }
 
+/* Whether the directory @target is the directory open as @dir_fd or one
+ * of its ancestors on disk: a link there pointing at @target would enter
+ * itself again, even when the way down went through other links. */
+static gboolean
+target_contains_dir (int                dir_fd,
+                     const struct stat *target)
+{
+  int fd = openat (dir_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  dev_t last_dev = 0;
+  ino_t last_ino = 0;
+  gboolean found = FALSE;
+
+  for (guint depth = 0; fd >= 0 && depth < 4096; depth++)
+    {
+      struct stat st;
+      int up;
+
+      if (fstat (fd, &st) != 0)
+        break;
+      if (st.st_dev == target->st_dev && st.st_ino == target->st_ino)
+        {
+          found = TRUE;
+          break;
+        }
+      if (depth > 0 && st.st_dev == last_dev && st.st_ino == last_ino)
+        break;  /* "/" is its own parent */
+      last_dev = st.st_dev;
+      last_ino = st.st_ino;
+      up = openat (fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      close (fd);
+      fd = up;
+    }
+  if (fd >= 0)
+    close (fd);
+
+  return found;
+}
+
+static void
+report_link_loop (HkTree     *tree,
+                  HkDirNode  *parent,
+                  const char *name)
+{
+  g_autofree char *path = node_path (tree, &parent->node, name, NULL);
+  g_autofree char *display = g_filename_display_name (path);
+
+  report_error (tree, g_error_new (G_IO_ERROR, G_IO_ERROR_TOO_MANY_LINKS,
+                                   "Not following “%s”: the symbolic link loops "
+                                   "back to a directory above it", display));
+}
+
 /* With follow-symlinks, a symbolic link to a directory is taken as that
  * directory, unless it points at one of its own ancestors (a loop), which
- * is reported and left as a plain entry. Returns the kind to record. */
+ * is reported and left as a plain entry. Ancestors are both the nodes above
+ * it (the way down, through other links) and the directories above the
+ * link on disk. Returns the kind to record. */
 static HkNodeKind
 resolve_symlink (HkTree      *tree,
                  HkDirNode   *parent,
@@ -565,14 +687,15 @@ resolve_symlink (HkTree      *tree,
   for (HkDirNode *it = parent; it != NULL; it = it->node.parent)
     if (it->node.ino == target->st_ino && it->dev == target->st_dev)
       {
-        g_autofree char *path = node_path (tree, &parent->node, name, NULL);
-        g_autofree char *display = g_filename_display_name (path);
-
-        report_error (tree, g_error_new (G_IO_ERROR, G_IO_ERROR_TOO_MANY_LINKS,
-                                         "Not following “%s”: the symbolic link loops "
-                                         "back to a directory above it", display));
+        report_link_loop (tree, parent, name);
         return HK_NODE_SYMLINK;
       }
+
+  if (target_contains_dir (dir_fd, target))
+    {
+      report_link_loop (tree, parent, name);
+      return HK_NODE_SYMLINK;
+    }
 
   return HK_NODE_DIR;
 }
@@ -603,8 +726,48 @@ add_entry (HkTree     *tree,
   return node;
 }
 
-/* Reads one directory, adding what the snapshot does not have yet. */
 #define DENTS_SIZE (32 * 1024)
+
+static gboolean check_root (HkTree *tree, gint64 now);
+static void tree_on_root_gone (HkTree *tree, int error_code, const char *why, gint64 now);
+
+/* Watches @dir, a directory that is about to be reported `created`: the
+ * user may react to the event at once, and must find it watched. Returns
+ * FALSE when it cannot be read (vanished meanwhile: its deletion follows). */
+static gboolean
+watch_new_dir (HkTree    *tree,
+               HkDirNode *dir)
+{
+  g_autofree char *path = node_path (tree, &dir->node, NULL, NULL);
+
+  if (watch_dir (tree, dir, path, NULL))
+    return TRUE;
+
+  /* Vanished, or its path is stale because a parent of the root moved. */
+  check_root (tree, g_get_monotonic_time ());
+  return FALSE;
+}
+
+/* Reports @child, just found in the directory open as @dir_fd, as a
+ * synthetic `created`: a directory is watched first (and read later,
+ * through @scan), a file's state is recorded. */
+static void
+report_found (HkTree *tree,
+              HkNode *child,
+              int     dir_fd,
+              Scan   *scan)
+{
+  gboolean descend = descend_into (tree, child) && watch_new_dir (tree, (HkDirNode *) child);
+  struct stat st;
+
+  if (child->kind != HK_NODE_DIR)
+    child->stamp = fstatat (dir_fd, child->name, &st, AT_SYMLINK_NOFOLLOW) == 0
+      ? stamp_from_stat (&st) : 0;
+
+  emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
+  if (descend)
+    g_ptr_array_add (scan->pending, child);
+}
 
 /* Reads one directory, adding what the snapshot does not have yet. It
  * reads with getdents64() on the descriptor it opened: the least a walk can
@@ -622,14 +785,23 @@ scan_one (Scan      *scan,
   int fd;
 
   if (dir != tree->root && !watch_dir (tree, dir, path, NULL))
-    return;
+    {
+      check_root (tree, scan->now);
+      return;
+    }
 
-  fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 && errno == ELOOP)
-    fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);  /* a followed link */
+  fd = open_dir_fd (tree, dir, path);
   if (fd < 0)
     {
       int errsv = errno;
+
+      /* Renamed (or deleted) between its watch and this read: a watched
+       * directory is one that was read, so drop the watch; the rename's
+       * event catches up with it at its new path (catch_up_unwatched). */
+      if (dir != tree->root && (errsv == ENOENT || errsv == ENOTDIR))
+        unwatch_dir (tree, dir);
+      if (errsv == ENOENT)
+        check_root (tree, scan->now);
 
       if (errsv != ENOENT && errsv != ENOTDIR)
         {
@@ -675,7 +847,10 @@ scan_one (Scan      *scan,
 
           child = add_entry (tree, dir, fd, name, kind, de->d_ino);
           if (scan->emit)
-            emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
+            {
+              report_found (tree, child, fd, scan);
+              continue;
+            }
 
           if (descend_into (tree, child))
             g_ptr_array_add (scan->pending, child);
@@ -692,7 +867,7 @@ scan_run (Scan *scan)
     {
       HkDirNode *dir = g_ptr_array_steal_index_fast (scan->pending, scan->pending->len - 1);
 
-      if (g_atomic_int_get (&scan->tree->cancelled))
+      if (g_atomic_int_get (&scan->tree->cancelled) || scan->tree->root_gone)
         break;
       scan_one (scan, dir);
     }
@@ -711,6 +886,113 @@ scan_new_directory (HkTree    *tree,
 
   g_ptr_array_add (pending, dir);
   scan_run (&scan);
+}
+
+/* --- mounts the kernel does not announce -------------------------------- */
+
+/* The kernel reports an unmount (IN_UNMOUNT) only when a filesystem goes
+ * away entirely; a mount over a watched directory, or a bind mount
+ * detached, changes what a path shows without any event, and the watches
+ * stay on the inodes that are no longer there. The mount table says when
+ * that happens: the directories where it changed are unwatched, then
+ * rescanned, which reports the difference and watches what is there now. */
+
+static void rescan (HkTree *tree, HkDirNode *dir, gint64 synced_at_ns, gint64 now);
+static gboolean tree_is_live (HkTree *tree);
+
+/* @path relative to @top, or NULL when it is not below it. */
+static const char *
+path_below (const char *path,
+            const char *top)
+{
+  gsize len = strlen (top);
+
+  if (strncmp (path, top, len) != 0)
+    return NULL;
+  if (len > 0 && top[len - 1] == '/')
+    return path + len;  /* top is "/" */
+  return path[len] == '/' ? path + len + 1 : NULL;
+}
+
+/* The directory node at @relative (names separated by '/'), or NULL. */
+static HkDirNode *
+lookup_dir (HkTree     *tree,
+            const char *relative)
+{
+  g_auto(GStrv) names = g_strsplit (relative, "/", -1);
+  HkDirNode *dir = tree->root;
+
+  for (guint i = 0; names[i] != NULL && dir != NULL; i++)
+    {
+      HkNode *node;
+
+      if (names[i][0] == '\0')
+        continue;
+      node = node_lookup (tree, dir, names[i]);
+      dir = node != NULL && node->kind == HK_NODE_DIR ? (HkDirNode *) node : NULL;
+    }
+
+  return dir;
+}
+
+/* Drops the watches of @top and of the directories below it. */
+static void
+unwatch_subtree (HkTree    *tree,
+                 HkDirNode *top)
+{
+  g_autoptr(GPtrArray) stack = g_ptr_array_new ();
+
+  g_ptr_array_add (stack, top);
+  while (stack->len > 0)
+    {
+      HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+
+      unwatch_dir (tree, dir);
+      for (HkNode *child = dir->children; child != NULL; child = child->next)
+        if (child->kind == HK_NODE_DIR)
+          g_ptr_array_add (stack, child);
+    }
+}
+
+static void
+on_mounts_changed (GPtrArray *mount_points,
+                   gpointer   data)
+{
+  HkTree *tree = data;
+  gint64 now = g_get_monotonic_time ();
+
+  for (guint i = 0; i < mount_points->len && !tree->root_gone; i++)
+    {
+      const char *mount_point = g_ptr_array_index (mount_points, i);
+      const char *relative = path_below (mount_point, tree->real_root);
+      HkDirNode *dir;
+
+      if (strcmp (mount_point, tree->real_root) == 0)
+        {
+          /* Mounted over, or uncovered: the path leads elsewhere now. */
+          check_root (tree, now);
+          continue;
+        }
+
+      dir = relative != NULL ? lookup_dir (tree, relative) : NULL;
+      if (dir == NULL || dir == tree->root)
+        continue;  /* not in the snapshot (ignored, or not read yet) */
+
+      /* A suspended tree rescans everything, re-watching, when it resumes. */
+      unwatch_subtree (tree, dir);
+      if (tree_is_live (tree))
+        rescan (tree, dir, realtime_ns (), now);
+    }
+}
+
+static void
+watch_mounts (HkTree *tree)
+{
+  tree->real_root = realpath (tree->options.root_path, NULL);
+  if (tree->real_root == NULL)
+    return;
+  tree->mount_monitor = hk_mount_monitor_new (g_main_context_get_thread_default (),
+                                              on_mounts_changed, tree);
 }
 
 /* --- public ------------------------------------------------------------ */
@@ -749,6 +1031,8 @@ hk_tree_free (HkTree *tree)
 
   if (tree->root != NULL)
     node_remove_subtree (tree, &tree->root->node);
+  g_clear_pointer (&tree->mount_monitor, hk_mount_monitor_free);
+  g_free (tree->real_root);
   g_hash_table_unref (tree->nodes);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
   g_clear_pointer (&tree->options.mounts, g_hash_table_unref);
@@ -815,6 +1099,9 @@ hk_tree_start (HkTree        *tree,
       return FALSE;
     }
 
+  if (tree->options.recursive)
+    watch_mounts (tree);
+
   tree->cancellable = cancellable;
   g_ptr_array_add (pending, tree->root);
   scan_run (&scan);
@@ -851,13 +1138,54 @@ hk_tree_get_n_polled (HkTree *tree)
   return g_atomic_int_get (&tree->n_polled);
 }
 
+/* Whether the root path still leads to the watched root. When it does not,
+ * and the root's own watch will not say why (it reports the root itself
+ * deleted or moved: then the root's parent path still exists), the root or
+ * a parent was moved, deleted or replaced: reported as the root gone,
+ * which stops the watchdog rather than report paths that no longer exist. */
+static gboolean
+check_root (HkTree *tree,
+            gint64  now)
+{
+  g_autofree char *parent_path = NULL;
+  struct stat st;
+
+  if (tree->root_gone)
+    return FALSE;
+  tree->root_checked_at = now;
+
+  if (stat (tree->options.root_path, &st) == 0)
+    {
+      if (st.st_ino == tree->root->node.ino && st.st_dev == tree->root->dev)
+        return TRUE;
+      tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND,
+                            "was replaced: the path now leads to another directory", now);
+      return FALSE;
+    }
+
+  parent_path = g_path_get_dirname (tree->options.root_path);
+  if (stat (parent_path, &st) == 0)
+    return TRUE;  /* the root itself went: its own watch reports how */
+
+  tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND,
+                        "is no longer at that path: a parent directory was "
+                        "moved, renamed or deleted", now);
+  return FALSE;
+}
+
 /* Whether the tree takes events now. A saturated owner queue suspends it
  * (it no longer records anything) until the owner has drained the queue
  * and calls hk_tree_resume(), which rescans. */
 static gboolean
 tree_is_live (HkTree *tree)
 {
+  gint64 now;
+
   if (tree->suspended || tree->root_gone)
+    return FALSE;
+
+  now = g_get_monotonic_time ();
+  if (now - tree->root_checked_at >= ROOT_CHECK_INTERVAL_US && !check_root (tree, now))
     return FALSE;
 
   if (hk_event_queue_is_saturated (tree->queue))
@@ -890,6 +1218,43 @@ node_is_on_disk (HkTree *tree,
   return node->ino == st.st_ino;
 }
 
+/* Records the entry @name in @dir that the kernel reported as a new
+ * non-directory, with the kind and state it has now (what the user will
+ * be told about). With follow-symlinks, a link to a directory becomes a
+ * followed directory. */
+static HkNode *
+add_created_file (HkTree     *tree,
+                  HkDirNode  *dir,
+                  const char *name)
+{
+  g_autofree char *path = node_path (tree, &dir->node, name, NULL);
+  HkNode *node;
+  struct stat st;
+
+  /* Gone or replaced by a directory already: the events for that follow. */
+  if (lstat (path, &st) != 0 || S_ISDIR (st.st_mode))
+    return node_new (tree, dir, name, HK_NODE_FILE, 0);
+
+  if (S_ISLNK (st.st_mode) && tree->options.follow_symlinks)
+    {
+      g_autofree char *dir_path = node_path (tree, &dir->node, NULL, NULL);
+      int dir_fd = open_dir_fd (tree, dir, dir_path);
+
+      if (dir_fd >= 0)
+        {
+          node = add_entry (tree, dir, dir_fd, name, HK_NODE_SYMLINK, st.st_ino);
+          close (dir_fd);
+          if (node->kind != HK_NODE_DIR)
+            node->stamp = stamp_from_stat (&st);
+          return node;
+        }
+    }
+
+  node = node_new (tree, dir, name, kind_from_mode (st.st_mode), 0);
+  node->stamp = stamp_from_stat (&st);
+  return node;
+}
+
 static void
 tree_on_created (HkTree     *tree,
                  HkDirNode  *dir,
@@ -899,6 +1264,7 @@ tree_on_created (HkTree     *tree,
                  gint64      now)
 {
   HkNodeKind kind = is_directory ? HK_NODE_DIR : HK_NODE_FILE;
+  gboolean descend;
   HkNode *node;
 
   if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
@@ -916,32 +1282,19 @@ tree_on_created (HkTree     *tree,
       node = NULL;
     }
 
-  if (!is_directory && tree->options.follow_symlinks)
-    {
-      g_autofree char *dir_path = node_path (tree, &dir->node, NULL, NULL);
-      int dir_fd = open (dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      struct stat st;
-
-      if (dir_fd >= 0)
-        {
-          if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK (st.st_mode))
-            {
-              node = add_entry (tree, dir, dir_fd, name, HK_NODE_SYMLINK, st.st_ino);
-              is_directory = node->kind == HK_NODE_DIR;
-            }
-          close (dir_fd);
-        }
-    }
-
-  if (node == NULL)
+  if (!is_directory)
+    node = add_created_file (tree, dir, name);
+  else
     {
       node = node_new (tree, dir, name, kind, 0);
-      if (kind == HK_NODE_DIR)
-        ((HkDirNode *) node)->dev = dir->dev;
+      ((HkDirNode *) node)->dev = dir->dev;
     }
+
+  /* A directory is watched before it is reported, then read. */
+  descend = descend_into (tree, node) && watch_new_dir (tree, (HkDirNode *) node);
   emit_node (tree, HK_EVENT_CREATED, node, FALSE, now);
 
-  if (descend_into (tree, node))
+  if (descend)
     scan_new_directory (tree, (HkDirNode *) node, now);
 }
 
@@ -974,6 +1327,9 @@ tree_on_changed (HkTree      *tree,
                  gboolean     is_directory,
                  gint64       now)
 {
+  HkNode *node;
+  char *path;
+
   if (!tree_is_live (tree))
     return;
 
@@ -991,7 +1347,8 @@ tree_on_changed (HkTree      *tree,
   /* A name the snapshot does not have is stale: the read of its new
    * directory already saw it renamed or deleted (and reported the result),
    * or its creation was never reported. */
-  if (node_lookup (tree, dir, name) == NULL)
+  node = node_lookup (tree, dir, name);
+  if (node == NULL)
     return;
 
   switch (event_type)
@@ -1007,8 +1364,11 @@ tree_on_changed (HkTree      *tree,
       break;
     }
 
-  emit (tree, event_type, node_path (tree, &dir->node, name, NULL), NULL,
-        is_directory, FALSE, now);
+  path = node_path (tree, &dir->node, name, NULL);
+  if (event_type == HK_EVENT_MODIFIED || event_type == HK_EVENT_ATTRIBUTE_CHANGED ||
+      event_type == HK_EVENT_CLOSED)
+    node_stamp (node, path);
+  emit (tree, event_type, path, NULL, is_directory, FALSE, now);
 }
 
 static void rescan_dir (HkTree *tree, HkDirNode *dir, Scan *scan, gint64 threshold_ns);
@@ -1058,7 +1418,7 @@ tree_on_moved (HkTree     *tree,
   gboolean from_in = tree_accepts (tree, from_dir, from_name);
   gboolean to_in = tree_accepts (tree, to_dir, to_name);
   HkNode *node, *replaced;
-  char *old_path;
+  char *old_path, *new_path;
 
   if (!tree_is_live (tree))
     return;
@@ -1092,11 +1452,31 @@ tree_on_moved (HkTree     *tree,
 
   old_path = node_path (tree, node, NULL, NULL);
   node_rename (tree, node, to_dir, to_name);
-  emit (tree, HK_EVENT_MOVED, old_path, node_path (tree, node, NULL, NULL),
-        node->kind == HK_NODE_DIR, FALSE, now);
+  new_path = node_path (tree, node, NULL, NULL);
+  node_stamp (node, new_path);  /* a rename changes the ctime */
+  emit (tree, HK_EVENT_MOVED, old_path, new_path, node->kind == HK_NODE_DIR, FALSE, now);
 
   if (node->kind == HK_NODE_DIR)
     catch_up_unwatched (tree, (HkDirNode *) node, now);
+}
+
+/* Whether @dir's path still leads to a directory that can be it: the same
+ * inode when known (a directory covered by a mount is listed in its parent
+ * with its own inode, so that holds across an unmount). */
+static gboolean
+dir_still_on_disk (HkTree    *tree,
+                   HkDirNode *dir)
+{
+  g_autofree char *path = NULL;
+  struct stat st;
+
+  if (dir->node.parent == NULL)
+    return FALSE;
+  path = node_path (tree, &dir->node, NULL, NULL);
+  if ((dir_may_be_link (tree, dir) ? stat (path, &st) : lstat (path, &st)) != 0)
+    return FALSE;
+  return S_ISDIR (st.st_mode) &&
+         (dir->node.ino == 0 || dir->node.ino == st.st_ino);
 }
 
 static void
@@ -1108,8 +1488,17 @@ tree_on_watch_lost (HkTree    *tree,
    * (or already did). The node stays until then. */
   g_atomic_int_add (&tree->n_watched, -1);
 
-  if (dir == tree->root && !tree->root_gone)
-    tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND, "is no longer watchable", now);
+  if (dir == tree->root)
+    {
+      if (!tree->root_gone)
+        tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND, "is no longer watchable", now);
+      return;
+    }
+
+  /* ...or the filesystem mounted on it was unmounted: the directory is
+   * there still, now the one it covered, and must be watched again. */
+  if (dir_still_on_disk (tree, dir) && tree_is_live (tree))
+    rescan (tree, dir, realtime_ns (), now);
 }
 
 static void
@@ -1163,6 +1552,7 @@ typedef struct
   char       *name;
   HkNodeKind  kind;
   guint64     ino;
+  guint32     stamp;
   Vanished   *source;     /* set when paired */
 } Appeared;
 
@@ -1208,13 +1598,14 @@ vanish (Scan   *scan,
 }
 
 static void
-appear (Scan       *scan,
-        HkDirNode  *dir,
-        const char *name,
-        HkNodeKind  kind,
-        guint64     ino)
+appear (Scan              *scan,
+        HkDirNode         *dir,
+        const char        *name,
+        HkNodeKind         kind,
+        const struct stat *st)
 {
-  Appeared a = { dir, g_strdup (name), kind, ino, NULL };
+  Appeared a = { dir, g_strdup (name), kind, st->st_ino,
+                 kind != HK_NODE_DIR ? stamp_from_stat (st) : 0, NULL };
 
   g_array_append_val (scan->pairing->appeared, a);
 }
@@ -1257,6 +1648,8 @@ reattach (HkTree   *tree,
 
   a->source->node = NULL;
   node_rename (tree, node, a->dir, a->name);
+  if (node->kind != HK_NODE_DIR)
+    node->stamp = a->stamp;  /* a rename changes the ctime */
   return node;
 }
 
@@ -1341,11 +1734,9 @@ pairing_finish (Scan *scan)
           int dir_fd = open (dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
           child = add_entry (tree, a->dir, dir_fd, a->name, a->kind, a->ino);
+          report_found (tree, child, dir_fd, scan);
           if (dir_fd >= 0)
             close (dir_fd);
-          emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
-          if (descend_into (tree, child))
-            g_ptr_array_add (scan->pending, child);
         }
       g_free (a->name);
     }
@@ -1372,6 +1763,40 @@ lost_change (Scan              *scan,
   return HK_EVENT_ATTRIBUTE_CHANGED;
 }
 
+/* Whether the file @node, now @st on disk, changed since the user was last
+ * told about it. Its stamp says what was reported; a file never stamped
+ * (read by the start walk and quiet since) counts as changed when its ctime
+ * is not older than @threshold_ns, the last moment nothing was lost. */
+static gboolean
+file_changed_unreported (HkNode            *node,
+                         const struct stat *st,
+                         gint64             threshold_ns,
+                         gint64             until_ns)
+{
+  gint64 ctime_ns;
+
+  if (node->stamp != 0)
+    return node->stamp != stamp_from_stat (st);
+
+  ctime_ns = (gint64) st->st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_ctim.tv_nsec;
+  return ctime_ns >= threshold_ns && (until_ns == 0 || ctime_ns < until_ns);
+}
+
+/* Whether the link @name (in the directory open as @dir_fd), followed as
+ * @dir, still leads to the same directory. */
+static gboolean
+followed_link_unchanged (HkTree    *tree,
+                         HkDirNode *dir,
+                         int        dir_fd)
+{
+  struct stat target;
+
+  return fstatat (dir_fd, dir->node.name, &target, 0) == 0 &&
+         S_ISDIR (target.st_mode) &&
+         target.st_ino == dir->node.ino &&
+         target.st_dev == dir->dev;
+}
+
 static void
 rescan_dir (HkTree    *tree,
             HkDirNode *dir,
@@ -1386,12 +1811,20 @@ rescan_dir (HkTree    *tree,
   HkNode *child, *next;
   DIR *dirp;
 
-  if (dir->watch == NULL && (dir == tree->root || tree->options.recursive))
+  gboolean was_unwatched = dir->watch == NULL;
+
+  if (was_unwatched && (dir == tree->root || tree->options.recursive))
     watch_dir (tree, dir, path, NULL);
 
-  dirp = open_dir (path, &error);
+  dirp = open_dir (tree, dir, path, &error);
   if (dirp == NULL)
-    return;  /* gone: its parent's rescan reports it */
+    {
+      /* Gone: its parent's rescan reports it, or it was renamed and the
+       * rename's event catches up with it, if it is left unwatched. */
+      if (was_unwatched && dir != tree->root)
+        unwatch_dir (tree, dir);
+      return;
+    }
 
   while ((de = readdir (dirp)) != NULL)
     {
@@ -1408,8 +1841,16 @@ rescan_dir (HkTree    *tree,
 
       kind = kind_from_mode (st.st_mode);
       child = node_lookup (tree, dir, name);
-      if (child != NULL && child->kind == HK_NODE_DIR && ((HkDirNode *) child)->followed)
-        continue;  /* a followed link: its target is rescanned through its own node */
+      if (child != NULL && child->kind == HK_NODE_DIR && ((HkDirNode *) child)->followed &&
+          kind == HK_NODE_SYMLINK && followed_link_unchanged (tree, (HkDirNode *) child, dirfd (dirp)))
+        {
+          /* A followed link to the same directory: rescanned as that
+           * directory. Anything else is a replacement, below. */
+          g_hash_table_add (seen, child->name);
+          if (descend_into (tree, child))
+            rescan_dir (tree, (HkDirNode *) child, scan, threshold_ns);
+          continue;
+        }
 
       if (child != NULL && (child->kind != kind || (child->ino != 0 && child->ino != st.st_ino)))
         {
@@ -1420,25 +1861,25 @@ rescan_dir (HkTree    *tree,
 
       if (child == NULL && scan->pairing != NULL)
         {
-          appear (scan, dir, name, kind, st.st_ino);
+          appear (scan, dir, name, kind, &st);
           continue;
         }
 
       if (child == NULL)
         {
+          /* All new: watched, reported, then read by a plain scan. */
           child = add_entry (tree, dir, dirfd (dirp), name, kind, st.st_ino);
-          emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
-          if (descend_into (tree, child))
-            g_ptr_array_add (scan->pending, child);   /* all new: a plain scan */
+          report_found (tree, child, dirfd (dirp), scan);
         }
       else
         {
-          gint64 ctime_ns = (gint64) st.st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st.st_ctim.tv_nsec;
-
           child->ino = st.st_ino;
-          if (kind != HK_NODE_DIR && ctime_ns >= threshold_ns &&
-              (scan->until_ns == 0 || ctime_ns < scan->until_ns))
-            emit_node (tree, lost_change (scan, &st, threshold_ns), child, TRUE, scan->now);
+          if (kind != HK_NODE_DIR)
+            {
+              if (file_changed_unreported (child, &st, threshold_ns, scan->until_ns))
+                emit_node (tree, lost_change (scan, &st, threshold_ns), child, TRUE, scan->now);
+              child->stamp = stamp_from_stat (&st);
+            }
           else if (!scan->shallow && descend_into (tree, child))
             rescan_dir (tree, (HkDirNode *) child, scan, threshold_ns);
         }
@@ -1575,7 +2016,6 @@ check_contents (HkTree    *tree,
   for (HkNode *child = dir->children; child != NULL; child = child->next)
     {
       struct stat st;
-      gint64 ctime_ns;
 
       if (child->kind == HK_NODE_DIR)
         continue;
@@ -1585,9 +2025,9 @@ check_contents (HkTree    *tree,
           consistent = FALSE;  /* renamed or replaced: let a read sort it out */
           break;
         }
-      ctime_ns = (gint64) st.st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st.st_ctim.tv_nsec;
-      if (ctime_ns >= since_ns && ctime_ns < scan->until_ns)
+      if (file_changed_unreported (child, &st, since_ns, scan->until_ns))
         emit_node (tree, lost_change (scan, &st, since_ns), child, TRUE, scan->now);
+      child->stamp = stamp_from_stat (&st);
     }
 
   close (fd);

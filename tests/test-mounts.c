@@ -1,0 +1,279 @@
+/* test-mounts.c: filesystems mounted and unmounted inside a watched tree
+ * (issue 10, items 4 and 5). Needs to be allowed to mount a tmpfs (root);
+ * skipped with a message otherwise.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "hk-test-util.h"
+
+#define TIMEOUT 5000
+
+typedef struct
+{
+  char       *base;
+  char       *root;
+  char       *mount_point;  /* non-NULL while a tmpfs is mounted there */
+  HkWatchdog *watchdog;
+  HkRecorder *recorder;
+} Fixture;
+
+static void
+fixture_set_up (Fixture       *f,
+                gconstpointer  data)
+{
+  f->base = hk_test_make_tmpdir ();
+  f->root = g_build_filename (f->base, "root", NULL);
+  g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
+}
+
+static void
+fixture_tear_down (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_clear_pointer (&f->recorder, hk_recorder_free);
+  g_clear_object (&f->watchdog);
+  if (f->mount_point != NULL)
+    umount2 (f->mount_point, MNT_DETACH);
+  hk_test_rm_rf (f->base);
+  g_free (f->mount_point);
+  g_free (f->root);
+  g_free (f->base);
+}
+
+static char *
+path_of (Fixture    *f,
+         const char *relative)
+{
+  return g_build_filename (f->root, relative, NULL);
+}
+
+static void
+mkdir_rel (Fixture    *f,
+           const char *relative)
+{
+  g_autofree char *path = path_of (f, relative);
+
+  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
+}
+
+static void
+write_rel (Fixture    *f,
+           const char *relative,
+           const char *contents)
+{
+  g_autofree char *path = path_of (f, relative);
+
+  hk_test_write_file (path, contents);
+}
+
+/* Mounts a small tmpfs on @relative. Returns FALSE (and skips the test)
+ * when this process may not mount. */
+static gboolean
+mount_tmpfs (Fixture    *f,
+             const char *relative)
+{
+  g_autofree char *path = path_of (f, relative);
+
+  if (mount ("hachiko-test", path, "tmpfs", 0, "size=1m") != 0)
+    {
+      int errsv = errno;
+      g_autofree char *message = g_strdup_printf ("cannot mount a tmpfs here (%s): "
+                                                  "needs root (CAP_SYS_ADMIN)",
+                                                  g_strerror (errsv));
+
+      g_test_skip (message);
+      return FALSE;
+    }
+
+  f->mount_point = g_steal_pointer (&path);
+  return TRUE;
+}
+
+/* Bind-mounts base/@source on root/@relative. */
+static gboolean
+bind_mount (Fixture    *f,
+            const char *source,
+            const char *relative)
+{
+  g_autofree char *from = g_build_filename (f->base, source, NULL);
+  g_autofree char *path = path_of (f, relative);
+
+  if (mount (from, path, NULL, MS_BIND, NULL) != 0)
+    {
+      int errsv = errno;
+      g_autofree char *message = g_strdup_printf ("cannot bind-mount here (%s): "
+                                                  "needs root (CAP_SYS_ADMIN)",
+                                                  g_strerror (errsv));
+
+      g_test_skip (message);
+      return FALSE;
+    }
+
+  f->mount_point = g_steal_pointer (&path);
+  return TRUE;
+}
+
+static void
+unmount (Fixture *f)
+{
+  g_assert_cmpint (umount2 (f->mount_point, 0), ==, 0);
+  g_clear_pointer (&f->mount_point, g_free);
+}
+
+static void
+fixture_watch (Fixture *f)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (f->root);
+  g_autoptr(GError) error = NULL;
+
+  f->watchdog = hk_watchdog_new (file);
+  f->recorder = hk_recorder_new (f->watchdog, f->root);
+  hk_watchdog_start (f->watchdog, NULL, &error);
+  g_assert_no_error (error);
+}
+
+#define WAIT_FOR(f, type, rel) \
+  G_STMT_START { \
+    if (!hk_recorder_wait_for ((f)->recorder, type, rel, TIMEOUT)) \
+      { \
+        hk_recorder_dump ((f)->recorder); \
+        g_error ("timed out waiting for %s %s", #type, rel); \
+      } \
+  } G_STMT_END
+
+/* A tmpfs mounted on a subdirectory is unmounted: the difference is
+ * reported (its entries gone, the covered directory's entries there), and
+ * the now-plain directory is watched again, so later changes in it are
+ * reported too. */
+static void
+test_unmounted_subdirectory_watched_again (Fixture *f, gconstpointer data)
+{
+  mkdir_rel (f, "mnt");
+  write_rel (f, "mnt/under", "covered by the mount");
+  if (!mount_tmpfs (f, "mnt"))
+    return;
+  write_rel (f, "mnt/on-tmpfs", "x");
+  mkdir_rel (f, "mnt/tsub");
+  write_rel (f, "mnt/tsub/deep", "x");
+
+  fixture_watch (f);
+  /* root, mnt, mnt/tsub */
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
+
+  unmount (f);
+  WAIT_FOR (f, HK_EVENT_DELETED, "mnt/on-tmpfs");
+  WAIT_FOR (f, HK_EVENT_DELETED, "mnt/tsub");
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/under");
+
+  write_rel (f, "mnt/later", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/later");
+  mkdir_rel (f, "mnt/newdir");
+  write_rel (f, "mnt/newdir/file", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/newdir/file");
+  write_rel (f, "mnt/under", "changed");
+  WAIT_FOR (f, HK_EVENT_MODIFIED, "mnt/under");
+
+  hk_test_drain (50);
+  g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "mnt/under"), ==, 1);
+  g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "mnt/later"), ==, 1);
+  g_assert_true (hk_watchdog_get_running (f->watchdog));
+  g_assert_cmpuint (f->recorder->errors->len, ==, 0);
+  /* root, mnt, mnt/newdir */
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
+}
+
+/* A tmpfs mounted over a watched subdirectory after the start: the kernel
+ * says nothing, the mount table does. The covered entries are reported
+ * gone, and the tmpfs is watched: files created on it are reported. */
+static void
+test_mount_over_watched_subdirectory (Fixture *f, gconstpointer data)
+{
+  mkdir_rel (f, "mnt/sub");
+  write_rel (f, "mnt/covered", "x");
+  fixture_watch (f);
+
+  if (!mount_tmpfs (f, "mnt"))
+    return;
+  WAIT_FOR (f, HK_EVENT_DELETED, "mnt/covered");
+  WAIT_FOR (f, HK_EVENT_DELETED, "mnt/sub");
+  write_rel (f, "mnt/on-tmpfs", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/on-tmpfs");
+  mkdir_rel (f, "mnt/tdir");
+  write_rel (f, "mnt/tdir/deep", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/tdir/deep");
+
+  unmount (f);
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/covered");
+  WAIT_FOR (f, HK_EVENT_DELETED, "mnt/on-tmpfs");
+  write_rel (f, "mnt/after", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "mnt/after");
+
+  hk_test_drain (50);
+  g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "mnt/on-tmpfs"), ==, 1);
+  g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "mnt/covered"), ==, 1);
+  g_assert_cmpuint (f->recorder->errors->len, ==, 0);
+  /* root, mnt, mnt/sub */
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
+}
+
+/* A bind mount inside the tree, then detached: no IN_UNMOUNT (the
+ * filesystem stays mounted elsewhere). Creates in the uncovered directory
+ * are reported; creates in the directory that was bound are no longer
+ * reported under the old mount point. */
+static void
+test_bind_mount_detached (Fixture *f, gconstpointer data)
+{
+  g_autofree char *src = g_build_filename (f->base, "src", NULL);
+  g_autofree char *src_late = g_build_filename (f->base, "src", "late", NULL);
+  g_autofree char *src_gone = g_build_filename (f->base, "src", "after-detach", NULL);
+
+  g_assert_cmpint (g_mkdir (src, 0755), ==, 0);
+  hk_test_write_file (src_late, "x");
+  mkdir_rel (f, "bound");
+  write_rel (f, "bound/covered", "x");
+  fixture_watch (f);
+
+  if (!bind_mount (f, "src", "bound"))
+    return;
+  WAIT_FOR (f, HK_EVENT_DELETED, "bound/covered");
+  WAIT_FOR (f, HK_EVENT_CREATED, "bound/late");
+
+  unmount (f);
+  WAIT_FOR (f, HK_EVENT_DELETED, "bound/late");
+  WAIT_FOR (f, HK_EVENT_CREATED, "bound/covered");
+
+  hk_test_write_file (src_gone, "x");
+  write_rel (f, "bound/uncovered", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "bound/uncovered");
+  hk_test_drain (50);
+  g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_CREATED, "bound/after-detach"));
+  g_assert_cmpuint (f->recorder->errors->len, ==, 0);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add ("/mounts/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
+
+  ADD ("unmounted-subdirectory-watched-again", test_unmounted_subdirectory_watched_again);
+  ADD ("mount-over-watched-subdirectory", test_mount_over_watched_subdirectory);
+  ADD ("bind-mount-detached", test_bind_mount_detached);
+
+#undef ADD
+
+  return g_test_run ();
+}
