@@ -498,7 +498,7 @@ class TestLog(ToolTestCase):
         self.assertIn((self.path("a.txt"), False), created)
         self.assertIn((self.path("dir"), True), created)
         moved = [e for e in events if e["type"] == "moved"]
-        self.assertEqual(len(moved), 1)
+        self.assertEqual(len(moved), 1, events)
         self.assertEqual((moved[0]["path"], moved[0]["dest"]),
                          (self.path("a.txt"), self.path("dir", "b.txt")))
         self.assertEqual(events[-1]["path"], self.path("dir"))

@@ -344,12 +344,13 @@ hk_inotify_backend_process (HkInotifyBackend *self)
           /* The window opens at the first unpaired look (deadline 0). */
           gboolean window_open = self->move_deadline == 0 || now < self->move_deadline;
 
+          /* Maybe the partner is still in the kernel; after the window,
+           * one last look, for a worker that was not scheduled meanwhile. */
+          if (to == NULL && fill_buffer (self) > 0)
+            continue;   /* the buffer moved; look again */
+
           if (to == NULL && window_open)
             {
-              /* Maybe the partner is still in the kernel. */
-              if (fill_buffer (self) > 0)
-                continue;   /* the buffer moved; look again */
-
               arm_move_timeout (self, now);
               return;
             }
