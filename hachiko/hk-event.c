@@ -13,7 +13,7 @@
  * One change in a watched tree.
  *
  * An `HkEvent` is immutable and reference counted, so it can be kept, shared
- * and passed between threads freely. The [class@Gio.File] accessors create
+ * and passed between threads freely. The [iface@Gio.File] accessors create
  * their `GFile` lazily on first use; [method@Hk.Event.get_path] is the cheap
  * way to read the path.
  *
