@@ -54,6 +54,16 @@ def symbol_links(gir_path):
     return links
 
 
+# Types and functions of the libraries the guides mention most.
+EXTERNAL_LINKS = {
+    "GFile": "iface@Gio.File",
+    "GCancellable": "class@Gio.Cancellable",
+    "GMainContext": "struct@GLib.MainContext",
+    "GRegex": "struct@GLib.Regex",
+    "g_main_context_invoke()": "method@GLib.MainContext.invoke",
+    "g_main_context_push_thread_default()": "method@GLib.MainContext.push_thread_default",
+}
+
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 GUIDE_LINK = re.compile(r"\]\(([a-z0-9-]+)\.md(#[^)]*)?\)")
 
@@ -81,7 +91,7 @@ def convert(text, links, pages):
 
 def main():
     gir, output_dir, *sources = sys.argv[1:]
-    links = symbol_links(gir)
+    links = dict(EXTERNAL_LINKS, **symbol_links(gir))
     pages = {os.path.splitext(os.path.basename(s))[0] for s in sources}
     for source in sources:
         with open(source, encoding="utf-8") as f:
