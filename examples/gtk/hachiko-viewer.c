@@ -441,7 +441,7 @@ on_pause_toggled (GtkToggleButton *button,
   gboolean paused = gtk_toggle_button_get_active (button);
 
   gtk_button_set_label (GTK_BUTTON (button), paused ? "Resume" : "Pause");
-  if (self->watchdog == NULL || paused == !hk_watchdog_get_running (self->watchdog))
+  if (self->watchdog == NULL)
     return;
   if (paused)
     {
@@ -449,7 +449,7 @@ on_pause_toggled (GtkToggleButton *button,
       update_status (self);
       test_print (self, "paused");
     }
-  else
+  else if (self->starting == NULL && !hk_watchdog_get_running (self->watchdog))
     viewer_start (self);
 }
 
