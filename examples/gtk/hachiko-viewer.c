@@ -191,11 +191,16 @@ on_batch (HkWatchdog *watchdog,
       row = g_object_new (VIEWER_TYPE_ROW, NULL);
       row->time = format_event_time (hk_event_get_timestamp (event));
       row->type = g_strdup (type);
+      /* Paths are in the filename encoding; labels want UTF-8. */
+      row->path = g_filename_display_name (relative_path (self, hk_event_get_path (event)));
       if (dest != NULL)
-        row->path = g_strdup_printf ("%s → %s", relative_path (self, hk_event_get_path (event)),
-                                     relative_path (self, dest));
-      else
-        row->path = g_strdup (relative_path (self, hk_event_get_path (event)));
+        {
+          g_autofree char *dest_name = g_filename_display_name (relative_path (self, dest));
+          char *both = g_strconcat (row->path, " → ", dest_name, NULL);
+
+          g_free (row->path);
+          row->path = both;
+        }
       g_ptr_array_add (new_rows, row);
     }
 
