@@ -13,8 +13,7 @@ on_event (HkWatchdog *watchdog,
           HkEvent    *event,
           gpointer    user_data)
 {
-  g_autoptr(GEnumClass) types = g_type_class_ref (HK_TYPE_EVENT_TYPE);
-  const char *nick = g_enum_get_value (types, hk_event_get_event_type (event))->value_nick;
+  const char *nick = hk_event_type_to_string (hk_event_get_event_type (event));
 
   if (hk_event_get_dest_path (event) != NULL)
     g_print ("%s %s -> %s\n", nick, hk_event_get_path (event), hk_event_get_dest_path (event));
@@ -54,7 +53,9 @@ main (int   argc,
       return 1;
     }
 
+  g_print ("watching %s\n", g_file_peek_path (root));
   g_unix_signal_add (SIGINT, on_sigint, loop);
+  g_unix_signal_add (SIGTERM, on_sigint, loop);
   g_main_loop_run (loop);
   hk_watchdog_stop (watchdog);
 

@@ -14,7 +14,10 @@ from gi.repository import Gio, GLib, Hk  # noqa: E402
 
 class Printer(Hk.EventHandler):
     def do_on_any_event(self, event):
-        print(event.get_event_type().value_nick, event.get_path(), event.get_dest_path() or "")
+        line = f"{Hk.EventType.to_string(event.get_event_type())} {event.get_path()}"
+        if event.get_dest_path():
+            line += f" -> {event.get_dest_path()}"
+        print(line, flush=True)
 
 
 def main():
@@ -22,8 +25,10 @@ def main():
     watchdog = Hk.Watchdog.new(root)
     watchdog.add_handler(Printer())
     watchdog.start(None)
+    print("watching", root.get_path(), flush=True)
     loop = GLib.MainLoop()
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, 2, loop.quit)  # SIGINT
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, 15, loop.quit)  # SIGTERM
     loop.run()
     watchdog.stop()
 

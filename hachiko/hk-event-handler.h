@@ -44,22 +44,126 @@ struct _HkEventHandlerClass
 {
   GObjectClass parent_class;
 
+  /**
+   * HkEventHandlerClass::on_any_event:
+   * @self: the handler
+   * @event: the event
+   *
+   * Called first for every event the handler's [property@Hk.EventHandler:filter]
+   * accepts, before the method for the event's type.
+   * Runs on the watchdog's owner context.
+   *
+   * Since: 1.0
+   */
   void (*on_any_event)         (HkEventHandler *self,
                                 HkEvent        *event);
+
+  /**
+   * HkEventHandlerClass::on_created:
+   * @self: the handler
+   * @event: the event
+   *
+   * Called for %HK_EVENT_CREATED: a file or directory appeared.
+   * Runs on the watchdog's owner context.
+   *
+   * Since: 1.0
+   */
+
   void (*on_created)           (HkEventHandler *self,
                                 HkEvent        *event);
+
+  /**
+   * HkEventHandlerClass::on_deleted:
+   * @self: the handler
+   * @event: the event
+   *
+   * Called for %HK_EVENT_DELETED: a file or directory disappeared.
+   * Runs on the watchdog's owner context.
+   *
+   * Since: 1.0
+   */
+
   void (*on_deleted)           (HkEventHandler *self,
                                 HkEvent        *event);
+
+  /**
+   * HkEventHandlerClass::on_modified:
+   * @self: the handler
+   * @event: the event
+   *
+   * Called for %HK_EVENT_MODIFIED: a file's contents were written.
+   * Runs on the watchdog's owner context.
+   *
+   * Since: 1.0
+   */
   void (*on_modified)          (HkEventHandler *self,
                                 HkEvent        *event);
+
+  /**
+   * HkEventHandlerClass::on_moved:
+   * @self: the handler
+   * @event: the event
+   *
+   * Called for %HK_EVENT_MOVED: a file or directory was renamed inside the
+   * watched tree; see [method@Hk.Event.get_dest_path].
+   * Runs on the watchdog's owner context.
+   *
+   * Since: 1.0
+   */
   void (*on_moved)             (HkEventHandler *self,
                                 HkEvent        *event);
+
+  /**
+   * HkEventHandlerClass::on_attribute_changed:
+   * @self: the handler
+   * @event: the event
+   *
+   * Called for %HK_EVENT_ATTRIBUTE_CHANGED: metadata changed.
+   * Runs on the watchdog's owner context.
+   *
+   * Since: 1.0
+   */
   void (*on_attribute_changed) (HkEventHandler *self,
                                 HkEvent        *event);
+
+  /**
+   * HkEventHandlerClass::on_closed:
+   * @self: the handler
+   * @event: the event
+   *
+   * Called for %HK_EVENT_CLOSED: a file opened for writing was closed.
+   * Runs on the watchdog's owner context.
+   *
+   * Since: 1.0
+   */
   void (*on_closed)            (HkEventHandler *self,
                                 HkEvent        *event);
+
+  /**
+   * HkEventHandlerClass::on_opened:
+   * @self: the handler
+   * @event: the event
+   *
+   * Called for %HK_EVENT_OPENED, only reported when
+   * [property@Hk.Watchdog:access-events] is set.
+   * Runs on the watchdog's owner context.
+   *
+   * Since: 1.0
+   */
   void (*on_opened)            (HkEventHandler *self,
                                 HkEvent        *event);
+
+  /**
+   * HkEventHandlerClass::on_closed_no_write:
+   * @self: the handler
+   * @event: the event
+   *
+   * Called for %HK_EVENT_CLOSED_NO_WRITE, only reported when
+   * [property@Hk.Watchdog:access-events] is set.
+   * Runs on the watchdog's owner context.
+   *
+   * Since: 1.0
+   */
   void (*on_closed_no_write)   (HkEventHandler *self,
                                 HkEvent        *event);
 

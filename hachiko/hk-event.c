@@ -13,7 +13,7 @@
  * One change in a watched tree.
  *
  * An `HkEvent` is immutable and reference counted, so it can be kept, shared
- * and passed between threads freely. The [class@Gio.File] accessors create
+ * and passed between threads freely. The [iface@Gio.File] accessors create
  * their `GFile` lazily on first use; [method@Hk.Event.get_path] is the cheap
  * way to read the path.
  *
@@ -34,6 +34,40 @@ struct _HkEvent
 };
 
 G_DEFINE_BOXED_TYPE (HkEvent, hk_event, hk_event_ref, hk_event_unref)
+
+/* Indexed by HkEventType; the same strings as the GEnumValue nicks, which
+ * test-event checks. */
+static const char * const event_type_nicks[] = {
+  [HK_EVENT_CREATED] = "created",
+  [HK_EVENT_DELETED] = "deleted",
+  [HK_EVENT_MODIFIED] = "modified",
+  [HK_EVENT_MOVED] = "moved",
+  [HK_EVENT_ATTRIBUTE_CHANGED] = "attribute-changed",
+  [HK_EVENT_CLOSED] = "closed",
+  [HK_EVENT_OPENED] = "opened",
+  [HK_EVENT_CLOSED_NO_WRITE] = "closed-no-write",
+};
+
+/**
+ * hk_event_type_to_string:
+ * @event_type: an event type
+ *
+ * Gets the nick of @event_type, such as "created" or "attribute-changed":
+ * the detail of the [signal@Hk.Watchdog::event] signal, and a readable name
+ * to print, without a `GEnumClass` lookup.
+ *
+ * Returns: (transfer none): a static string, or %NULL if @event_type is not
+ *   a valid [enum@Hk.EventType]
+ *
+ * Since: 1.0
+ */
+const char *
+hk_event_type_to_string (HkEventType event_type)
+{
+  g_return_val_if_fail ((guint) event_type < G_N_ELEMENTS (event_type_nicks), NULL);
+
+  return event_type_nicks[event_type];
+}
 
 HkEvent *
 hk_event_new_take (HkEventType  event_type,

@@ -60,6 +60,9 @@ typedef struct _HkEvent HkEvent;
 HK_AVAILABLE_IN_1_0
 GType        hk_event_get_type          (void) G_GNUC_CONST;
 HK_AVAILABLE_IN_1_0
+const char  *hk_event_type_to_string    (HkEventType  event_type);
+
+HK_AVAILABLE_IN_1_0
 HkEvent     *hk_event_new               (HkEventType  event_type,
                                          const char  *path,
                                          const char  *dest_path,

@@ -17,6 +17,14 @@ G_BEGIN_DECLS
 
 #define HK_TYPE_FILTER (hk_filter_get_type ())
 
+/**
+ * HkFilterClass:
+ *
+ * The class structure of [class@Hk.Filter]. The type is final: it has no
+ * public fields and cannot be subclassed.
+ *
+ * Since: 1.0
+ */
 HK_AVAILABLE_IN_1_0
 G_DECLARE_FINAL_TYPE (HkFilter, hk_filter, HK, FILTER, GObject)
 

@@ -59,6 +59,24 @@
  * handler runs, even for events already read. See `docs/semantics.md` for
  * the precise rules.
  *
+ * ## Threads
+ *
+ * A watchdog belongs to its *owner context*: the thread-default
+ * [struct@GLib.MainContext] of the thread that created it (see
+ * [method@GLib.MainContext.push_thread_default]). Every signal handler,
+ * every [class@Hk.EventHandler] method and every property notification
+ * runs on the thread that iterates the owner context, so handlers never
+ * need locks.
+ *
+ * [method@Hk.Watchdog.start], [method@Hk.Watchdog.start_async],
+ * [method@Hk.Watchdog.stop], the property setters, adding and removing
+ * handlers, and the last unref (dispose) must be called from the owner
+ * context's thread; a critical warning is raised otherwise.
+ *
+ * The worker thread that reads the kernel's events never calls user code:
+ * it only queues events, which reach the owner context in batches. A
+ * program that never iterates the owner context never sees an event.
+ *
  * Since: 1.0
  */
 

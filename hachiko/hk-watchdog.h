@@ -21,6 +21,14 @@ G_BEGIN_DECLS
 
 #define HK_TYPE_WATCHDOG (hk_watchdog_get_type ())
 
+/**
+ * HkWatchdogClass:
+ *
+ * The class structure of [class@Hk.Watchdog]. The type is final: it has no
+ * public fields and cannot be subclassed.
+ *
+ * Since: 1.0
+ */
 HK_AVAILABLE_IN_1_0
 G_DECLARE_FINAL_TYPE (HkWatchdog, hk_watchdog, HK, WATCHDOG, GObject)
 

@@ -93,6 +93,28 @@ test_event_type_nicks (void)
     g_assert_cmpstr (g_enum_get_value (klass, i)->value_nick, ==, nicks[i]);
 }
 
+static void
+test_event_type_to_string_is_nick (void)
+{
+  g_autoptr(GEnumClass) klass = g_type_class_ref (HK_TYPE_EVENT_TYPE);
+
+  for (guint i = 0; i < klass->n_values; i++)
+    {
+      const GEnumValue *value = &klass->values[i];
+      const char *name = hk_event_type_to_string (value->value);
+
+      g_assert_cmpstr (name, ==, value->value_nick);
+      /* Static: the same pointer every time. */
+      g_assert_true (name == hk_event_type_to_string (value->value));
+    }
+
+  g_assert_cmpstr (hk_event_type_to_string (HK_EVENT_ATTRIBUTE_CHANGED), ==, "attribute-changed");
+
+  g_test_expect_message ("Hachiko", G_LOG_LEVEL_CRITICAL, "*event_type*");
+  g_assert_null (hk_event_type_to_string ((HkEventType) klass->n_values));
+  g_test_assert_expected_messages ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -105,6 +127,7 @@ main (int   argc,
   g_test_add_func ("/event/boxed-copy-is-ref", test_event_boxed_copy_is_ref);
   g_test_add_func ("/event/lazy-file-is-thread-safe", test_event_lazy_file_is_thread_safe);
   g_test_add_func ("/event/type-nicks-are-signal-details", test_event_type_nicks);
+  g_test_add_func ("/event/type-to-string-is-nick", test_event_type_to_string_is_nick);
 
   return g_test_run ();
 }
