@@ -781,6 +781,7 @@ scan_one (Scan      *scan,
   /* A directory with no known entries (the usual case while walking) needs
    * no duplicate check: readdir lists each name once. */
   gboolean fresh = dir->children == NULL;
+  gboolean polled;
   gssize n;
   int fd;
 
@@ -789,6 +790,7 @@ scan_one (Scan      *scan,
       check_root (tree, scan->now);
       return;
     }
+  polled = dir->watch != NULL && hk_watch_get_kind (dir->watch) == HK_BACKEND_KIND_POLL;
 
   fd = open_dir_fd (tree, dir, path);
   if (fd < 0)
@@ -850,6 +852,16 @@ scan_one (Scan      *scan,
             {
               report_found (tree, child, fd, scan);
               continue;
+            }
+
+          /* A polled directory's files are compared with what they were
+           * when read; kernel-watched ones need no stat. */
+          if (polled && child->kind != HK_NODE_DIR)
+            {
+              struct stat st;
+
+              if (fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                child->stamp = stamp_from_stat (&st);
             }
 
           if (descend_into (tree, child))
