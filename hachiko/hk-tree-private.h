@@ -49,6 +49,7 @@ struct _HkDirNode
   HkWatch   *watch;            /* NULL when unwatched */
   guint32    followed : 1;     /* a symbolic link followed to a directory */
   guint32    fallback : 1;     /* polled for lack of kernel watches */
+  guint32    queued : 1;       /* waiting in the start walk's list */
   dev_t      dev;              /* with node.ino: loop detection for symlinks */
 };
 

@@ -67,6 +67,7 @@ struct _HkTree
   gint64         next_retry_us;  /* when polled directories next try a watch */
   gint           cancelled;      /* atomic */
   Pairing       *round;          /* a polling round's pairing, until it ends */
+  GPtrArray     *walk;           /* the start walk's directories to read, while it runs */
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
   guint          root_gone : 1;
 };
@@ -188,7 +189,14 @@ node_free (HkTree *tree,
            HkNode *node)
 {
   if (node->kind == HK_NODE_DIR)
-    unwatch_dir (tree, (HkDirNode *) node);
+    {
+      HkDirNode *dir = (HkDirNode *) node;
+
+      /* Deleted by an event handled while the start walk yielded. */
+      if (dir->queued && tree->walk != NULL)
+        g_ptr_array_remove_fast (tree->walk, dir);
+      unwatch_dir (tree, dir);
+    }
 
   if (!node->name_is_inline)
     g_free (node->name);
@@ -872,16 +880,40 @@ scan_one (Scan      *scan,
   close (fd);
 }
 
+/* How long the start walk reads before it lets the backends deliver what
+ * they have, so that other watchdogs of the process keep their latency and
+ * their kernel queues do not overflow while a large tree is walked. */
+#define WALK_SLICE_US 5000
+
 static void
 scan_run (Scan *scan)
 {
+  HkTree *tree = scan->tree;
+  gboolean walking = scan->pending == tree->walk;
+  gint64 slice_end = walking ? g_get_monotonic_time () + WALK_SLICE_US : 0;
+  guint n = 0;
+
   while (scan->pending->len > 0)
     {
       HkDirNode *dir = g_ptr_array_steal_index_fast (scan->pending, scan->pending->len - 1);
 
-      if (g_atomic_int_get (&scan->tree->cancelled) || scan->tree->root_gone)
+      dir->queued = FALSE;
+      if (g_atomic_int_get (&tree->cancelled) || tree->root_gone ||
+          g_cancellable_is_cancelled (tree->cancellable))
         break;
       scan_one (scan, dir);
+
+      if (walking && ++n % 64 == 0 && g_get_monotonic_time () >= slice_end)
+        {
+          /* Events handled now may add to or remove from the walk's list
+           * (node_free() takes deleted directories out). */
+          for (guint i = 0; i < scan->pending->len; i++)
+            ((HkDirNode *) g_ptr_array_index (scan->pending, i))->queued = TRUE;
+          hk_watch_hub_dispatch_pending (tree->hub);
+          for (guint i = 0; i < scan->pending->len; i++)
+            ((HkDirNode *) g_ptr_array_index (scan->pending, i))->queued = FALSE;
+          slice_end = g_get_monotonic_time () + WALK_SLICE_US;
+        }
     }
   scan_clear (scan);
 }
@@ -1115,8 +1147,10 @@ hk_tree_start (HkTree        *tree,
     watch_mounts (tree);
 
   tree->cancellable = cancellable;
+  tree->walk = pending;
   g_ptr_array_add (pending, tree->root);
   scan_run (&scan);
+  tree->walk = NULL;
   tree->cancellable = NULL;
   tree->synced_at_ns = realtime_ns ();
 

@@ -139,5 +139,8 @@ guint          hk_watch_hub_count_handles  (HkWatchHub           *hub,
 guint          hk_watch_hub_get_releases   (HkWatchHub           *hub,
                                             HkBackendKind         kind);
 void           hk_watch_hub_set_handle_limit_for_testing (guint   limit);
+/* Lets every backend report what it has now, from inside a long task on
+ * the worker (a walk). A backend already reporting does nothing. */
+void           hk_watch_hub_dispatch_pending (HkWatchHub         *hub);
 
 G_END_DECLS

@@ -52,6 +52,8 @@ typedef struct
   /* The last client of @key is gone. */
   void       (*remove_watch) (HkBackend     *self,
                               gpointer       key);
+  /* Optional: reports what is pending now, unless already reporting. */
+  void       (*dispatch_pending) (HkBackend *self);
   /* Optional, for backends with a timer: how often @key is looked at. */
   void       (*set_interval) (HkBackend     *self,
                               gpointer       key,

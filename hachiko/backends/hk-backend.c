@@ -253,6 +253,18 @@ hk_watch_set_interval (HkWatch *watch,
     backend->klass->set_interval (backend, watch->key, interval_ms);
 }
 
+void
+hk_watch_hub_dispatch_pending (HkWatchHub *hub)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (hub->backends); i++)
+    {
+      HkBackend *backend = hub->backends[i];
+
+      if (backend != NULL && backend->klass->dispatch_pending != NULL)
+        backend->klass->dispatch_pending (backend);
+    }
+}
+
 guint
 hk_watch_hub_count_handles (HkWatchHub    *hub,
                             HkBackendKind  kind)

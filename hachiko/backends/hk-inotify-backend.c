@@ -45,6 +45,7 @@ typedef struct
   gsize       buf_pos;
   gint64      move_deadline;
   gint64      quiet_at_ns;  /* realtime when the kernel queue was last empty */
+  gboolean    processing;   /* reporting: a client's walk must not re-enter */
 } HkInotifyBackend;
 
 static gboolean hk_inotify_backend_read (gint fd, GIOCondition condition, gpointer data);
@@ -206,7 +207,11 @@ on_move_timeout (gpointer data)
   HkInotifyBackend *self = data;
 
   g_clear_pointer (&self->move_timeout, g_source_unref);
+  if (self->processing)
+    return G_SOURCE_REMOVE;  /* the running pass looks again */
+  self->processing = TRUE;
   hk_inotify_backend_process (self);
+  self->processing = FALSE;
 
   return G_SOURCE_REMOVE;
 }
@@ -218,12 +223,25 @@ hk_inotify_backend_read (gint          fd,
 {
   HkInotifyBackend *self = data;
 
+  if (self->processing)
+    return G_SOURCE_CONTINUE;
+
   /* Drain what is there; a burst larger than the buffer is handled over
    * several chunks without returning to the main loop. */
+  self->processing = TRUE;
   while (fill_buffer (self) > 0)
     hk_inotify_backend_process (self);
+  self->processing = FALSE;
 
   return G_SOURCE_CONTINUE;
+}
+
+static void
+hk_inotify_backend_dispatch_pending (HkBackend *backend)
+{
+  HkInotifyBackend *self = (HkInotifyBackend *) backend;
+
+  hk_inotify_backend_read (self->fd, G_IO_IN, self);
 }
 
 static const char *
@@ -389,4 +407,5 @@ const HkBackendClass hk_inotify_backend_class = {
   .destroy = hk_inotify_backend_destroy,
   .add_watch = hk_inotify_backend_add_watch,
   .remove_watch = hk_inotify_backend_remove_watch,
+  .dispatch_pending = hk_inotify_backend_dispatch_pending,
 };
