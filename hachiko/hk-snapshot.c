@@ -1645,6 +1645,11 @@ match_moves (Diff *diff)
         oe = &old->entries[found->entry];
         if ((oe->mode & S_IFMT) != (ne->mode & S_IFMT))
           continue;
+        /* Inode numbers are reused: a file deleted and another created
+         * later may get the same one. A rename keeps size and mtime, so a
+         * file whose content changed too is not taken for a move. */
+        if (!mode_is_dir (ne->mode) && (oe->size != ne->size || oe->mtime_ns != ne->mtime_ns))
+          continue;
 
         diff->old_match[found->entry] = i + 1;
         diff->new_match[i] = found->entry + 1;
