@@ -1919,7 +1919,14 @@ hk_snapshot_diff_full (HkSnapshot *old_snapshot,
  * is where the entry was in @old_snapshot. Nothing is reported below a
  * directory that either snapshot could not read.
  *
- * Returns: (transfer full) (element-type Hk.Event): the events, in order
+ * The array owns its events (its free function unrefs them), so
+ * g_ptr_array_unref() frees everything. It is annotated
+ * `(transfer container)` for that reason: with `(transfer full)` the
+ * bindings of Debian 12 (PyGObject 3.42, GJS 1.74) would unref each event
+ * once more.
+ *
+ * Returns: (transfer container) (element-type Hk.Event): the events, in
+ *   order
  *
  * Since: 1.0
  */
@@ -2082,8 +2089,9 @@ find_in_dir (HkSnapshot *self,
  *   under it; "" or "." is the root itself
  * @file_type: (out) (optional): the entry's type
  * @size: (out) (optional): its size in bytes (0 for a directory)
- * @mtime_ns: (out) (optional): its modification time, in nanoseconds since
- *   the Unix epoch
+ * @mtime_us: (out) (optional): its modification time, in microseconds
+ *   since the Unix epoch (as g_get_real_time(); a snapshot keeps
+ *   nanoseconds, but they do not fit a JavaScript number)
  * @inode: (out) (optional): its inode number
  *
  * Tells what the snapshot knows about one path.
@@ -2097,7 +2105,7 @@ hk_snapshot_lookup (HkSnapshot *self,
                     const char *path,
                     GFileType  *file_type,
                     guint64    *size,
-                    gint64     *mtime_ns,
+                    gint64     *mtime_us,
                     guint64    *inode)
 {
   const Entry *e = &self->root_entry;
@@ -2143,8 +2151,8 @@ hk_snapshot_lookup (HkSnapshot *self,
     *file_type = file_type_from_mode (e->mode);
   if (size != NULL)
     *size = mode_is_dir (e->mode) ? 0 : e->size;
-  if (mtime_ns != NULL)
-    *mtime_ns = e->mtime_ns;
+  if (mtime_us != NULL)
+    *mtime_us = e->mtime_ns / 1000;
   if (inode != NULL)
     *inode = e->ino;
   return TRUE;

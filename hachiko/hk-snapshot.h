@@ -59,7 +59,7 @@ gboolean    hk_snapshot_lookup        (HkSnapshot           *self,
                                        const char           *path,
                                        GFileType            *file_type,
                                        guint64              *size,
-                                       gint64               *mtime_ns,
+                                       gint64               *mtime_us,
                                        guint64              *inode);
 
 G_END_DECLS
