@@ -256,7 +256,8 @@ verdict (gboolean met)
 
 static char *
 report (const Results *r,
-        const char    *dir)
+        const char    *dir,
+        gboolean       dir_given)
 {
   GString *out = g_string_new (NULL);
   g_autofree char *cpu = first_line_with ("/proc/cpuinfo", "model name");
@@ -271,9 +272,10 @@ report (const Results *r,
   g_string_append (out,
                    "Take, save, load and diff of a generated tree with `HkSnapshot`, and what a\n"
                    "snapshot costs in memory and on disk. Produced by:\n\n"
-                   "```sh\nninja -C _build bench-snapshot\n"
-                   "# or: _build/bench/hk-bench-snapshot --entries 1000000 --output docs/performance-snapshots.md\n"
-                   "```\n\n");
+                   "```sh\nninja -C _build bench-snapshot   # runs:\n");
+  g_string_append_printf (out, "_build/bench/hk-bench-snapshot --entries %u%s%s "
+                          "--output docs/performance-snapshots.md\n```\n\n",
+                          r->n_entries, dir_given ? " --dir " : "", dir_given ? dir : "");
   g_string_append_printf (out,
                           "The tree: %u entries, in directories of %u empty files grouped %u to a\n"
                           "parent (`gNNNN/dNN/file-N.txt`), created on the fly in a temporary directory.\n"
@@ -286,7 +288,8 @@ report (const Results *r,
                           cpu ? cpu : "unknown", g_get_num_processors ());
   g_string_append_printf (out, "- Memory: %s\n", mem ? mem : "unknown");
   g_string_append_printf (out, "- Kernel: %s %s %s\n", uts.sysname, uts.release, uts.machine);
-  g_string_append_printf (out, "- File system of the temporary directory: %s\n", fs_type_name (dir));
+  g_string_append_printf (out, "- File system of the temporary directory%s: %s\n",
+                          dir_given ? "" : " (the default, $TMPDIR or /tmp)", fs_type_name (dir));
   g_string_append_printf (out, "- GLib %u.%u.%u; hachiko %s; built with the project's default "
                           "(debugoptimized)\n\n",
                           glib_major_version, glib_minor_version, glib_micro_version, PACKAGE_VERSION);
@@ -372,7 +375,7 @@ main (int    argc,
     g_spawn_sync (NULL, (char **) argv_rm, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
   }
 
-  text = report (&results, dir != NULL ? dir : g_get_tmp_dir ());
+  text = report (&results, dir != NULL ? dir : g_get_tmp_dir (), dir != NULL);
   fputs (text, stdout);
   if (output != NULL && !g_file_set_contents (output, text, -1, &error))
     {
