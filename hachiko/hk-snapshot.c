@@ -714,7 +714,8 @@ walk_tree (const char     *root_path,
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         {
-          close (root_fd);
+          if (d == 0)
+            close (root_fd);
           goto out;
         }
 
