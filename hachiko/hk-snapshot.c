@@ -472,6 +472,10 @@ hk_snapshot_builder_end (HkSnapshotBuilder *builder)
     }
 
   self = g_object_new (HK_TYPE_SNAPSHOT, NULL);
+  g_free (self->root_path);
+  g_free (self->dirs);
+  g_free (self->names);
+  g_object_unref (self->root);
   self->root_path = g_steal_pointer (&builder->root_path);
   self->root = g_file_new_for_path (self->root_path);
   self->taken_at_us = builder->taken_at_us;
@@ -2243,7 +2247,16 @@ hk_snapshot_class_init (HkSnapshotClass *klass)
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
+/* A snapshot made with g_object_new() (Hk.Snapshot() in a binding) is a
+ * valid, empty one of "/", so that no call on it can crash. */
 static void
 hk_snapshot_init (HkSnapshot *self)
 {
+  self->root_path = g_strdup ("/");
+  self->root = g_file_new_for_path (self->root_path);
+  self->root_entry.mode = S_IFDIR;
+  self->dirs = g_new0 (Dir, 1);
+  self->dirs[0].parent = self->dirs[0].self = HK_SNAPSHOT_NO_DIR;
+  self->n_dirs = 1;
+  self->names = g_malloc0 (1);
 }

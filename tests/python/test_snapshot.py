@@ -108,6 +108,15 @@ class SnapshotTest(unittest.TestCase):
         self.assertFalse(snapshot.lookup("src/lib")[0])
         self.assertEqual(snapshot.get_n_entries(), 3)
 
+    def test_default_constructed_snapshot_is_empty_and_safe(self):
+        empty = Hk.Snapshot()
+        self.assertEqual(empty.get_n_entries(), 0)
+        self.assertTrue(empty.lookup("")[0])
+        self.assertFalse(empty.lookup("x")[0])
+        events = empty.diff(self.take())
+        self.assertEqual(len(events), 5)
+        self.assertTrue(all(e.get_event_type() == Hk.EventType.CREATED for e in events))
+
     def test_corrupt_file_is_a_gerror(self):
         path = self.root + ".bad"
         self.addCleanup(os.unlink, path)
