@@ -37,6 +37,7 @@ typedef struct
   double diff_changed_s;
   guint  n_changed_events;
   guint  n_entries;
+  guint  n_requested;
   gsize  file_bytes;
   gsize  table_bytes;
   gssize rss_delta;
@@ -275,9 +276,9 @@ report (const Results *r,
                    "```sh\nninja -C _build bench-snapshot   # runs:\n");
   g_string_append_printf (out, "_build/bench/hk-bench-snapshot --entries %u%s%s "
                           "--output docs/performance-snapshots.md\n```\n\n",
-                          r->n_entries, dir_given ? " --dir " : "", dir_given ? dir : "");
+                          r->n_requested, dir_given ? " --dir " : "", dir_given ? dir : "");
   g_string_append_printf (out,
-                          "The tree: %u entries, in directories of %u empty files grouped %u to a\n"
+                          "The tree: %u entries (the root's `gNNNN` directories included), in directories of %u empty files grouped %u to a\n"
                           "parent (`gNNNN/dNN/file-N.txt`), created on the fly in a temporary directory.\n"
                           "The cache is warm: the tree was just created and walked once before the\n"
                           "timed take. One run; %s.\n\n",
@@ -367,6 +368,7 @@ main (int    argc,
   fprintf (stderr, "hk-bench-snapshot: creating %d entries...\n", n_entries);
   made = make_tree (root, (guint) n_entries);
   fprintf (stderr, "hk-bench-snapshot: %u entries created; measuring\n", made);
+  results.n_requested = (guint) n_entries;
   run (root, file, (guint) n_entries, &results);
 
   {
