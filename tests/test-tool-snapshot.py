@@ -114,6 +114,20 @@ class SnapshotToolTest(unittest.TestCase):
         self.write("src/c.c", "c")
         self.assertEqual(self.diff_lines("--ignore", "lib/"), [f"created {self.tree}/src/c.c"])
 
+    def test_pattern_and_event_options_filter_the_output(self):
+        self.save("--pattern", "*.c")
+        os.makedirs(self.path("src/newdir"))
+        self.write("src/newdir/x.c", "x")
+        self.write("src/newdir/x.h", "h")
+        os.unlink(self.path("src/lib/a.c"))
+        self.assertEqual(self.diff_lines("--pattern", "*.c"), [
+            f"deleted {self.tree}/src/lib/a.c",
+            f"created {self.tree}/src/newdir/x.c",
+        ])
+        self.assertEqual(self.diff_lines("--pattern", "*.c", "--event", "created"), [
+            f"created {self.tree}/src/newdir/x.c",
+        ])
+
     def test_save_replaces_the_file(self):
         self.save()
         first = read_bytes(self.file)

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "hk-tool-private.h"
 
@@ -83,15 +84,48 @@ append_json (GString *out,
 static HkSnapshot *
 take (SnapshotState  *state,
       const char     *dir,
+      HkFilter      **filter_out,
       GError        **error)
 {
   g_autoptr(HkFilter) filter = hk_tool_options_build_filter (&state->options, error);
   g_autoptr(GFile) root = NULL;
+  HkSnapshot *snapshot;
 
   if (filter == NULL)
     return NULL;
   root = g_file_new_for_commandline_arg (dir);
-  return hk_snapshot_take (root, filter, NULL, error);
+  snapshot = hk_snapshot_take (root, filter, NULL, error);
+  if (filter_out != NULL)
+    *filter_out = g_steal_pointer (&filter);
+  return snapshot;
+}
+
+/* A snapshot keeps every directory that is not ignored (their contents may
+ * match); what is printed follows the filter, as `log` does. */
+static gboolean
+filter_accepts (HkFilter   *filter,
+                HkSnapshot *snapshot,
+                HkEvent    *event)
+{
+  g_autofree char *root = g_file_get_path (hk_snapshot_get_root (snapshot));
+  gsize root_len = strlen (root);
+  const char *paths[] = { hk_event_get_path (event), hk_event_get_dest_path (event) };
+
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    {
+      const char *relative = paths[i];
+
+      if (relative == NULL)
+        continue;
+      if (g_str_has_prefix (relative, root))
+        relative += root_len;
+      while (*relative == '/')
+        relative++;
+      if (hk_filter_matches (filter, relative, hk_event_get_is_directory (event)))
+        return TRUE;
+    }
+
+  return FALSE;
 }
 
 static int
@@ -108,7 +142,7 @@ run_save (SnapshotState  *state,
       return HK_TOOL_EXIT_USAGE;
     }
 
-  snapshot = take (state, args[1], &error);
+  snapshot = take (state, args[1], NULL, &error);
   file = g_file_new_for_commandline_arg (args[2]);
   if (snapshot == NULL || !hk_snapshot_save (snapshot, file, NULL, &error))
     {
@@ -133,6 +167,7 @@ run_diff (SnapshotState  *state,
   g_autoptr(GString) out = g_string_new (NULL);
   g_autoptr(GFile) file = NULL;
   g_autoptr(GError) error = NULL;
+  g_autoptr(HkFilter) filter = NULL;
   g_autofree char *dir = NULL;
   guint n_args = g_strv_length (args);
 
@@ -151,7 +186,7 @@ run_diff (SnapshotState  *state,
     }
 
   dir = n_args == 3 ? g_strdup (args[2]) : g_file_get_path (hk_snapshot_get_root (before));
-  after = take (state, dir, &error);
+  after = take (state, dir, &filter, &error);
   if (after == NULL)
     {
       hk_tool_report_error (error);
@@ -163,7 +198,8 @@ run_diff (SnapshotState  *state,
     {
       HkEvent *event = g_ptr_array_index (events, i);
 
-      if (!hk_tool_options_accepts (&state->options, event))
+      if (!hk_tool_options_accepts (&state->options, event) ||
+          !filter_accepts (filter, after, event))
         continue;
       if (state->json)
         append_json (out, event, hk_snapshot_get_taken_at (after));
