@@ -77,6 +77,13 @@ guint       hk_snapshot_get_n_unreadable   (HkSnapshot  *self);
 /* Bytes of memory the snapshot's tables use. */
 gsize       hk_snapshot_get_memory_size    (HkSnapshot  *self);
 
+/* Tests only: called on the walking thread before each directory is read,
+ * with its breadth-first index (0 is the root). NULL to remove. */
+typedef void (*HkSnapshotWalkHook) (guint32  dir,
+                                    gpointer user_data);
+void        hk_snapshot_set_walk_hook      (HkSnapshotWalkHook hook,
+                                            gpointer           user_data);
+
 /* Parses a snapshot file's contents; what hk_snapshot_load() does after
  * reading the file (and what the fuzzer calls). */
 HkSnapshot *hk_snapshot_new_from_bytes     (GBytes      *bytes,

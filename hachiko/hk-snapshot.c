@@ -529,6 +529,17 @@ walk_clear (Walk *walk)
   g_free (walk->dents);
 }
 
+static HkSnapshotWalkHook walk_hook;
+static gpointer walk_hook_data;
+
+void
+hk_snapshot_set_walk_hook (HkSnapshotWalkHook hook,
+                           gpointer           user_data)
+{
+  walk_hook = hook;
+  walk_hook_data = user_data;
+}
+
 /* open() of a path that may be longer than PATH_MAX (deep trees): opens
  * it piece by piece with openat(). */
 static int
@@ -716,6 +727,8 @@ walk_tree (const char     *root_path,
       const Dir *dirs = (const Dir *) (gpointer) walk.builder->dirs->data;
       int fd;
 
+      if (G_UNLIKELY (walk_hook != NULL))
+        walk_hook (d, walk_hook_data);
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         {
           if (d == 0)

@@ -379,6 +379,52 @@ test_take_async_and_cancel (Fixture       *f,
   g_clear_error (&r.error);
 }
 
+typedef struct
+{
+  GCancellable *cancellable;
+  guint32       cancel_at;
+  guint32       last_dir;
+} CancelHook;
+
+static void
+cancel_mid_walk (guint32  dir,
+                 gpointer data)
+{
+  CancelHook *hook = data;
+
+  hook->last_dir = dir;
+  if (dir == hook->cancel_at)
+    g_cancellable_cancel (hook->cancellable);
+}
+
+static void
+test_take_cancelled_mid_walk (Fixture       *f,
+                              gconstpointer  data)
+{
+  g_autoptr(GFile) root = g_file_new_for_path (f->root);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  CancelHook hook = { cancellable, 5, 0 };
+  AsyncResult r = { 0 };
+
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("d%02u/sub", i);
+
+      make_dir (f, name);
+    }
+
+  hk_snapshot_set_walk_hook (cancel_mid_walk, &hook);
+  hk_snapshot_take_async (root, NULL, cancellable, on_taken, &r);
+  g_assert_true (hk_test_wait_until (async_done, &r, 30000));
+  hk_snapshot_set_walk_hook (NULL, NULL);
+
+  g_assert_null (r.snapshot);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  /* It stopped at once: the sixth of 41 directories. */
+  g_assert_cmpuint (hook.last_dir, ==, 5);
+  g_clear_error (&r.error);
+}
+
 /* --- diff ------------------------------------------------------------- */
 
 static void
@@ -806,6 +852,7 @@ main (int    argc,
   ADD ("/snapshot/take/deep-tree-beyond-path-max", test_deep_tree_beyond_path_max);
   ADD ("/snapshot/take/errors", test_take_errors);
   ADD ("/snapshot/take/async-and-cancel", test_take_async_and_cancel);
+  ADD ("/snapshot/take/cancelled-mid-walk", test_take_cancelled_mid_walk);
   ADD ("/snapshot/diff/unchanged-is-empty", test_diff_unchanged_is_empty);
   ADD ("/snapshot/diff/created-directories-first", test_diff_created_directories_before_contents);
   ADD ("/snapshot/diff/deleted-contents-first", test_diff_deleted_contents_before_directories);
