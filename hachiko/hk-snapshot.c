@@ -340,21 +340,16 @@ hk_snapshot_builder_add (HkSnapshotBuilder *builder,
 }
 
 static int
-compare_by_parent_and_name (gconstpointer a,
-                            gconstpointer b,
-                            gpointer      data)
+compare_by_name (gconstpointer a,
+                 gconstpointer b,
+                 gpointer      data)
 {
   const HkSnapshotBuilder *builder = data;
   guint32 ia = *(const guint32 *) a, ib = *(const guint32 *) b;
-  guint32 pa = g_array_index (builder->parents, guint32, ia);
-  guint32 pb = g_array_index (builder->parents, guint32, ib);
   const char *names = (const char *) builder->names->data;
-  int c;
+  int c = strcmp (names + g_array_index (builder->entries, Entry, ia).name,
+                  names + g_array_index (builder->entries, Entry, ib).name);
 
-  if (pa != pb)
-    return pa < pb ? -1 : 1;
-  c = strcmp (names + g_array_index (builder->entries, Entry, ia).name,
-              names + g_array_index (builder->entries, Entry, ib).name);
   if (c != 0)
     return c;
   return ia < ib ? -1 : ia > ib;
@@ -379,17 +374,23 @@ builder_canonicalize (HkSnapshotBuilder *builder)
   Dir root = g_array_index (builder->dirs, Dir, 0);
   guint32 zero = 0;
 
-  for (guint i = 0; i < n; i++)
-    perm[i] = i;
-  g_qsort_with_data (perm, n, sizeof (guint32), compare_by_parent_and_name, builder);
+  const guint32 *parents = (const guint32 *) (gpointer) builder->parents->data;
+  g_autofree guint32 *cursor = g_new (guint32, n_dirs);
 
+  /* Grouped by directory with a counting sort (stable: a later duplicate
+   * stays later), then each group sorted by name. */
   for (guint i = 0; i < n; i++)
+    group_len[parents[i]]++;
+  for (guint d = 0, start = 0; d < n_dirs; d++)
     {
-      guint32 d = g_array_index (builder->parents, guint32, perm[i]);
-
-      if (group_len[d]++ == 0)
-        group_start[d] = i;
+      group_start[d] = cursor[d] = start;
+      start += group_len[d];
     }
+  for (guint i = 0; i < n; i++)
+    perm[cursor[parents[i]]++] = i;
+  for (guint d = 0; d < n_dirs; d++)
+    if (group_len[d] > 1)
+      g_qsort_with_data (perm + group_start[d], group_len[d], sizeof (guint32), compare_by_name, builder);
 
   root.first = root.n = 0;
   g_array_append_val (dirs, root);
