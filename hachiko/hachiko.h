@@ -17,6 +17,7 @@ G_BEGIN_DECLS
 # include "hk-event.h"
 # include "hk-filter.h"
 # include "hk-event-handler.h"
+# include "hk-snapshot.h"
 # include "hk-watchdog.h"
 #undef HACHIKO_INSIDE
 

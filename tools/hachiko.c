@@ -26,6 +26,7 @@ static const struct
   { "log", hk_tool_log, "print one line per file system event" },
   { "exec", hk_tool_exec, "run a command after changes" },
   { "restart", hk_tool_restart, "keep a command running, restart it after changes" },
+  { "snapshot", hk_tool_snapshot, "save a tree's state; later, print what changed" },
 };
 
 static void

@@ -166,6 +166,8 @@ int         hk_tool_exec                   (int               argc,
                                             char            **argv);
 int         hk_tool_restart                (int               argc,
                                             char            **argv);
+int         hk_tool_snapshot               (int               argc,
+                                            char            **argv);
 
 /* Splits "ARGS -- COMMAND..." at the first "--": returns the options and
  * paths part (program name first) and sets @command to what follows, or
