@@ -61,6 +61,8 @@ struct _HkTree
   char          *real_root;      /* root_path with links resolved, as mountinfo has it */
   gint64         synced_at_ns;   /* realtime of the last consistent view */
   gint64         root_checked_at; /* monotonic time of the last root check */
+  dev_t          above_root_dev;  /* the directory holding the root, at start */
+  ino_t          above_root_ino;
   guint          n_watched;      /* atomic: read from other threads */
   guint          n_polled;       /* atomic: fallen back to polling */
   guint          releases_seen;  /* the hub's releases when a fallback retry failed */
@@ -1086,6 +1088,19 @@ hk_tree_free (HkTree *tree)
   g_free (tree);
 }
 
+/* For check_root(): the directory the root path names as its parent. */
+static void
+remember_above_root (HkTree *tree)
+{
+  g_autofree char *above = g_path_get_dirname (tree->options.root_path);
+  struct stat st;
+
+  if (stat (above, &st) != 0)
+    return;
+  tree->above_root_dev = st.st_dev;
+  tree->above_root_ino = st.st_ino;
+}
+
 /* Runs on the worker. On success every directory of the tree is watched
  * (or, out of watches, polled) and the tree receives events. */
 gboolean
@@ -1133,6 +1148,7 @@ hk_tree_start (HkTree        *tree,
 
   tree->root = (HkDirNode *) node_new (tree, NULL, "", HK_NODE_DIR, st.st_ino);
   tree->root->dev = st.st_dev;
+  remember_above_root (tree);
   tree->synced_at_ns = realtime_ns ();
 
   if (!watch_dir (tree, tree->root, watch_path, error))
@@ -1186,9 +1202,10 @@ hk_tree_get_n_polled (HkTree *tree)
 
 /* Whether the root path still leads to the watched root. When it does not,
  * and the root's own watch will not say why (it reports the root itself
- * deleted or moved: then the root's parent path still exists), the root or
- * a parent was moved, deleted or replaced: reported as the root gone,
- * which stops the watchdog rather than report paths that no longer exist. */
+ * deleted or moved: then the root's parent path still leads to the same
+ * directory), the root or a parent was moved, deleted or replaced:
+ * reported as the root gone, which stops the watchdog rather than report
+ * paths that no longer exist. */
 static gboolean
 check_root (HkTree *tree,
             gint64  now)
@@ -1210,7 +1227,8 @@ check_root (HkTree *tree,
     }
 
   parent_path = g_path_get_dirname (tree->options.root_path);
-  if (stat (parent_path, &st) == 0)
+  if (stat (parent_path, &st) == 0 &&
+      st.st_dev == tree->above_root_dev && st.st_ino == tree->above_root_ino)
     return TRUE;  /* the root itself went: its own watch reports how */
 
   tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND,

@@ -314,6 +314,25 @@ test_parent_renamed_file_changed (Fixture *f, gconstpointer data)
   g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_MODIFIED, "existing"));
 }
 
+/* The parent renamed and another directory made at its old path: the root
+ * path leads nowhere, though its parent path exists. */
+static void
+test_parent_renamed_and_recreated (Fixture *f, gconstpointer data)
+{
+  g_autofree char *from = g_build_filename (f->base, "parent", NULL);
+  g_autofree char *to = g_build_filename (f->base, "renamed", NULL);
+  g_autofree char *after = g_build_filename (to, "root", "existing", NULL);
+  g_autofree char *before = path_of (f, "existing");
+
+  hk_test_write_file (before, "1");
+  fixture_watch (f);
+  g_assert_cmpint (g_rename (from, to), ==, 0);
+  g_assert_cmpint (g_mkdir (from, 0755), ==, 0);
+  hk_test_write_file (after, "2");
+
+  check_root_gone_error (f);
+}
+
 /* --- item 11: a `created` directory is already watched ------------------- */
 
 typedef struct
@@ -387,6 +406,7 @@ main (int   argc,
   ADD ("injected-overflow-after-events-reports-nothing", test_injected_overflow_after_events_reports_nothing);
   ADD ("parent-renamed-new-directory-stops-with-error", test_parent_renamed_new_directory);
   ADD ("parent-renamed-file-changed-stops-with-error", test_parent_renamed_file_changed);
+  ADD ("parent-renamed-and-recreated-stops-with-error", test_parent_renamed_and_recreated);
   ADD ("created-directory-is-watched", test_created_directory_is_watched);
 
 #undef ADD
