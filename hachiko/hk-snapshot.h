@@ -19,6 +19,14 @@ G_BEGIN_DECLS
 
 #define HK_TYPE_SNAPSHOT (hk_snapshot_get_type ())
 
+/**
+ * HkSnapshotClass:
+ *
+ * The class structure of [class@Hk.Snapshot]. The type is final: it has no
+ * public fields and cannot be subclassed.
+ *
+ * Since: 1.0
+ */
 HK_AVAILABLE_IN_1_0
 G_DECLARE_FINAL_TYPE (HkSnapshot, hk_snapshot, HK, SNAPSHOT, GObject)
 
