@@ -10,6 +10,7 @@
 
 #include "hk-event-queue-private.h"
 #include "hk-filter-private.h"
+#include "hk-snapshot.h"
 #include "hk-watch-private.h"
 
 G_BEGIN_DECLS
@@ -63,6 +64,7 @@ typedef struct
   HkBackendKind  backend;        /* never AUTO */
   guint          poll_interval;  /* ms, for the polling backend; 0: default */
   GHashTable    *mounts;         /* nullable: mount point -> HkBackendKind, for AUTO */
+  HkSnapshot    *since;          /* nullable: report the difference from it at start */
 } HkTreeOptions;
 
 HkTree     *hk_tree_new                (HkWatchHub           *hub,
@@ -77,6 +79,9 @@ void        hk_tree_cancel             (HkTree               *tree);
  * readable from any thread. */
 guint       hk_tree_get_n_watched      (HkTree               *tree);
 guint       hk_tree_get_n_polled       (HkTree               *tree);
+/* A consistent copy of what the tree knows, each entry stat'ed now. Runs
+ * on the worker. */
+HkSnapshot *hk_tree_dup_snapshot       (HkTree               *tree);
 /* Behaves as if events were lost now: `overflow`, then a rescan. */
 void        hk_tree_inject_overflow    (HkTree               *tree);
 void        hk_tree_resume             (HkTree               *tree);

@@ -15,6 +15,7 @@
 
 #include "hk-event-private.h"
 #include "hk-mount-monitor-private.h"
+#include "hk-snapshot-private.h"
 #include "hk-tree-private.h"
 
 /* HkTree is one running watchdog's view of its tree, kept on the worker
@@ -1044,6 +1045,7 @@ watch_mounts (HkTree *tree)
 /* --- public ------------------------------------------------------------ */
 
 static const HkWatchClientFuncs tree_client_funcs;
+static void report_since (HkTree *tree);
 
 HkTree *
 hk_tree_new (HkWatchHub          *hub,
@@ -1058,6 +1060,7 @@ hk_tree_new (HkWatchHub          *hub,
   tree->options.backend = options->backend;
   tree->options.poll_interval = options->poll_interval;
   tree->options.mounts = options->mounts != NULL ? g_hash_table_ref (options->mounts) : NULL;
+  tree->options.since = options->since != NULL ? g_object_ref (options->since) : NULL;
   tree->queue = hk_event_queue_ref (queue);
   tree->options.root_path = g_strdup (options->root_path);
   tree->options.recursive = options->recursive;
@@ -1082,6 +1085,7 @@ hk_tree_free (HkTree *tree)
   g_hash_table_unref (tree->nodes);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
   g_clear_pointer (&tree->options.mounts, g_hash_table_unref);
+  g_clear_object (&tree->options.since);
   g_free (tree->options.root_path);
   g_free (tree->only_name);
   hk_event_queue_unref (tree->queue);
@@ -1163,7 +1167,8 @@ hk_tree_start (HkTree        *tree,
     watch_mounts (tree);
 
   tree->cancellable = cancellable;
-  tree->walk = pending;
+  /* With `since`, nothing is reported before the difference from it. */
+  tree->walk = tree->options.since == NULL ? pending : NULL;
   g_ptr_array_add (pending, tree->root);
   scan_run (&scan);
   tree->walk = NULL;
@@ -1178,6 +1183,9 @@ hk_tree_start (HkTree        *tree,
                              "The watchdog was stopped while starting");
       return FALSE;
     }
+
+  if (tree->options.since != NULL)
+    report_since (tree);
 
   return TRUE;
 }
@@ -2262,3 +2270,81 @@ static const HkWatchClientFuncs tree_client_funcs = {
   .watch_lost = client_watch_lost,
   .dup_path = client_dup_path,
 };
+
+/* --- the snapshot as a public HkSnapshot --------------------------------- */
+
+HkSnapshot *
+hk_tree_dup_snapshot (HkTree *tree)
+{
+  g_autoptr(HkSnapshotBuilder) builder = NULL;
+  g_autoptr(GPtrArray) dirs = g_ptr_array_new ();
+  g_autoptr(GArray) handles = g_array_new (FALSE, FALSE, sizeof (guint32));
+  guint32 root_handle = HK_SNAPSHOT_ROOT_DIR;
+  gint64 started = g_get_monotonic_time ();
+  struct stat st;
+
+  builder = hk_snapshot_builder_new (tree->options.root_path, g_get_real_time ());
+  if (tree->root == NULL)
+    return hk_snapshot_builder_end (g_steal_pointer (&builder));
+
+  if (stat (tree->options.root_path, &st) == 0)
+    hk_snapshot_builder_set_root (builder, st.st_dev, st.st_ino, st.st_mode,
+                                  (gint64) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                                  (gint64) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec);
+
+  /* Breadth first: the builder's fast path. */
+  g_ptr_array_add (dirs, tree->root);
+  g_array_append_val (handles, root_handle);
+  for (guint i = 0; i < dirs->len; i++)
+    {
+      HkDirNode *dir = g_ptr_array_index (dirs, i);
+      guint32 handle = g_array_index (handles, guint32, i);
+      g_autofree char *path = node_path (tree, &dir->node, NULL, NULL);
+      int fd = open_dir_fd (tree, dir, path);
+
+      if (fd < 0)
+        {
+          hk_snapshot_builder_set_unreadable (builder, handle);
+          continue;
+        }
+
+      for (HkNode *child = dir->children; child != NULL; child = child->next)
+        {
+          guint32 child_handle;
+          int flags = child->kind == HK_NODE_DIR && ((HkDirNode *) child)->followed
+            ? 0 : AT_SYMLINK_NOFOLLOW;
+
+          /* Gone since: its event is on its way. */
+          if (fstatat (fd, child->name, &st, flags) != 0)
+            continue;
+          child_handle = hk_snapshot_builder_add (builder, handle, child->name, G_FILE_TYPE_UNKNOWN,
+                                                  st.st_dev, st.st_ino,
+                                                  S_ISDIR (st.st_mode) ? 0 : (guint64) st.st_size,
+                                                  (gint64) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                                                  (gint64) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec,
+                                                  st.st_mode);
+          if (child->kind == HK_NODE_DIR && child_handle != HK_SNAPSHOT_NO_DIR)
+            {
+              g_ptr_array_add (dirs, child);
+              g_array_append_val (handles, child_handle);
+            }
+        }
+      close (fd);
+    }
+
+  hk_snapshot_builder_set_duration (builder, g_get_monotonic_time () - started);
+  return hk_snapshot_builder_end (g_steal_pointer (&builder));
+}
+
+/* After the start walk: what changed since the snapshot the application
+ * gave, as synthetic events ahead of every live one. */
+static void
+report_since (HkTree *tree)
+{
+  g_autoptr(HkSnapshot) now_snapshot = hk_tree_dup_snapshot (tree);
+  g_autoptr(GPtrArray) events = hk_snapshot_diff_full (tree->options.since, now_snapshot,
+                                                       TRUE, g_get_real_time ());
+
+  for (guint i = 0; i < events->len; i++)
+    hk_event_queue_push_event (tree->queue, hk_event_ref (g_ptr_array_index (events, i)));
+}

@@ -16,6 +16,7 @@
 #include "hk-event.h"
 #include "hk-event-handler.h"
 #include "hk-filter.h"
+#include "hk-snapshot.h"
 
 G_BEGIN_DECLS
 
@@ -101,6 +102,13 @@ guint       hk_watchdog_get_poll_interval        (HkWatchdog           *self);
 HK_AVAILABLE_IN_1_0
 void        hk_watchdog_set_poll_interval        (HkWatchdog           *self,
                                                   guint                 poll_interval);
+HK_AVAILABLE_IN_1_0
+HkSnapshot *hk_watchdog_get_since                (HkWatchdog           *self);
+HK_AVAILABLE_IN_1_0
+void        hk_watchdog_set_since                (HkWatchdog           *self,
+                                                  HkSnapshot           *since);
+HK_AVAILABLE_IN_1_0
+HkSnapshot *hk_watchdog_dup_snapshot             (HkWatchdog           *self);
 HK_AVAILABLE_IN_1_0
 void        hk_watchdog_add_handler              (HkWatchdog           *self,
                                                   HkEventHandler       *handler);
