@@ -110,5 +110,8 @@ void        hk_tree_rescan             (HkTree               *tree,
                                         HkDirNode            *dir,
                                         gint64                now);
 void        hk_tree_resume             (HkTree               *tree);
+/* The filter changed while running (on the worker). */
+void        hk_tree_set_rules          (HkTree               *tree,
+                                        HkFilterRules        *rules);
 
 G_END_DECLS
