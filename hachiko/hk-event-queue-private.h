@@ -86,6 +86,9 @@ gboolean      hk_event_queue_is_saturated  (HkEventQueue            *self);
 /* On the owner: */
 void          hk_event_queue_close         (HkEventQueue            *self);
 
+/* Any thread: items waiting for the owner (for tests). */
+guint         hk_event_queue_get_n_waiting (HkEventQueue            *self);
+
 void          hk_queue_item_clear          (HkQueueItem             *item);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HkEventQueue, hk_event_queue_unref)

@@ -520,3 +520,16 @@ hk_event_queue_is_saturated (HkEventQueue *self)
 {
   return g_atomic_int_get (&self->saturated);
 }
+
+/* Items waiting for the owner, for tests. */
+guint
+hk_event_queue_get_n_waiting (HkEventQueue *self)
+{
+  guint n;
+
+  g_mutex_lock (&self->mutex);
+  n = self->items->len;
+  g_mutex_unlock (&self->mutex);
+
+  return n;
+}

@@ -32,4 +32,7 @@ gboolean hk_watchdog_restart_backend_for_testing (void);
 /* Total watches the worker holds for every watchdog of the process. */
 guint hk_watchdog_get_backend_watches    (void);
 
+/* Items read for @self that wait for its owner context to take them. */
+guint hk_watchdog_get_n_queued_for_testing (HkWatchdog *self);
+
 G_END_DECLS

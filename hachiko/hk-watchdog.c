@@ -318,7 +318,7 @@ schedule_n_watched_notify (HkWatchdog *self)
       return;
     }
 
-  self->n_watched_source = g_timeout_source_new (MAX (1, wait_us / 1000));
+  self->n_watched_source = g_timeout_source_new (MAX (1, (wait_us + 999) / 1000));
   g_source_set_callback (self->n_watched_source, on_n_watched_timeout, self, NULL);
   g_source_set_static_name (self->n_watched_source, "[hachiko] n-watched-directories");
   g_source_attach (self->n_watched_source, self->owner);
@@ -656,7 +656,7 @@ finish_start (HkWatchdog  *self,
 
   cancel_n_watched_notify (self);
   set_running (self, TRUE);
-  notify_n_watched (self);
+  schedule_n_watched_notify (self);  /* the final count, still throttled */
   return TRUE;
 }
 
@@ -933,6 +933,14 @@ hk_watchdog_get_backend_watches (void)
   hk_worker_release (worker);
 
   return n;
+}
+
+guint
+hk_watchdog_get_n_queued_for_testing (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), 0);
+
+  return self->run != NULL ? hk_event_queue_get_n_waiting (self->run->queue) : 0;
 }
 
 /* --- GObject ------------------------------------------------------------ */
