@@ -104,8 +104,9 @@ test_stop_large_tree_returns_at_once (Fixture *f, gconstpointer data)
   g_test_message ("stop on %u directories took %" G_GINT64_FORMAT " µs", N_BIG_DIRS, took);
   g_assert_false (hk_watchdog_get_running (watchdog));
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (watchdog), ==, 0);
-  /* Loose: the owner does not wait for the worker to free the tree. */
-  g_assert_cmpint (took, <, 50000);
+  /* Loose (it takes microseconds): the owner does not wait for the worker
+   * to free the tree, which took 25 ms for this tree before. */
+  g_assert_cmpint (took, <, 10000);
 
   /* Freed later, on the worker. */
   g_assert_true (hk_test_wait_until (backend_has_no_watch, NULL, 30000));
@@ -116,7 +117,7 @@ test_stop_large_tree_returns_at_once (Fixture *f, gconstpointer data)
   g_clear_object (&watchdog);
   took = g_get_monotonic_time () - before;
   g_test_message ("dispose on %u directories took %" G_GINT64_FORMAT " µs", N_BIG_DIRS, took);
-  g_assert_cmpint (took, <, 50000);
+  g_assert_cmpint (took, <, 10000);
   g_assert_true (hk_test_wait_until (backend_has_no_watch, NULL, 30000));
 }
 
@@ -202,7 +203,7 @@ test_cancel_during_walk (Fixture *f, gconstpointer data)
   g_assert_false (hk_watchdog_get_running (watchdog));
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (watchdog), ==, 0);
   /* Prompt: the walk polls the flag the cancellable sets. */
-  g_assert_cmpint (state.done_at - canceller.cancelled_at, <, 1000000);
+  g_assert_cmpint (state.done_at - canceller.cancelled_at, <, 50000);
   g_assert_true (hk_test_wait_until (backend_has_no_watch, NULL, 30000));
   g_clear_error (&state.error);
 
@@ -238,7 +239,7 @@ test_cancel_sync_start_from_another_thread (Fixture *f, gconstpointer data)
   g_test_message ("cancel to return: %" G_GINT64_FORMAT " µs", returned_at - canceller.cancelled_at);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_false (hk_watchdog_get_running (watchdog));
-  g_assert_cmpint (returned_at - canceller.cancelled_at, <, 1000000);
+  g_assert_cmpint (returned_at - canceller.cancelled_at, <, 50000);
   g_assert_true (hk_test_wait_until (backend_has_no_watch, NULL, 30000));
 }
 

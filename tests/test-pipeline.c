@@ -330,21 +330,36 @@ all_created (gpointer data)
   return TRUE;
 }
 
+/* Iterates the owner until the worker's batch is taken. */
+static void
+drain_queue (HkWatchdog *watchdog)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (hk_watchdog_get_n_queued_for_testing (watchdog) > 0 &&
+         g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+}
+
 static void
 test_bounded_coalescer_overflows_into_exact_rescan (Fixture *f, gconstpointer data)
 {
   hk_watchdog_set_queue_bound (100);
-  hk_watchdog_set_latency (f->watchdog, 300);
+  hk_watchdog_set_latency (f->watchdog, 1000);
+  hk_watchdog_set_max_latency (f->watchdog, 1000);
   start (f);
 
+  /* The owner keeps its queue empty, so only the coalescing window can
+   * hold more than the bound. */
   for (guint i = 0; i < N_BURST; i++)
     {
       g_autofree char *rel = g_strdup_printf ("f%u", i);
 
       write_rel (f, rel);
+      drain_queue (f->watchdog);
     }
   g_assert_true (hk_test_wait_until (all_created, f, 30000));
-  hk_test_drain (700);
+  hk_test_drain (1200);
 
   /* More than the bound was held back: an overflow, then exactly once. */
   g_assert_cmpuint (f->recorder->n_overflows, >=, 1);
@@ -354,6 +369,40 @@ test_bounded_coalescer_overflows_into_exact_rescan (Fixture *f, gconstpointer da
 
       g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, rel), ==, 1);
     }
+}
+
+static gboolean
+marker_created (gpointer data)
+{
+  Fixture *f = data;
+
+  return hk_recorder_has (f->recorder, HK_EVENT_CREATED, "marker");
+}
+
+static void
+test_bounded_filtered_events_do_not_count (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HkFilter) filter = hk_filter_new ();
+
+  g_assert_true (hk_filter_add_ignore_pattern (filter, "*.tmp", NULL));
+  hk_watchdog_set_filter (f->watchdog, filter);
+  hk_watchdog_set_queue_bound (100);
+  start (f);
+
+  /* Far more events than the bound, while the owner does not drain, but
+   * none the user receives. */
+  for (guint i = 0; i < 500; i++)
+    {
+      g_autofree char *rel = g_strdup_printf ("f%u.tmp", i);
+
+      write_rel (f, rel);
+    }
+  write_rel (f, "marker");
+  g_assert_true (hk_test_wait_until (marker_created, f, 10000));
+  hk_test_drain (100);
+
+  g_assert_cmpuint (f->recorder->n_overflows, ==, 0);
+  g_assert_cmpuint (f->recorder->events->len, ==, events_about (f, "marker"));
 }
 
 int
@@ -369,6 +418,7 @@ main (int   argc,
   ADD ("live/latency-applies-while-running", test_live_latency_applies_while_running);
   ADD ("live/filter-ignore-and-unignore", test_live_filter_ignore_and_unignore);
   ADD ("bounded/coalescer-overflows-into-exact-rescan", test_bounded_coalescer_overflows_into_exact_rescan);
+  ADD ("bounded/filtered-events-do-not-count", test_bounded_filtered_events_do_not_count);
 
 #undef ADD
 
