@@ -57,6 +57,20 @@
  * handler runs, even for events already read. See `docs/semantics.md` for
  * the precise rules.
  *
+ * ## Threads
+ *
+ * A watchdog belongs to its owner context. [method@Hk.Watchdog.start],
+ * [method@Hk.Watchdog.start_async], [method@Hk.Watchdog.stop], the setters
+ * of a running watchdog and its last unref must run on the thread that
+ * owns that context (or, when no thread owns it, on one that can acquire
+ * it): anything else is a programming error, reported with a `g_critical`
+ * and ignored (except the last unref, which still stops the watchdog).
+ * The worker thread never calls into application code. A
+ * [class@Hk.Filter] in use may be edited from any thread; the watchdog
+ * takes the new rules on its owner context. Stopping never waits for the
+ * worker, so it is safe to stop a watchdog on a large tree from a GTK
+ * main thread.
+ *
  * Since: 1.0
  */
 
