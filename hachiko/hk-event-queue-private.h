@@ -83,6 +83,9 @@ void          hk_event_queue_push          (HkEventQueue            *self,
                                             HkQueueItemKind          kind,
                                             gpointer                 data);
 gboolean      hk_event_queue_is_saturated  (HkEventQueue            *self);
+/* The owner is woken once the worker returns to its loop; this wakes it
+ * now (before a walk reports its end, so its errors come first). */
+void          hk_event_queue_wake_now      (HkEventQueue            *self);
 /* On the owner: */
 void          hk_event_queue_close         (HkEventQueue            *self);
 

@@ -35,11 +35,13 @@ struct _HkEventQueue
   guint                    n_events;
   Config                   next_config;
   guint                    scheduled : 1;  /* an invoke is on its way */
+  guint                    wake_armed : 1; /* wake_source will invoke */
   guint                    closed : 1;
   gint                     config_changed; /* atomic: checked per event */
   gint                     saturated;      /* atomic: read per event by the tree */
 
   /* Worker only. */
+  GSource                 *wake_source;    /* holds a ref until close */
   Config                   config;
   HkCoalescer             *coalescer;      /* when latency > 0 */
   GSource                 *flush_source;
@@ -83,6 +85,20 @@ config_clear (Config *config)
   g_clear_pointer (&config->rules, hk_filter_rules_unref);
 }
 
+static gboolean on_wake_source (gpointer data);
+
+static gboolean
+wake_source_dispatch (GSource     *source,
+                      GSourceFunc  callback,
+                      gpointer     user_data)
+{
+  return callback (user_data);
+}
+
+static GSourceFuncs wake_source_funcs = {
+  .dispatch = wake_source_dispatch,
+};
+
 HkEventQueue *
 hk_event_queue_new (GMainContext            *owner,
                     GMainContext            *worker,
@@ -100,6 +116,15 @@ hk_event_queue_new (GMainContext            *owner,
   self->bound = bound ? bound : HK_EVENT_QUEUE_DEFAULT_BOUND;
   self->deliver = deliver;
   self->user_data = user_data;
+
+  /* Wakes the owner once the worker is done with what it is handling (a
+   * kernel read, a walk's directory): one batch per read, not per event. */
+  self->wake_source = g_source_new (&wake_source_funcs, sizeof (GSource));
+  g_source_set_callback (self->wake_source, on_wake_source,
+                         hk_event_queue_ref (self), (GDestroyNotify) hk_event_queue_unref);
+  g_source_set_static_name (self->wake_source, "[hachiko] wake owner");
+  g_source_set_priority (self->wake_source, G_PRIORITY_HIGH);
+  g_source_attach (self->wake_source, worker);
 
   return self;
 }
@@ -119,6 +144,7 @@ hk_event_queue_unref (HkEventQueue *self)
 
   /* The flush timer holds a reference: this runs as it is destroyed. */
   g_clear_pointer (&self->flush_source, g_source_unref);
+  g_clear_pointer (&self->wake_source, g_source_unref);
   g_clear_pointer (&self->coalescer, hk_coalescer_free);
   config_clear (&self->config);
   config_clear (&self->next_config);
@@ -241,13 +267,25 @@ hk_event_queue_close (HkEventQueue *self)
   dropped = g_steal_pointer (&self->items);
   self->items = new_item_array (0);
   g_mutex_unlock (&self->mutex);
+
+  /* Drops the source's reference on the queue. */
+  g_source_destroy (self->wake_source);
 }
 
 /* --- the worker end ----------------------------------------------------- */
 
-/* Appends to the batch; the mutex is held. Returns whether the owner must
- * be woken. */
-static gboolean
+/* A batch this large goes at once, even in the middle of a long rescan. */
+#define WAKE_AT_ONCE 1024
+
+typedef enum  /* in increasing urgency */
+{
+  WAKE_NONE,
+  WAKE_SOON,  /* arm wake_source */
+  WAKE_NOW,   /* invoke on the owner */
+} Wake;
+
+/* Appends to the batch; the mutex is held. */
+static Wake
 append_locked (HkEventQueue *self,
                HkQueueItem  *item)
 {
@@ -255,9 +293,16 @@ append_locked (HkEventQueue *self,
   if (item->kind == HK_QUEUE_ITEM_EVENT && ++self->n_events >= self->bound)
     g_atomic_int_set (&self->saturated, TRUE);
   if (self->scheduled)
-    return FALSE;
-  self->scheduled = TRUE;
-  return TRUE;
+    return WAKE_NONE;
+  if (self->items->len >= WAKE_AT_ONCE)
+    {
+      self->scheduled = TRUE;
+      return WAKE_NOW;
+    }
+  if (self->wake_armed)
+    return WAKE_NONE;
+  self->wake_armed = TRUE;
+  return WAKE_SOON;
 }
 
 static void
@@ -270,13 +315,51 @@ wake_owner (HkEventQueue *self)
                               (GDestroyNotify) hk_event_queue_unref);
 }
 
+static void
+wake (HkEventQueue *self,
+      Wake          how)
+{
+  if (how == WAKE_NOW)
+    wake_owner (self);
+  else if (how == WAKE_SOON)
+    g_source_set_ready_time (self->wake_source, 0);  /* on the worker: no syscall */
+}
+
+/* On the worker, right after what pushed the items returned. */
+static gboolean
+on_wake_source (gpointer data)
+{
+  HkEventQueue *self = data;
+
+  g_source_set_ready_time (self->wake_source, -1);
+  hk_event_queue_wake_now (self);
+
+  return G_SOURCE_CONTINUE;
+}
+
+void
+hk_event_queue_wake_now (HkEventQueue *self)
+{
+  gboolean invoke;
+
+  g_mutex_lock (&self->mutex);
+  self->wake_armed = FALSE;
+  invoke = !self->scheduled && !self->closed && self->items->len > 0;
+  if (invoke)
+    self->scheduled = TRUE;
+  g_mutex_unlock (&self->mutex);
+
+  if (invoke)
+    wake_owner (self);
+}
+
 /* Appends @events (may be NULL) and then @marker (may be NULL). */
 static void
 append (HkEventQueue *self,
         GPtrArray    *events,
         HkQueueItem  *marker)
 {
-  gboolean wake = FALSE;
+  Wake how = WAKE_NONE;
 
   if (events != NULL)
     g_ptr_array_set_free_func (events, NULL);  /* the items take them */
@@ -295,14 +378,19 @@ append (HkEventQueue *self,
     {
       HkQueueItem item = { HK_QUEUE_ITEM_EVENT, g_steal_pointer (&events->pdata[i]) };
 
-      wake |= append_locked (self, &item);
+      Wake item_how = append_locked (self, &item);
+
+      how = MAX (how, item_how);
     }
   if (marker != NULL)
-    wake |= append_locked (self, marker);
+    {
+      Wake marker_how = append_locked (self, marker);
+
+      how = MAX (how, marker_how);
+    }
   g_mutex_unlock (&self->mutex);
 
-  if (wake)
-    wake_owner (self);
+  wake (self, how);
 }
 
 static void
@@ -456,7 +544,7 @@ hk_event_queue_push_event (HkEventQueue *self,
                            HkEvent      *event)
 {
   HkQueueItem item = { HK_QUEUE_ITEM_EVENT, event };
-  gboolean wake;
+  Wake how;
 
   apply_config (self);
 
@@ -486,11 +574,10 @@ hk_event_queue_push_event (HkEventQueue *self,
       hk_event_unref (event);
       return;
     }
-  wake = append_locked (self, &item);
+  how = append_locked (self, &item);
   g_mutex_unlock (&self->mutex);
 
-  if (wake)
-    wake_owner (self);
+  wake (self, how);
 }
 
 /* Takes @data. Whatever the coalescer holds goes out before a marker, so

@@ -643,6 +643,7 @@ walk_on_worker (HkWorker *worker,
   Walk *walk = data;
 
   walk->ok = hk_tree_start (walk->run->tree, walk->cancellable, &walk->error);
+  hk_event_queue_wake_now (walk->run->queue);  /* what the walk reported, first */
 }
 
 /* The walk is over (on the owner): running if it succeeded and nobody
@@ -718,8 +719,11 @@ walk_task_on_worker (HkWorker *worker,
 {
   HkRun *run = g_task_get_task_data (task);
   GError *error = NULL;
+  gboolean ok = hk_tree_start (run->tree, g_task_get_cancellable (task), &error);
 
-  if (hk_tree_start (run->tree, g_task_get_cancellable (task), &error))
+  /* What the walk reported (errors) reaches the owner before its end. */
+  hk_event_queue_wake_now (run->queue);
+  if (ok)
     g_task_return_boolean (task, TRUE);
   else
     g_task_return_error (task, error);
