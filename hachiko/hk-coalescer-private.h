@@ -9,9 +9,9 @@
 
 G_BEGIN_DECLS
 
-/* Holds events on the owner context for the watchdog's `latency` and merges
- * those about the same entry (see docs/coalescing.md). Pure data: no timers,
- * no threads; the watchdog drives it with the current monotonic time.
+/* Holds events for the watchdog's `latency` and merges those about the same
+ * entry (see docs/coalescing.md). Pure data: no timers, no threads; the
+ * event queue drives it on the worker with the current monotonic time.
  *
  * It relies on what the worker guarantees: events come in the order things
  * happened, a created path and the destination of a move are vacant (a
@@ -25,6 +25,10 @@ void         hk_coalescer_free          (HkCoalescer *self);
 /* Adds @events (an array of HkEvent; the coalescer takes its own refs). */
 void         hk_coalescer_add           (HkCoalescer *self,
                                          GPtrArray   *events,
+                                         gint64       now);
+/* Adds one event (the coalescer takes its own ref). */
+void         hk_coalescer_add_one       (HkCoalescer *self,
+                                         HkEvent     *event,
                                          gint64       now);
 /* How many merged events are pending. */
 guint        hk_coalescer_get_n_pending (HkCoalescer *self);

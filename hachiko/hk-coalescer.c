@@ -1026,6 +1026,18 @@ hk_coalescer_add (HkCoalescer *self,
     add_event (self, g_ptr_array_index (events, i));
 }
 
+void
+hk_coalescer_add_one (HkCoalescer *self,
+                      HkEvent     *event,
+                      gint64       now)
+{
+  if (self->slots->len == 0)
+    self->first_added = now;
+  self->last_added = now;
+
+  add_event (self, event);
+}
+
 guint
 hk_coalescer_get_n_pending (HkCoalescer *self)
 {

@@ -85,5 +85,8 @@ HkSnapshot *hk_tree_dup_snapshot       (HkTree               *tree);
 /* Behaves as if events were lost now: `overflow`, then a rescan. */
 void        hk_tree_inject_overflow    (HkTree               *tree);
 void        hk_tree_resume             (HkTree               *tree);
+/* The filter changed while running (on the worker). */
+void        hk_tree_set_rules          (HkTree               *tree,
+                                        HkFilterRules        *rules);
 
 G_END_DECLS

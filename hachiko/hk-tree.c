@@ -913,6 +913,7 @@ scan_run (Scan *scan)
           for (guint i = 0; i < scan->pending->len; i++)
             ((HkDirNode *) g_ptr_array_index (scan->pending, i))->queued = TRUE;
           hk_watch_hub_dispatch_pending (tree->hub);
+          hk_event_queue_wake_all_armed ();
           for (guint i = 0; i < scan->pending->len; i++)
             ((HkDirNode *) g_ptr_array_index (scan->pending, i))->queued = FALSE;
           slice_end = g_get_monotonic_time () + WALK_SLICE_US;
@@ -2033,7 +2034,6 @@ hk_tree_resume (HkTree *tree)
     return;
 
   tree->suspended = FALSE;
-  hk_event_queue_clear_saturated (tree->queue);
   rescan (tree, NULL, tree->synced_at_ns, g_get_monotonic_time ());
   tree->synced_at_ns = realtime_ns ();
 }
@@ -2347,4 +2347,60 @@ report_since (HkTree *tree)
 
   for (guint i = 0; i < events->len; i++)
     hk_event_queue_push_event (tree->queue, hk_event_ref (g_ptr_array_index (events, i)));
+}
+
+/* --- live filter changes ----------------------------------------------- */
+
+/* Stops watching @dir and forgets what is below it; @dir itself stays, as
+ * an ignored directory does after a walk. */
+static void
+forget_contents (HkTree    *tree,
+                 HkDirNode *dir)
+{
+  while (dir->children != NULL)
+    node_remove_subtree (tree, dir->children);
+  unwatch_dir (tree, dir);
+}
+
+/* Runs on the worker when the filter changed while running. A directory
+ * the new rules ignore loses its watch and everything below it; one they
+ * no longer ignore is watched and read into the snapshot without reporting
+ * its entries (they existed before, the user just did not look at them). */
+void
+hk_tree_set_rules (HkTree        *tree,
+                   HkFilterRules *rules)
+{
+  g_autoptr(HkFilterRules) old_rules = g_steal_pointer (&tree->options.rules);
+  g_autoptr(GPtrArray) stack = g_ptr_array_new ();
+  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  Scan scan = { tree, FALSE, g_get_monotonic_time (), pending };
+
+  tree->options.rules = rules != NULL ? hk_filter_rules_ref (rules) : NULL;
+  if (tree->root == NULL || !tree->options.recursive || tree->root_gone)
+    return;
+
+  g_ptr_array_add (stack, tree->root);
+  while (stack->len > 0)
+    {
+      HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+
+      for (HkNode *child = dir->children; child != NULL; child = child->next)
+        {
+          g_autofree char *path = NULL;
+          const char *relative;
+
+          if (child->kind != HK_NODE_DIR)
+            continue;
+
+          path = node_path (tree, child, NULL, &relative);
+          if (is_excluded (tree, relative))
+            forget_contents (tree, (HkDirNode *) child);
+          else if (old_rules != NULL && hk_filter_rules_excludes_directory (old_rules, relative))
+            g_ptr_array_add (pending, child);
+          else
+            g_ptr_array_add (stack, child);
+        }
+    }
+
+  scan_run (&scan);
 }

@@ -37,5 +37,7 @@ guint hk_watchdog_get_backend_watches    (void);
  * (HK_BACKEND_KIND_FAKE in hk-watch-private.h). */
 void  hk_watchdog_set_backend_for_testing (HkWatchdog    *self,
                                            HkBackendKind  kind);
+/* Items read for @self that wait for its owner context to take them. */
+guint hk_watchdog_get_n_queued_for_testing (HkWatchdog *self);
 
 G_END_DECLS

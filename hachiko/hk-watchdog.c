@@ -14,7 +14,6 @@
 #include "hk-event-private.h"
 #include "hk-filter-private.h"
 #include "hk-mounts-private.h"
-#include "hk-coalescer-private.h"
 #include "hk-tree-private.h"
 #include "hk-watchdog-private.h"
 #include "hk-worker-private.h"
@@ -68,14 +67,17 @@
  * runs on the thread that iterates the owner context, so handlers never
  * need locks.
  *
- * [method@Hk.Watchdog.start], [method@Hk.Watchdog.start_async],
- * [method@Hk.Watchdog.stop], the property setters, adding and removing
- * handlers, and the last unref (dispose) must be called from the owner
- * context's thread; a critical warning is raised otherwise.
- *
- * The worker thread that reads the kernel's events never calls user code:
- * it only queues events, which reach the owner context in batches. A
- * program that never iterates the owner context never sees an event.
+ * [method@Hk.Watchdog.start],
+ * [method@Hk.Watchdog.start_async], [method@Hk.Watchdog.stop], the setters
+ * of a running watchdog and its last unref must run on the thread that
+ * owns that context (or, when no thread owns it, on one that can acquire
+ * it): anything else is a programming error, reported with a `g_critical`
+ * and ignored (except the last unref, which still stops the watchdog).
+ * The worker thread never calls into application code. A
+ * [class@Hk.Filter] in use may be edited from any thread; the watchdog
+ * takes the new rules on its owner context. Stopping never waits for the
+ * worker, so it is safe to stop a watchdog on a large tree from a GTK
+ * main thread.
  *
  * Since: 1.0
  */
@@ -90,14 +92,13 @@ struct _HkWatchdog
   GMainContext  *owner;
   HkWorker      *worker;
 
+  gulong         filter_changed_id;
+
   /* While running (or starting): */
-  HkTree        *tree;            /* owned by the worker */
-  HkEventQueue  *queue;
-  HkCoalescer   *coalescer;       /* when latency > 0 */
-  GSource       *flush_source;
-  char          *base_path;       /* events' paths are relative to this */
-  HkFilterRules *rules;
-  guint          generation;      /* bumped by every start and stop */
+  struct _HkRun *run;
+  GSource       *n_watched_source;
+  guint          notified_n_watched;
+  gint64         notified_at;
 
   guint          latency;
   guint          max_latency;
@@ -128,6 +129,7 @@ enum {
   PROP_BACKEND_REASON,
   PROP_POLL_INTERVAL,
   PROP_SINCE,
+  PROP_N_WATCHED_DIRECTORIES,
   N_PROPS
 };
 
@@ -149,22 +151,230 @@ static guint signals[N_SIGNALS];
 static GQuark event_type_quarks[HK_EVENT_CLOSED_NO_WRITE + 1];
 static guint queue_bound_for_testing;
 
-/* --- delivery on the owner context ------------------------------------ */
+static gboolean hk_watchdog_set_filter_internal (HkWatchdog *self,
+                                                 HkFilter   *filter);
 
-static gboolean
-is_current (HkWatchdog *self,
-            guint       generation)
+/* --- the running state ---------------------------------------------------- */
+
+/* What one start creates, shared by the watchdog (on the owner) and the
+ * worker, each holding a reference: nothing else crosses threads. The tree
+ * lives on the worker and is freed there after a stop; the mutex keeps a
+ * cancellation arriving from another thread away from a freed tree. */
+typedef struct _HkRun
 {
-  return self->generation == generation;
+  gatomicrefcount  ref_count;
+  GMutex           mutex;
+  HkTree          *tree;         /* under mutex when not on the worker */
+  HkEventQueue    *queue;
+  HkWorker        *worker;       /* the watchdog holds its reference */
+  char            *base_path;    /* events' paths are relative to this */
+
+  /* Owner only. */
+  HkFilterRules   *rules;        /* the rules in use, nullable */
+  GCancellable    *cancellable;  /* the start's, until it completes */
+  gulong           cancelled_id;
+} HkRun;
+
+
+static HkRun *
+hk_run_ref (HkRun *run)
+{
+  g_atomic_ref_count_inc (&run->ref_count);
+  return run;
 }
 
+static void
+hk_run_unref (HkRun *run)
+{
+  if (!g_atomic_ref_count_dec (&run->ref_count))
+    return;
+
+  g_assert (run->tree == NULL);
+  g_assert (run->cancellable == NULL);
+  hk_event_queue_unref (run->queue);
+  g_clear_pointer (&run->rules, hk_filter_rules_unref);
+  g_free (run->base_path);
+  g_mutex_clear (&run->mutex);
+  g_free (run);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HkRun, hk_run_unref)
+
+static void
+hk_run_cancel_walk (HkRun *run)
+{
+  g_mutex_lock (&run->mutex);
+  if (run->tree != NULL)
+    hk_tree_cancel (run->tree);
+  g_mutex_unlock (&run->mutex);
+}
+
+static void
+on_start_cancelled (GCancellable *cancellable,
+                    gpointer      data)
+{
+  hk_run_cancel_walk (data);
+}
+
+static void
+hk_run_watch_cancellable (HkRun        *run,
+                          GCancellable *cancellable)
+{
+  if (cancellable == NULL)
+    return;
+  run->cancellable = g_object_ref (cancellable);
+  run->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (on_start_cancelled),
+                                             hk_run_ref (run), (GDestroyNotify) hk_run_unref);
+}
+
+static void
+hk_run_unwatch_cancellable (HkRun *run)
+{
+  g_autoptr(GCancellable) cancellable = g_steal_pointer (&run->cancellable);
+
+  if (cancellable == NULL)
+    return;
+  /* Once cancelled the handler has run or is running, maybe in a
+   * "cancelled" handler that called stop(): disconnecting then would wait
+   * for ourselves. The connection then lives as long as the cancellable. */
+  if (!g_cancellable_is_cancelled (cancellable))
+    g_cancellable_disconnect (cancellable, run->cancelled_id);
+  run->cancelled_id = 0;
+}
+
+static void
+free_tree_on_worker (HkWorker *worker,
+                     gpointer  data)
+{
+  HkRun *run = data;
+  HkTree *tree;
+
+  g_mutex_lock (&run->mutex);
+  tree = g_steal_pointer (&run->tree);
+  g_mutex_unlock (&run->mutex);
+
+  hk_tree_free (tree);
+}
+
+/* Ends a run without waiting: the queue is closed at once, so nothing more
+ * is delivered; the walk (if any) is told to stop and the tree is freed on
+ * the worker afterwards. Takes the caller's reference. */
+static void
+hk_run_release (HkRun *run)
+{
+  hk_event_queue_close (run->queue);
+  hk_run_unwatch_cancellable (run);
+  hk_run_cancel_walk (run);
+  hk_worker_post (run->worker, free_tree_on_worker, run, (GDestroyNotify) hk_run_unref);
+}
+
+static void
+resume_tree (gpointer data)
+{
+  HkRun *run = data;
+
+  /* Called on the worker, where the tree lives, only while the queue is
+   * open, which is before the tree is freed. */
+  hk_tree_resume (run->tree);
+}
+
+/* --- threads -------------------------------------------------------------- */
+
+static gboolean
+on_owner_thread (HkWatchdog *self)
+{
+  if (!g_main_context_acquire (self->owner))
+    return FALSE;
+  g_main_context_release (self->owner);
+  return TRUE;
+}
+
+/* The owner context's thread is the only one a running watchdog may be
+ * driven from: it is where its signals run. */
+#define CHECK_OWNER_THREAD(self, ...)                                         \
+  G_STMT_START {                                                              \
+    if (G_UNLIKELY (!on_owner_thread (self)))                                 \
+      {                                                                       \
+        g_critical ("%s: called from a thread that does not own the "         \
+                    "watchdog's main context", G_STRFUNC);                    \
+        return __VA_ARGS__;                                                   \
+      }                                                                       \
+  } G_STMT_END
+
+/* --- n-watched-directories ------------------------------------------------ */
+
+#define N_WATCHED_NOTIFY_INTERVAL_US (G_USEC_PER_SEC / 10)
+
+static void
+notify_n_watched (HkWatchdog *self)
+{
+  guint n = hk_watchdog_get_n_watched_directories (self);
+
+  if (n == self->notified_n_watched)
+    return;
+  self->notified_n_watched = n;
+  self->notified_at = g_get_monotonic_time ();
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_WATCHED_DIRECTORIES]);
+}
+
+static void schedule_n_watched_notify (HkWatchdog *self);
+
+static gboolean
+on_n_watched_timeout (gpointer data)
+{
+  HkWatchdog *self = data;
+
+  g_clear_pointer (&self->n_watched_source, g_source_unref);
+  notify_n_watched (self);
+  if (self->starting)
+    schedule_n_watched_notify (self);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* At most 10 notifications a second: every 100 ms while starting (a
+ * progress bar), else after deliveries. */
+static void
+schedule_n_watched_notify (HkWatchdog *self)
+{
+  gint64 wait_us;
+
+  if (self->n_watched_source != NULL)
+    return;
+
+  wait_us = self->notified_at + N_WATCHED_NOTIFY_INTERVAL_US - g_get_monotonic_time ();
+  if (self->starting)
+    wait_us = N_WATCHED_NOTIFY_INTERVAL_US;
+  else if (wait_us <= 0)
+    {
+      notify_n_watched (self);
+      return;
+    }
+
+  self->n_watched_source = g_timeout_source_new (MAX (1, (wait_us + 999) / 1000));
+  g_source_set_callback (self->n_watched_source, on_n_watched_timeout, self, NULL);
+  g_source_set_static_name (self->n_watched_source, "[hachiko] n-watched-directories");
+  g_source_attach (self->n_watched_source, self->owner);
+}
+
+static void
+cancel_n_watched_notify (HkWatchdog *self)
+{
+  if (self->n_watched_source == NULL)
+    return;
+  g_source_destroy (self->n_watched_source);
+  g_clear_pointer (&self->n_watched_source, g_source_unref);
+}
+
+/* --- delivery on the owner context ---------------------------------------- */
+
 static const char *
-relative_to_base (HkWatchdog *self,
+relative_to_base (HkRun      *run,
                   const char *path)
 {
-  gsize len = strlen (self->base_path);
+  gsize len = strlen (run->base_path);
 
-  if (path == NULL || strncmp (path, self->base_path, len) != 0)
+  if (path == NULL || strncmp (path, run->base_path, len) != 0)
     return path;
   path += len;
   while (*path == '/')
@@ -173,44 +383,49 @@ relative_to_base (HkWatchdog *self,
 }
 
 static gboolean
-filter_accepts (HkWatchdog    *self,
-                HkFilterRules *rules,
-                HkEvent       *event)
+handler_accepts (HkRun          *run,
+                 HkEventHandler *handler,
+                 HkEvent        *event)
 {
-  gboolean is_dir = hk_event_get_is_directory (event);
+  g_autoptr(HkFilterRules) rules = hk_event_handler_dup_rules (handler);
+  gboolean is_dir;
   const char *dest;
 
   if (rules == NULL)
     return TRUE;
 
-  if (hk_filter_rules_matches (rules, relative_to_base (self, hk_event_get_path (event)), is_dir))
+  is_dir = hk_event_get_is_directory (event);
+  if (hk_filter_rules_matches (rules, relative_to_base (run, hk_event_get_path (event)), is_dir))
     return TRUE;
 
   dest = hk_event_get_dest_path (event);
-  return dest != NULL && hk_filter_rules_matches (rules, relative_to_base (self, dest), is_dir);
+  return dest != NULL && hk_filter_rules_matches (rules, relative_to_base (run, dest), is_dir);
 }
 
 /* Emits one batch: `batch` first, then per event the `event` signal and
  * the handlers. Returns FALSE when a handler stopped the watchdog. */
 static gboolean
 emit_events (HkWatchdog *self,
+             HkRun      *run,
              GPtrArray  *events)
 {
-  guint generation = self->generation;
   g_autoptr(GPtrArray) handlers = NULL;
 
   if (events->len == 0)
     return TRUE;
 
   g_signal_emit (self, signals[BATCH], 0, events);
-  if (!is_current (self, generation))
+  if (self->run != run)
     return FALSE;
 
   /* A handler added during emission gets the next batch; one removed
    * gets nothing more, checked below. */
-  handlers = g_ptr_array_new_full (self->handlers->len, g_object_unref);
-  for (guint i = 0; i < self->handlers->len; i++)
-    g_ptr_array_add (handlers, g_object_ref (g_ptr_array_index (self->handlers, i)));
+  if (self->handlers->len > 0)
+    {
+      handlers = g_ptr_array_new_full (self->handlers->len, g_object_unref);
+      for (guint i = 0; i < self->handlers->len; i++)
+        g_ptr_array_add (handlers, g_object_ref (g_ptr_array_index (self->handlers, i)));
+    }
 
   for (guint i = 0; i < events->len; i++)
     {
@@ -218,28 +433,26 @@ emit_events (HkWatchdog *self,
       HkEventType type = hk_event_get_event_type (event);
 
       g_signal_emit (self, signals[EVENT], event_type_quarks[type], event);
-      if (!is_current (self, generation))
+      if (self->run != run)
         return FALSE;
 
-      for (guint j = 0; j < handlers->len; j++)
+      for (guint j = 0; handlers != NULL && j < handlers->len; j++)
         {
           HkEventHandler *handler = g_ptr_array_index (handlers, j);
-          g_autoptr(HkFilterRules) rules = NULL;
 
           /* Removed meanwhile: nothing more for it, as for a signal
            * handler disconnected during an emission. */
           if (!g_ptr_array_find (self->handlers, handler, NULL))
             continue;
-          rules = hk_event_handler_dup_rules (handler);
-          if (!filter_accepts (self, rules, event))
+          if (!handler_accepts (run, handler, event))
             continue;
           hk_event_handler_call (handler, event, TRUE);
-          if (!is_current (self, generation))
+          if (self->run != run)
             return FALSE;
           if (!g_ptr_array_find (self->handlers, handler, NULL))
             continue;
           hk_event_handler_call (handler, event, FALSE);
-          if (!is_current (self, generation))
+          if (self->run != run)
             return FALSE;
         }
     }
@@ -247,103 +460,21 @@ emit_events (HkWatchdog *self,
   return TRUE;
 }
 
-static gboolean on_flush_timeout (gpointer data);
-
-/* Arms the coalescing timer for @deadline (monotonic µs). */
-static void
-schedule_flush (HkWatchdog *self,
-                gint64      deadline)
-{
-  self->flush_source = g_timeout_source_new (MAX (1, (deadline - g_get_monotonic_time () + 999) / 1000));
-  g_source_set_callback (self->flush_source, on_flush_timeout, self, NULL);
-  g_source_set_static_name (self->flush_source, "[hachiko] coalescing");
-  g_source_attach (self->flush_source, self->owner);
-}
-
-static gboolean
-on_flush_timeout (gpointer data)
-{
-  HkWatchdog *self = data;
-  g_autoptr(HkWatchdog) keep = g_object_ref (self);
-  g_autoptr(GPtrArray) events = NULL;
-  gint64 next;
-
-  g_clear_pointer (&self->flush_source, g_source_unref);
-  events = hk_coalescer_take_ready (self->coalescer, g_get_monotonic_time (), &next);
-  if (next > 0)
-    schedule_flush (self, next);
-  emit_events (self, events);
-
-  return G_SOURCE_REMOVE;
-}
-
-/* Either emits now (latency 0) or hands the events to the coalescer and
- * makes sure a flush is scheduled. */
-static gboolean
-deliver_events (HkWatchdog *self,
-                GPtrArray  *events)
-{
-  gint64 next;
-
-  if (self->coalescer == NULL)
-    return emit_events (self, events);
-
-  hk_coalescer_add (self->coalescer, events, g_get_monotonic_time ());
-  next = hk_coalescer_get_deadline (self->coalescer);
-  if (next > 0 && self->flush_source == NULL)
-    schedule_flush (self, next);
-
-  return TRUE;
-}
-
-/* Everything pending in the coalescer goes out before a marker, so that
- * `overflow` and `error` come in order with the events. */
-static gboolean
-flush_coalescer (HkWatchdog *self)
-{
-  g_autoptr(GPtrArray) events = NULL;
-
-  if (self->coalescer == NULL)
-    return TRUE;
-
-  if (self->flush_source != NULL)
-    {
-      g_source_destroy (self->flush_source);
-      g_clear_pointer (&self->flush_source, g_source_unref);
-    }
-  events = hk_coalescer_take_all (self->coalescer);
-  return emit_events (self, events);
-}
-
-static void
-resume_tree (HkWorker *worker,
-             gpointer  data)
-{
-  hk_tree_resume (data);
-}
-
-static gboolean
-deliver_pending (HkWatchdog  *self,
-                 GPtrArray  **pending)
-{
-  gboolean ok = TRUE;
-
-  if ((*pending)->len > 0)
-    ok = deliver_events (self, *pending);
-  g_clear_pointer (pending, g_ptr_array_unref);
-  *pending = g_ptr_array_new_with_free_func ((GDestroyNotify) hk_event_unref);
-
-  return ok;
-}
-
+/* Runs on the owner context with one batch. The worker has filtered and
+ * coalesced it already: only signals and handlers are left to run. */
 static void
 hk_watchdog_deliver (GArray   *items,
                      gpointer  user_data)
 {
   HkWatchdog *self = user_data;
   g_autoptr(HkWatchdog) keep = g_object_ref (self);
-  g_autoptr(GPtrArray) pending = g_ptr_array_new_with_free_func ((GDestroyNotify) hk_event_unref);
-  guint generation = self->generation;
+  g_autoptr(HkRun) run = NULL;
+  g_autoptr(GPtrArray) events = NULL;
+
+  if (self->run == NULL)
+    return;
+  run = hk_run_ref (self->run);  /* so that `self->run != run` stays meaningful */
+  events = g_ptr_array_new_full (items->len, (GDestroyNotify) hk_event_unref);
 
   for (guint i = 0; i < items->len; i++)
     {
@@ -351,22 +482,18 @@ hk_watchdog_deliver (GArray   *items,
 
       if (item->kind == HK_QUEUE_ITEM_EVENT)
         {
-          if (filter_accepts (self, self->rules, item->data))
-            g_ptr_array_add (pending, g_steal_pointer (&item->data));
+          g_ptr_array_add (events, g_steal_pointer (&item->data));
           continue;
         }
 
-      /* Markers: everything before them goes out first. */
-      if (!deliver_pending (self, &pending) || !flush_coalescer (self))
+      /* Markers: the events before them go out first. */
+      if (!emit_events (self, run, events))
         return;
+      g_ptr_array_set_size (events, 0);
 
       switch (item->kind)
         {
         case HK_QUEUE_ITEM_SATURATED:
-          /* The owner has now drained its queue: the worker can re-read the
-           * tree and report what this watchdog missed. */
-          hk_worker_post (self->worker, resume_tree, self->tree, NULL);
-          G_GNUC_FALLTHROUGH;
         case HK_QUEUE_ITEM_OVERFLOW:
           g_signal_emit (self, signals[OVERFLOW], 0);
           break;
@@ -377,7 +504,7 @@ hk_watchdog_deliver (GArray   *items,
 
         case HK_QUEUE_ITEM_ROOT_GONE:
           g_signal_emit (self, signals[ERROR], 0, item->data);
-          if (is_current (self, generation))
+          if (self->run == run)
             hk_watchdog_stop (self);
           return;
 
@@ -386,78 +513,36 @@ hk_watchdog_deliver (GArray   *items,
           g_assert_not_reached ();
         }
 
-      if (!is_current (self, generation))
+      if (self->run != run)
         return;
     }
 
-  deliver_pending (self, &pending);
+  if (emit_events (self, run, events))
+    schedule_n_watched_notify (self);
 }
 
-/* --- starting and stopping -------------------------------------------- */
-
-typedef struct
-{
-  HkWatchdog   *watchdog;     /* only dereferenced on the owner */
-  HkTree       *tree;
-  GCancellable *cancellable;  /* kept alive by the task */
-  GTask        *task;         /* idem: the worker never refs or unrefs it */
-  GMainContext *owner;
-  guint         generation;
-  gboolean      ok;
-  GError       *error;
-} StartData;
+/* --- starting and stopping ------------------------------------------------ */
 
 static void
-start_data_free (StartData *data)
+set_running (HkWatchdog *self,
+             gboolean    running)
 {
-  g_clear_error (&data->error);
-  g_main_context_unref (data->owner);
-  g_free (data);
-}
-
-static void
-start_tree (HkWorker *worker,
-            gpointer  user_data)
-{
-  StartData *data = user_data;
-
-  data->ok = hk_tree_start (data->tree, data->cancellable, &data->error);
-}
-
-static void
-free_tree (HkWorker *worker,
-           gpointer  data)
-{
-  hk_tree_free (data);
-}
-
-static void
-release_tree (HkWatchdog *self)
-{
-  HkTree *tree = g_steal_pointer (&self->tree);
-
-  if (tree == NULL)
+  self->starting = FALSE;
+  if (self->running == !!running)
     return;
-
-  hk_tree_cancel (tree);
-  hk_worker_call (self->worker, free_tree, tree);
+  self->running = !!running;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RUNNING]);
 }
 
+/* Drops the current run, if any, without waiting for the worker. */
 static void
-clear_running_state (HkWatchdog *self)
+release_run (HkWatchdog *self)
 {
-  if (self->queue != NULL)
-    hk_event_queue_close (self->queue);
-  release_tree (self);
-  g_clear_pointer (&self->queue, hk_event_queue_unref);
-  if (self->flush_source != NULL)
-    {
-      g_source_destroy (self->flush_source);
-      g_clear_pointer (&self->flush_source, g_source_unref);
-    }
-  g_clear_pointer (&self->coalescer, hk_coalescer_free);
-  g_clear_pointer (&self->rules, hk_filter_rules_unref);
-  g_clear_pointer (&self->base_path, g_free);
+  HkRun *run = g_steal_pointer (&self->run);
+
+  cancel_n_watched_notify (self);
+  if (run != NULL)
+    hk_run_release (run);
 }
 
 /* AUTO looks at the root's filesystem; a forced backend that cannot work
@@ -496,8 +581,19 @@ choose_backend (HkWatchdog *self,
   g_object_thaw_notify (G_OBJECT (self));
 }
 
-/* Everything that can be checked on the caller's thread, then a tree and a
- * queue ready to be started on the worker. */
+
+/* Hands the rules and the coalescing window to the worker. */
+static void
+configure_queue (HkWatchdog *self)
+{
+  HkRun *run = self->run;
+
+  hk_event_queue_configure (run->queue, run->rules, strlen (run->base_path),
+                            self->latency, self->max_latency);
+}
+
+/* Everything that can be checked on the caller's thread, then a run with
+ * a tree and a queue ready to be walked on the worker. */
 static gboolean
 prepare_start (HkWatchdog  *self,
                GError     **error)
@@ -505,6 +601,7 @@ prepare_start (HkWatchdog  *self,
   g_autofree char *root_path = NULL;
   g_autoptr(GHashTable) mounts = NULL;
   HkTreeOptions options = { 0 };
+  HkRun *run;
   struct stat st;
 
   if (self->worker == NULL)
@@ -534,19 +631,24 @@ prepare_start (HkWatchdog  *self,
       return FALSE;
     }
 
-  self->generation++;
-  self->rules = self->filter != NULL ? hk_filter_dup_rules (self->filter) : NULL;
-  self->queue = hk_event_queue_new (self->owner,
-                                    g_atomic_int_get (&queue_bound_for_testing),
-                                    hk_watchdog_deliver, self);
-  if (self->latency > 0)
-    self->coalescer = hk_coalescer_new (self->latency, self->max_latency);
+  run = g_new0 (HkRun, 1);
+  g_atomic_ref_count_init (&run->ref_count);
+  g_mutex_init (&run->mutex);
+  run->worker = self->worker;
+  run->rules = self->filter != NULL ? hk_filter_dup_rules (self->filter) : NULL;
+  run->queue = hk_event_queue_new (self->owner,
+                                   hk_worker_get_context (self->worker),
+                                   g_atomic_int_get (&queue_bound_for_testing),
+                                   hk_watchdog_deliver, self);
+  run->base_path = S_ISDIR (st.st_mode)
+    ? g_strdup (root_path)
+    : g_path_get_dirname (root_path);
 
   options.root_path = root_path;
   options.recursive = self->recursive;
   options.access_events = self->access_events;
   options.follow_symlinks = self->follow_symlinks;
-  options.rules = self->rules;
+  options.rules = run->rules;
   choose_backend (self, S_ISDIR (st.st_mode) ? root_path : NULL);
   options.backend = self->active_backend;
   options.poll_interval = self->poll_interval;
@@ -554,23 +656,13 @@ prepare_start (HkWatchdog  *self,
     mounts = hk_mounts_inside (root_path);
   options.mounts = mounts;
   options.since = self->since;
-  self->tree = hk_tree_new (hk_worker_get_hub (self->worker), &options, self->queue);
-  self->base_path = S_ISDIR (st.st_mode)
-    ? g_steal_pointer (&root_path)
-    : g_path_get_dirname (root_path);
+  run->tree = hk_tree_new (hk_worker_get_hub (self->worker), &options, run->queue);
+  hk_event_queue_set_resume_func (run->queue, resume_tree, run);
+
+  self->run = run;
+  configure_queue (self);
 
   return TRUE;
-}
-
-static void
-set_running (HkWatchdog *self,
-             gboolean    running)
-{
-  self->starting = FALSE;
-  if (self->running == !!running)
-    return;
-  self->running = !!running;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_RUNNING]);
 }
 
 /**
@@ -584,7 +676,9 @@ set_running (HkWatchdog *self,
  *
  * The walk of the tree runs on the worker thread while the caller waits;
  * see [method@Hk.Watchdog.start_async] to keep the caller's main loop
- * running meanwhile.
+ * running meanwhile. Cancelling @cancellable (from another thread) stops
+ * the walk promptly: the start then fails with %G_IO_ERROR_CANCELLED and
+ * leaves no watch behind.
  *
  * Fails with %G_IO_ERROR_NOT_FOUND when the root does not exist,
  * %G_IO_ERROR_PERMISSION_DENIED when it cannot be read,
@@ -592,19 +686,70 @@ set_running (HkWatchdog *self,
  * inotify watch limit is reached, and %G_IO_ERROR_NOT_SUPPORTED for a
  * non-local root. Starting a running watchdog does nothing and succeeds.
  *
- * Returns: %TRUE once watching
+ * Must be called on the thread of the owner context.
+ *
+ * Returns: %TRUE if the watchdog is running
  *
  * Since: 1.0
  */
+typedef struct
+{
+  HkRun        *run;
+  GCancellable *cancellable;
+  GError       *error;
+  gboolean      ok;
+} Walk;
+
+static void
+walk_on_worker (HkWorker *worker,
+                gpointer  data)
+{
+  Walk *walk = data;
+
+  walk->ok = hk_tree_start (walk->run->tree, walk->cancellable, &walk->error);
+  hk_event_queue_wake_now (walk->run->queue);  /* what the walk reported, first */
+}
+
+/* The walk is over (on the owner): running if it succeeded and nobody
+ * stopped the watchdog meanwhile, whatever the cancellable says now. */
+static gboolean
+finish_start (HkWatchdog  *self,
+              HkRun       *run,
+              gboolean     ok,
+              GError     **error)
+{
+  if (self->run != run)
+    {
+      g_clear_error (error);
+      return FALSE;
+    }
+
+  hk_run_unwatch_cancellable (run);
+  if (!ok)
+    {
+      release_run (self);
+      self->starting = FALSE;
+      notify_n_watched (self);
+      return FALSE;
+    }
+
+  cancel_n_watched_notify (self);
+  set_running (self, TRUE);
+  schedule_n_watched_notify (self);  /* the final count, still throttled */
+  return TRUE;
+}
+
 gboolean
 hk_watchdog_start (HkWatchdog    *self,
                    GCancellable  *cancellable,
                    GError       **error)
 {
-  StartData data = { 0 };
+  Walk walk = { 0 };
 
   g_return_val_if_fail (HK_IS_WATCHDOG (self), FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  CHECK_OWNER_THREAD (self, FALSE);
 
   if (self->running)
     return TRUE;
@@ -618,57 +763,54 @@ hk_watchdog_start (HkWatchdog    *self,
   if (!prepare_start (self, error))
     return FALSE;
 
-  data.tree = self->tree;
-  data.cancellable = cancellable;
-  hk_worker_call (self->worker, start_tree, &data);
-  if (!data.ok)
+  self->starting = TRUE;
+  walk.run = self->run;
+  walk.cancellable = cancellable;
+  hk_run_watch_cancellable (walk.run, cancellable);
+  hk_worker_call (self->worker, walk_on_worker, &walk);
+
+  if (!finish_start (self, walk.run, walk.ok, &walk.error))
     {
-      g_propagate_error (error, data.error);
-      clear_running_state (self);
+      g_propagate_error (error, walk.error);
       return FALSE;
     }
-
-  set_running (self, TRUE);
   return TRUE;
 }
 
-static gboolean
-start_async_done (gpointer user_data)
+static void
+walk_task_on_worker (HkWorker *worker,
+                     GTask    *task)
 {
-  StartData *data = user_data;
-  HkWatchdog *self = data->watchdog;
-  g_autoptr(GTask) task = data->task;
+  HkRun *run = g_task_get_task_data (task);
+  GError *error = NULL;
+  gboolean ok = hk_tree_start (run->tree, g_task_get_cancellable (task), &error);
 
-  if (!is_current (self, data->generation))
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                               "The watchdog was stopped while starting");
-    }
-  else if (!data->ok)
-    {
-      clear_running_state (self);
-      self->starting = FALSE;
-      g_task_return_error (task, g_steal_pointer (&data->error));
-    }
+  /* What the walk reported (errors) reaches the owner before its end. */
+  hk_event_queue_wake_now (run->queue);
+  if (ok)
+    g_task_return_boolean (task, TRUE);
   else
-    {
-      set_running (self, TRUE);
-      g_task_return_boolean (task, TRUE);
-    }
-
-  return G_SOURCE_REMOVE;
+    g_task_return_error (task, error);
 }
 
 static void
-start_tree_async (HkWorker *worker,
-                  gpointer  user_data)
+walk_task_done (GObject      *source_object,
+                GAsyncResult *result,
+                gpointer      user_data)
 {
-  StartData *data = user_data;
+  g_autoptr(GTask) task = user_data;
+  HkWatchdog *self = g_task_get_source_object (task);
+  HkRun *run = g_task_get_task_data (G_TASK (result));
+  g_autoptr(GError) error = NULL;
+  gboolean ok = g_task_propagate_boolean (G_TASK (result), &error);
 
-  start_tree (worker, data);
-  g_main_context_invoke_full (data->owner, G_PRIORITY_DEFAULT,
-                              start_async_done, data,
-                              (GDestroyNotify) start_data_free);
+  if (finish_start (self, run, ok, &error))
+    g_task_return_boolean (task, TRUE);
+  else if (error != NULL)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                             "The watchdog was stopped while starting");
 }
 
 /**
@@ -681,10 +823,17 @@ start_tree_async (HkWorker *worker,
  * Starts watching without blocking: the walk of the tree runs on the
  * worker thread and @callback runs on the owner context when every
  * directory is watched. Call [method@Hk.Watchdog.start_finish] from it.
+ * Meanwhile [property@Hk.Watchdog:n-watched-directories] notifies the
+ * progress.
  *
- * This is the asynchronous version of [method@Hk.Watchdog.start]. Stopping
- * the watchdog or cancelling @cancellable meanwhile makes it fail with
- * %G_IO_ERROR_CANCELLED.
+ * This is the asynchronous version of [method@Hk.Watchdog.start].
+ * Cancelling @cancellable stops the walk promptly; the start then fails
+ * with %G_IO_ERROR_CANCELLED, as it does when the watchdog is stopped
+ * meanwhile, and leaves no watch behind. A cancellation that comes once
+ * the walk is over changes nothing: the result says whether the watchdog
+ * runs.
+ *
+ * Must be called on the thread of the owner context.
  *
  * Since: 1.0
  */
@@ -695,14 +844,17 @@ hk_watchdog_start_async (HkWatchdog          *self,
                          gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
+  g_autoptr(GTask) walk = NULL;
   g_autoptr(GError) error = NULL;
-  StartData *data;
 
   g_return_if_fail (HK_IS_WATCHDOG (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+  CHECK_OWNER_THREAD (self);
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, hk_watchdog_start_async);
+  /* Success means running, even if a cancel came after the walk. */
+  g_task_set_check_cancellable (task, FALSE);
 
   if (self->running)
     {
@@ -722,14 +874,16 @@ hk_watchdog_start_async (HkWatchdog          *self,
     }
 
   self->starting = TRUE;
-  data = g_new0 (StartData, 1);
-  data->watchdog = self;
-  data->tree = self->tree;
-  data->cancellable = cancellable;
-  data->owner = g_main_context_ref (self->owner);
-  data->generation = self->generation;
-  data->task = g_steal_pointer (&task);
-  hk_worker_post (self->worker, start_tree_async, data, NULL);
+  schedule_n_watched_notify (self);
+  hk_run_watch_cancellable (self->run, cancellable);
+
+  /* The walk's own task has no source object: its last reference may go
+   * on the worker. */
+  walk = g_task_new (NULL, cancellable, walk_task_done, g_steal_pointer (&task));
+  g_task_set_source_tag (walk, walk_task_on_worker);
+  g_task_set_check_cancellable (walk, FALSE);
+  g_task_set_task_data (walk, hk_run_ref (self->run), (GDestroyNotify) hk_run_unref);
+  hk_worker_run_task (self->worker, walk, walk_task_on_worker);
 }
 
 /**
@@ -740,7 +894,7 @@ hk_watchdog_start_async (HkWatchdog          *self,
  *
  * Finishes [method@Hk.Watchdog.start_async].
  *
- * Returns: %TRUE once watching
+ * Returns: %TRUE if the watchdog is running
  *
  * Since: 1.0
  */
@@ -764,6 +918,9 @@ hk_watchdog_start_finish (HkWatchdog    *self,
  * the coalescing window are dropped too. A pending
  * [method@Hk.Watchdog.start_async] fails with %G_IO_ERROR_CANCELLED.
  *
+ * It returns at once, whatever the size of the tree: the worker releases
+ * the watches and the snapshot afterwards.
+ *
  * Must be called on the owner context's thread. Stopping a stopped
  * watchdog does nothing; it can be started again.
  *
@@ -774,12 +931,13 @@ hk_watchdog_stop (HkWatchdog *self)
 {
   g_return_if_fail (HK_IS_WATCHDOG (self));
 
-  if (!self->running && !self->starting)
+  if (self->run == NULL)
     return;
+  CHECK_OWNER_THREAD (self);
 
-  self->generation++;
-  clear_running_state (self);
+  release_run (self);
   set_running (self, FALSE);
+  notify_n_watched (self);
 }
 
 /* --- test hooks -------------------------------------------------------- */
@@ -797,7 +955,7 @@ hk_watchdog_inject_overflow (HkWatchdog *self)
   g_return_if_fail (HK_IS_WATCHDOG (self));
   g_return_if_fail (self->running);
 
-  hk_worker_call (self->worker, inject_overflow, self->tree);
+  hk_worker_call (self->worker, inject_overflow, self->run->tree);
 }
 
 void
@@ -860,6 +1018,14 @@ hk_watchdog_get_backend_watches (void)
   return n;
 }
 
+guint
+hk_watchdog_get_n_queued_for_testing (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), 0);
+
+  return self->run != NULL ? hk_event_queue_get_n_waiting (self->run->queue) : 0;
+}
+
 /* --- GObject ------------------------------------------------------------ */
 
 /**
@@ -886,10 +1052,15 @@ hk_watchdog_dispose (GObject *object)
 {
   HkWatchdog *self = HK_WATCHDOG (object);
 
-  hk_watchdog_stop (self);
+  if (self->run != NULL && !on_owner_thread (self))
+    g_critical ("Last reference to a running HkWatchdog dropped on a thread that "
+                "does not own its main context: stop it on the owner first");
+  release_run (self);
+  self->starting = FALSE;
+  self->running = FALSE;
+  hk_watchdog_set_filter_internal (self, NULL);
   if (self->handlers != NULL)
     g_ptr_array_set_size (self->handlers, 0);
-  g_clear_object (&self->filter);
 
   G_OBJECT_CLASS (hk_watchdog_parent_class)->dispose (object);
 }
@@ -957,6 +1128,9 @@ hk_watchdog_get_property (GObject    *object,
       break;
     case PROP_SINCE:
       g_value_set_object (value, self->since);
+      break;
+    case PROP_N_WATCHED_DIRECTORIES:
+      g_value_set_uint (value, hk_watchdog_get_n_watched_directories (self));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1040,7 +1214,8 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    * HkWatchdog:recursive:
    *
    * Whether to watch every directory below the root, including those that
-   * appear later. Takes effect at the next start.
+   * appear later. Setting it on a running watchdog takes effect at the next
+   * start.
    *
    * Since: 1.0
    */
@@ -1053,8 +1228,8 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    * HkWatchdog:access-events:
    *
    * Whether to report %HK_EVENT_OPENED and %HK_EVENT_CLOSED_NO_WRITE for
-   * files. Off by default: every read of a file produces them. Takes
-   * effect at the next start.
+   * files. Off by default: every read of a file produces them. Setting it
+   * on a running watchdog takes effect at the next start.
    *
    * Since: 1.0
    */
@@ -1068,7 +1243,8 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    *
    * Whether symbolic links to directories are followed and watched. By
    * default a symbolic link is reported as an entry of its own and not
-   * followed. Takes effect at the next start.
+   * followed. Setting it on a running watchdog takes effect at the next
+   * start.
    *
    * Since: 1.0
    */
@@ -1081,7 +1257,11 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    * HkWatchdog:filter:
    *
    * Which paths to report. Directories the filter ignores are not watched
-   * at all. The filter's rules are taken when the watchdog starts.
+   * at all. It acts live: setting it on a running watchdog, or editing
+   * the filter in use (see [signal@Hk.Filter::changed]), applies to the
+   * events that follow. A directory that becomes ignored stops being
+   * watched; one that stops being ignored is watched and read, without
+   * events for the entries it already had.
    *
    * Since: 1.0
    */
@@ -1095,8 +1275,9 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    *
    * Coalescing window in milliseconds. 0 (the default) delivers each event
    * as soon as it is read. Above 0, events for the same path within the
-   * window are merged (see `docs/coalescing.md`). Takes effect at the next
-   * start.
+   * window are merged (see `docs/coalescing.md`). Setting it on a running
+   * watchdog applies to the events that follow; events held under the old
+   * window are delivered first.
    *
    * Since: 1.0
    */
@@ -1110,7 +1291,8 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    *
    * With [property@Hk.Watchdog:latency] above 0, the longest time in
    * milliseconds an event may be held back while activity continues on its
-   * path. Default 1000.
+   * path. Default 1000. Setting it on a running watchdog applies to the
+   * events that follow.
    *
    * Since: 1.0
    */
@@ -1210,6 +1392,21 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
     g_param_spec_object ("since", NULL, NULL,
                          HK_TYPE_SNAPSHOT,
                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:n-watched-directories:
+   *
+   * How many directories are watched so far; 0 when stopped. It grows
+   * while [method@Hk.Watchdog.start_async] walks the tree, so a progress
+   * bar can be bound to it. Notified on the owner context, at most ten
+   * times a second.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_N_WATCHED_DIRECTORIES] =
+    g_param_spec_uint ("n-watched-directories", NULL, NULL,
+                       0, G_MAXUINT, 0,
+                       (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
@@ -1312,6 +1509,89 @@ hk_watchdog_init (HkWatchdog *self)
   self->handlers = g_ptr_array_new_with_free_func (g_object_unref);
 }
 
+/* --- live filter ------------------------------------------------------- */
+
+typedef struct
+{
+  HkRun         *run;
+  HkFilterRules *rules;
+} NewRules;
+
+static void
+new_rules_free (NewRules *data)
+{
+  hk_run_unref (data->run);
+  g_clear_pointer (&data->rules, hk_filter_rules_unref);
+  g_free (data);
+}
+
+static void
+set_tree_rules_on_worker (HkWorker *worker,
+                          gpointer  user_data)
+{
+  NewRules *data = user_data;
+
+  /* Posted before any free of the tree, so it is still there. */
+  if (data->run->tree != NULL)
+    hk_tree_set_rules (data->run->tree, data->rules);
+}
+
+/* Takes the filter's current rules for the events that follow. */
+static void
+apply_filter (HkWatchdog *self)
+{
+  HkRun *run = self->run;
+  NewRules *data;
+
+  if (run == NULL)
+    return;
+
+  g_clear_pointer (&run->rules, hk_filter_rules_unref);
+  run->rules = self->filter != NULL ? hk_filter_dup_rules (self->filter) : NULL;
+  configure_queue (self);
+
+  data = g_new0 (NewRules, 1);
+  data->run = hk_run_ref (run);
+  data->rules = run->rules != NULL ? hk_filter_rules_ref (run->rules) : NULL;
+  hk_worker_post (run->worker, set_tree_rules_on_worker, data, (GDestroyNotify) new_rules_free);
+}
+
+static gboolean
+apply_filter_on_owner (gpointer data)
+{
+  apply_filter (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* HkFilter::changed comes on the thread that edited the filter. */
+static void
+on_filter_changed (HkFilter *filter,
+                   gpointer  user_data)
+{
+  HkWatchdog *self = user_data;
+
+  g_main_context_invoke_full (self->owner, G_PRIORITY_DEFAULT,
+                              apply_filter_on_owner,
+                              g_object_ref (self), g_object_unref);
+}
+
+static gboolean
+hk_watchdog_set_filter_internal (HkWatchdog *self,
+                                 HkFilter   *filter)
+{
+  if (self->filter == filter)
+    return FALSE;
+
+  if (self->filter != NULL)
+    g_clear_signal_handler (&self->filter_changed_id, self->filter);
+  g_set_object (&self->filter, filter);
+  if (filter != NULL)
+    self->filter_changed_id = g_signal_connect (filter, "changed",
+                                                G_CALLBACK (on_filter_changed), self);
+  apply_filter (self);
+  return TRUE;
+}
+
 /* --- accessors ---------------------------------------------------------- */
 
 /**
@@ -1345,6 +1625,8 @@ hk_watchdog_set_##field (HkWatchdog *self,                                    \
                          gboolean    field)                                   \
 {                                                                             \
   g_return_if_fail (HK_IS_WATCHDOG (self));                                   \
+  if (self->run != NULL)                                                      \
+    CHECK_OWNER_THREAD (self);                                                \
   if (self->field == !!field)                                                 \
     return;                                                                   \
   self->field = !!field;                                                      \
@@ -1449,8 +1731,10 @@ hk_watchdog_set_filter (HkWatchdog *self,
 {
   g_return_if_fail (HK_IS_WATCHDOG (self));
   g_return_if_fail (filter == NULL || HK_IS_FILTER (filter));
+  if (self->run != NULL)
+    CHECK_OWNER_THREAD (self);
 
-  if (g_set_object (&self->filter, filter))
+  if (hk_watchdog_set_filter_internal (self, filter))
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FILTER]);
 }
 
@@ -1486,10 +1770,14 @@ hk_watchdog_set_latency (HkWatchdog *self,
                          guint       latency)
 {
   g_return_if_fail (HK_IS_WATCHDOG (self));
+  if (self->run != NULL)
+    CHECK_OWNER_THREAD (self);
 
   if (self->latency == latency)
     return;
   self->latency = latency;
+  if (self->run != NULL)
+    configure_queue (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LATENCY]);
 }
 
@@ -1526,10 +1814,14 @@ hk_watchdog_set_max_latency (HkWatchdog *self,
 {
   g_return_if_fail (HK_IS_WATCHDOG (self));
   g_return_if_fail (max_latency > 0);
+  if (self->run != NULL)
+    CHECK_OWNER_THREAD (self);
 
   if (self->max_latency == max_latency)
     return;
   self->max_latency = max_latency;
+  if (self->run != NULL)
+    configure_queue (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_LATENCY]);
 }
 
@@ -1567,7 +1859,8 @@ hk_watchdog_get_n_watched_directories (HkWatchdog *self)
 {
   g_return_val_if_fail (HK_IS_WATCHDOG (self), 0);
 
-  return self->tree != NULL ? hk_tree_get_n_watched (self->tree) : 0;
+  /* The tree is freed only after the run is dropped. */
+  return self->run != NULL ? hk_tree_get_n_watched (self->run->tree) : 0;
 }
 
 /**
@@ -1754,7 +2047,7 @@ hk_watchdog_get_n_polled_directories (HkWatchdog *self)
 {
   g_return_val_if_fail (HK_IS_WATCHDOG (self), 0);
 
-  return self->tree != NULL ? hk_tree_get_n_polled (self->tree) : 0;
+  return self->run != NULL ? hk_tree_get_n_polled (self->run->tree) : 0;
 }
 
 /**
@@ -1835,10 +2128,10 @@ hk_watchdog_dup_snapshot (HkWatchdog *self)
 
   g_return_val_if_fail (HK_IS_WATCHDOG (self), NULL);
 
-  if (!self->running || self->tree == NULL)
+  if (!self->running || self->run == NULL)
     return NULL;
 
-  dup.tree = self->tree;
+  dup.tree = self->run->tree;
   hk_worker_call (self->worker, dup_snapshot_on_worker, &dup);
   return dup.snapshot;
 }

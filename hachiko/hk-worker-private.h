@@ -13,7 +13,8 @@ G_BEGIN_DECLS
 
 /* The one worker thread of the process, shared by every HkWatchdog. It runs
  * its own GMainContext with the backend's sources and owns every HkTree.
- * It starts with the first watchdog and stays until exit. */
+ * It starts with the first watchdog and stays until exit. A fork()ed child
+ * gets a worker of its own. */
 typedef struct _HkWorker HkWorker;
 
 typedef void (*HkWorkerFunc) (HkWorker *worker,
@@ -34,5 +35,16 @@ void          hk_worker_post        (HkWorker      *worker,
                                      HkWorkerFunc   func,
                                      gpointer       data,
                                      GDestroyNotify destroy);
+
+/* Runs on the worker and completes @task with g_task_return_*(). */
+typedef void (*HkWorkerTaskFunc) (HkWorker *worker,
+                                  GTask    *task);
+
+/* Runs @func on the worker; @task completes on the context it was created
+ * in (the owner's). @task must have no source object: its last reference
+ * may be dropped on the worker. */
+void          hk_worker_run_task    (HkWorker      *worker,
+                                     GTask         *task,
+                                     HkWorkerTaskFunc func);
 
 G_END_DECLS

@@ -5,10 +5,13 @@
 
 #include "config.h"
 
+#include <unistd.h>
+
 #include "hk-worker-private.h"
 
 struct _HkWorker
 {
+  pid_t         pid;         /* the process whose thread this is */
   guint         ref_count;   /* under worker_lock */
   GThread      *thread;
   GMainContext *context;
@@ -21,6 +24,17 @@ struct _HkWorker
 
 G_LOCK_DEFINE_STATIC (worker_lock);
 static HkWorker *the_worker;
+
+/* After fork() the child has the parent's worker singleton but not its
+ * thread: waiting for that thread would hang forever, and its context may
+ * be locked for good. The child forgets it (leaking it: nothing of it can
+ * be touched safely) and starts a worker of its own. Under worker_lock. */
+static void
+forget_worker_of_parent (void)
+{
+  if (the_worker != NULL && the_worker->pid != getpid ())
+    the_worker = NULL;
+}
 
 static gpointer
 hk_worker_thread (gpointer data)
@@ -71,6 +85,7 @@ hk_worker_acquire (GError **error)
   HkWorker *self;
 
   G_LOCK (worker_lock);
+  forget_worker_of_parent ();
 
   if (the_worker != NULL)
     {
@@ -80,6 +95,7 @@ hk_worker_acquire (GError **error)
     }
 
   self = g_new0 (HkWorker, 1);
+  self->pid = getpid ();
   self->ref_count = 1;
   g_mutex_init (&self->mutex);
   g_cond_init (&self->cond);
@@ -106,7 +122,12 @@ void
 hk_worker_release (HkWorker *self)
 {
   G_LOCK (worker_lock);
-  g_assert (self == the_worker);
+  if (self != the_worker)
+    {
+      /* A parent's worker, forgotten after fork(). */
+      G_UNLOCK (worker_lock);
+      return;
+    }
   g_assert (self->ref_count > 0);
   self->ref_count--;
   G_UNLOCK (worker_lock);
@@ -118,6 +139,7 @@ hk_worker_shutdown_idle (void)
   HkWorker *self;
 
   G_LOCK (worker_lock);
+  forget_worker_of_parent ();
   self = the_worker;
   if (self == NULL || self->ref_count > 0)
     {
@@ -222,4 +244,27 @@ hk_worker_post (HkWorker       *self,
   call->destroy = destroy != NULL ? destroy : no_destroy;
 
   g_main_context_invoke (self->context, run_call, call);
+}
+
+static void
+run_task (HkWorker *worker,
+          gpointer  data)
+{
+  GTask *task = data;
+  HkWorkerTaskFunc func = g_object_get_data (G_OBJECT (task), "hk-worker-func");
+
+  func (worker, task);
+}
+
+void
+hk_worker_run_task (HkWorker         *self,
+                    GTask            *task,
+                    HkWorkerTaskFunc  func)
+{
+  /* Only the task travels: it carries its data, and its result comes back
+   * on the context it was created in. */
+  g_return_if_fail (g_task_get_source_object (task) == NULL);
+
+  g_object_set_data (G_OBJECT (task), "hk-worker-func", func);
+  hk_worker_post (self, run_task, g_object_ref (task), g_object_unref);
 }

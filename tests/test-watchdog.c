@@ -611,9 +611,16 @@ test_stop_no_event_after_stop (Fixture *f, gconstpointer data)
       g_autofree char *rel = g_strdup_printf ("f%u", i);
       write_rel (f, rel, "x");
     }
-  /* Let the worker read (some of) them into the owner's queue, without
-   * dispatching it. */
-  g_usleep (50000);
+  /* Wait until the worker has read some of them into the owner's queue,
+   * without dispatching it: events are provably pending when stop runs. */
+  {
+    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+    while (hk_watchdog_get_n_queued_for_testing (f->watchdog) == 0 &&
+           g_get_monotonic_time () < deadline)
+      g_usleep (1000);
+    g_assert_cmpuint (hk_watchdog_get_n_queued_for_testing (f->watchdog), >, 0);
+  }
   hk_watchdog_stop (f->watchdog);
   g_assert_false (hk_watchdog_get_running (f->watchdog));
   hk_test_drain (200);
@@ -629,6 +636,12 @@ stop_in_handler (HkWatchdog *watchdog,
   hk_watchdog_stop (watchdog);
 }
 
+static gboolean
+called (gpointer data)
+{
+  return *(guint *) data > 0;
+}
+
 static void
 test_stop_from_handler_stops_the_batch (Fixture *f, gconstpointer data)
 {
@@ -641,8 +654,16 @@ test_stop_from_handler_stops_the_batch (Fixture *f, gconstpointer data)
       g_autofree char *rel = g_strdup_printf ("f%u", i);
       write_rel (f, rel, "x");
     }
-  g_usleep (50000);
-  hk_test_drain (200);
+  /* Wait for events to be read (a batch is waiting), then deliver. */
+  {
+    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+    while (hk_watchdog_get_n_queued_for_testing (f->watchdog) == 0 &&
+           g_get_monotonic_time () < deadline)
+      g_usleep (1000);
+  }
+  g_assert_true (hk_test_wait_until (called, &calls, 10000));
+  hk_test_drain (100);
   g_assert_cmpuint (calls, ==, 1);
 }
 

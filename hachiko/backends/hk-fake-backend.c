@@ -195,6 +195,19 @@ key_for_path (HkFakeBackend *self,
 }
 
 static gboolean
+signal_done (gpointer data)
+{
+  Injection *inj = data;
+
+  g_mutex_lock (&inj->mutex);
+  inj->done = TRUE;
+  g_cond_signal (&inj->cond);
+  g_mutex_unlock (&inj->mutex);
+
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
 run_injection (gpointer data)
 {
   Injection *inj = data;
@@ -244,10 +257,16 @@ run_injection (gpointer data)
         }
     }
 
-  g_mutex_lock (&inj->mutex);
-  inj->done = TRUE;
-  g_cond_signal (&inj->cond);
-  g_mutex_unlock (&inj->mutex);
+  /* Done once the worker has also run what the reports scheduled (the
+   * owner's wake-up): at a lower priority than all of it. */
+  {
+    GSource *idle = g_idle_source_new ();
+
+    g_source_set_priority (idle, G_PRIORITY_LOW);
+    g_source_set_callback (idle, signal_done, inj, NULL);
+    g_source_attach (idle, g_main_context_get_thread_default ());
+    g_source_unref (idle);
+  }
 
   return G_SOURCE_REMOVE;
 }
