@@ -1,0 +1,703 @@
+/* hk-gio-backend.c
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "hk-backend-private.h"
+
+/* GIO: one GFileMonitor per directory, as GLib provides it on the platform
+ * (inotify on Linux, kqueue on the BSDs and macOS, ReadDirectoryChangesW on
+ * Windows). The key of a directory is its WatchedDir; the same directory
+ * (device and inode) watched again gets the same key.
+ *
+ * Monitors are created on the worker with the worker's context as
+ * thread-default, so their "changed" signals arrive there. Each monitor
+ * dispatches from a GSource of its own, so events of *different*
+ * directories may arrive out of the kernel's order. Two consequences:
+ *
+ * - A move between two directories arrives as MOVED_OUT at the source and
+ *   MOVED_IN at the destination, each naming the other side. The move is
+ *   reported when the source's half arrives (in the source directory's
+ *   order). A destination's half that comes first is held, with the events
+ *   of its directory behind it, until the source's half or an idle moment.
+ * - GLib stops a monitor whose directory is moved (it reports the
+ *   directory "deleted"). At an idle moment, once the tree has seen the
+ *   move, a directory still on disk gets a new monitor at its new path and
+ *   is re-read. */
+
+/* The other half of a reported move is expected for this long. */
+#define EXPECT_US (2 * G_USEC_PER_SEC)
+/* A stopped monitor may have missed changes since a little before its
+ * directory-gone event arrived. */
+#define RESTART_SLACK_NS (100 * G_GINT64_CONSTANT (1000000))
+/* How long a stopped directory waits for the tree to learn where it went
+ * (the parent's event may come from a monitor that dispatches later). */
+#define RESTART_WAIT_US (500 * 1000)
+#define RESTART_RETRY_MS 20
+
+typedef struct _HkGioBackend HkGioBackend;
+
+typedef struct
+{
+  HkGioBackend *backend;
+  dev_t         dev;
+  ino_t         ino;
+  char         *path;        /* as the monitor was created: GIO names files under it */
+  GFileMonitor *monitor;
+  HkWatchFlags  flags;
+  GQueue        held;        /* HeldEvent: behind a move's early destination half */
+  gint64        stopped_ns;  /* realtime the monitor stopped, 0 while it runs */
+  gint64        stopped_us;  /* monotonic, the same moment */
+} WatchedDir;
+
+typedef struct
+{
+  GFile             *file;
+  GFile             *other;
+  GFileMonitorEvent  event;
+} HeldEvent;
+
+struct _HkGioBackend
+{
+  HkBackend     parent;
+  GMainContext *context;
+  GHashTable   *dirs;       /* WatchedDir (key), by device and inode */
+  GHashTable   *by_path;    /* monitor path -> WatchedDir, for the other side of moves */
+  GHashTable   *expected;   /* "<dir>/<name>" -> monotonic deadline */
+  GSource      *idle;
+  GSource      *retry;
+};
+
+static gboolean hk_gio_backend_idle (gpointer data);
+
+static gint64
+realtime_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_REALTIME, &ts);
+  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
+static guint
+dir_hash (gconstpointer key)
+{
+  const WatchedDir *dir = key;
+
+  return (guint) dir->ino ^ (guint) dir->dev * 2654435761u;
+}
+
+static gboolean
+dir_equal (gconstpointer a,
+           gconstpointer b)
+{
+  const WatchedDir *da = a, *db = b;
+
+  return da->dev == db->dev && da->ino == db->ino;
+}
+
+static void
+held_event_free (HeldEvent *held)
+{
+  g_clear_object (&held->file);
+  g_clear_object (&held->other);
+  g_free (held);
+}
+
+static void
+stop_monitor (WatchedDir *dir)
+{
+  if (dir->monitor == NULL)
+    return;
+  g_signal_handlers_disconnect_by_data (dir->monitor, dir);
+  g_file_monitor_cancel (dir->monitor);
+  g_clear_object (&dir->monitor);
+  if (g_hash_table_lookup (dir->backend->by_path, dir->path) == dir)
+    g_hash_table_remove (dir->backend->by_path, dir->path);
+}
+
+static void
+watched_dir_free (WatchedDir *dir)
+{
+  stop_monitor (dir);
+  g_queue_clear_full (&dir->held, (GDestroyNotify) held_event_free);
+  g_free (dir->path);
+  g_free (dir);
+}
+
+static void
+schedule_idle (HkGioBackend *self)
+{
+  if (self->idle != NULL)
+    return;
+
+  /* Below the monitors' priority: runs once every monitor with something
+   * queued has delivered it. */
+  self->idle = g_idle_source_new ();
+  g_source_set_priority (self->idle, G_PRIORITY_DEFAULT_IDLE);
+  g_source_set_callback (self->idle, hk_gio_backend_idle, self, NULL);
+  g_source_set_static_name (self->idle, "[hachiko] gio");
+  g_source_attach (self->idle, self->context);
+}
+
+static void on_monitor_changed (GFileMonitor      *monitor,
+                                GFile             *file,
+                                GFile             *other,
+                                GFileMonitorEvent  event,
+                                gpointer           data);
+
+static gboolean
+start_monitor (WatchedDir  *dir,
+               const char  *path,
+               GError     **error)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autoptr(GError) local_error = NULL;
+  HkGioBackend *self = dir->backend;
+
+  /* GIO attaches the monitor to the thread-default context: the worker's. */
+  g_main_context_push_thread_default (self->context);
+  dir->monitor = g_file_monitor_directory (file, G_FILE_MONITOR_WATCH_MOVES, NULL, &local_error);
+  g_main_context_pop_thread_default (self->context);
+
+  if (dir->monitor == NULL)
+    {
+      g_autofree char *display = g_filename_display_name (path);
+
+      g_set_error (error, G_IO_ERROR,
+                   local_error->domain == G_IO_ERROR ? local_error->code : G_IO_ERROR_FAILED,
+                   "Cannot watch “%s” with GIO: %s", display, local_error->message);
+      return FALSE;
+    }
+
+  /* No rate limit: every CHANGED is passed on; the coalescer is the place
+   * to merge them. */
+  g_file_monitor_set_rate_limit (dir->monitor, 0);
+  g_signal_connect (dir->monitor, "changed", G_CALLBACK (on_monitor_changed), dir);
+
+  g_free (dir->path);
+  dir->path = g_strdup (path);
+  dir->stopped_ns = 0;
+  g_hash_table_replace (self->by_path, dir->path, dir);
+  return TRUE;
+}
+
+/* The name of @file in @dir; NULL when @file is @dir itself. Sets
+ * *is_other_dir when @file lies elsewhere. */
+static char *
+child_name (WatchedDir *dir,
+            GFile      *file,
+            gboolean   *is_self)
+{
+  g_autofree char *path = g_file_get_path (file);
+  gsize len = strlen (dir->path);
+
+  *is_self = FALSE;
+  if (path == NULL)
+    return NULL;
+  if (strcmp (path, dir->path) == 0)
+    {
+      *is_self = TRUE;
+      return NULL;
+    }
+  if (strncmp (path, dir->path, len) == 0 && path[len] == '/' &&
+      path[len + 1] != '\0' && strchr (path + len + 1, '/') == NULL)
+    return g_strdup (path + len + 1);
+  return NULL;
+}
+
+/* The watched directory @file lies in, and its name there. */
+static WatchedDir *
+locate (HkGioBackend  *self,
+        GFile         *file,
+        char         **name)
+{
+  g_autoptr(GFile) parent = file != NULL ? g_file_get_parent (file) : NULL;
+  g_autofree char *parent_path = parent != NULL ? g_file_get_path (parent) : NULL;
+  WatchedDir *dir;
+
+  if (parent_path == NULL)
+    return NULL;
+  dir = g_hash_table_lookup (self->by_path, parent_path);
+  if (dir == NULL || !hk_backend_has_key (&self->parent, dir))
+    return NULL;
+  *name = g_file_get_basename (file);
+  return dir;
+}
+
+static gboolean
+is_directory_at (HkGioBackend *self,
+                 WatchedDir   *dir,
+                 const char   *name)
+{
+  g_autofree char *dir_path = hk_backend_dup_path (&self->parent, dir);
+  g_autofree char *path = NULL;
+  struct stat st;
+
+  if (dir_path == NULL)
+    return FALSE;
+  path = g_build_filename (dir_path, name, NULL);
+  if ((dir->flags & HK_WATCH_FOLLOW_SYMLINK) ? stat (path, &st) : lstat (path, &st))
+    return FALSE;
+  return S_ISDIR (st.st_mode);
+}
+
+static char *
+expect_key (WatchedDir *dir,
+            const char *name,
+            char        half)
+{
+  return g_strdup_printf ("%c%p/%s", half, (gpointer) dir, name);
+}
+
+/* Consumes the expectation of @half of a move at @dir/@name, if any. */
+static gboolean
+take_expected (HkGioBackend *self,
+               WatchedDir   *dir,
+               const char   *name,
+               char          half)
+{
+  g_autofree char *key = expect_key (dir, name, half);
+  gint64 now = g_get_monotonic_time ();
+  gpointer deadline;
+  GHashTableIter iter;
+  gboolean found = FALSE;
+
+  if (g_hash_table_lookup_extended (self->expected, key, NULL, &deadline))
+    {
+      found = GPOINTER_TO_SIZE (deadline) >= (gsize) now;
+      g_hash_table_remove (self->expected, key);
+    }
+
+  /* Halves that never came (their monitor was stopped) expire. */
+  g_hash_table_iter_init (&iter, self->expected);
+  while (g_hash_table_iter_next (&iter, NULL, &deadline))
+    if (GPOINTER_TO_SIZE (deadline) < (gsize) now)
+      g_hash_table_iter_remove (&iter);
+
+  return found;
+}
+
+static void
+expect (HkGioBackend *self,
+        WatchedDir   *dir,
+        const char   *name,
+        char          half)
+{
+  g_hash_table_replace (self->expected, expect_key (dir, name, half),
+                        GSIZE_TO_POINTER ((gsize) (g_get_monotonic_time () + EXPECT_US)));
+}
+
+static void replay_held (HkGioBackend *self, WatchedDir *dir);
+
+/* Translates one GIO event. Returns FALSE when it must wait (the
+ * destination half of a move whose source half has not arrived). */
+static gboolean
+translate (HkGioBackend      *self,
+           WatchedDir        *dir,
+           GFile             *file,
+           GFile             *other,
+           GFileMonitorEvent  event,
+           gboolean           flushing)
+{
+  gint64 now = g_get_monotonic_time ();
+  g_autofree char *name = NULL;
+  g_autofree char *other_name = NULL;
+  WatchedDir *other_dir;
+  gboolean is_self;
+
+  name = child_name (dir, file, &is_self);
+  if (name == NULL && !is_self)
+    return TRUE;
+
+  if (is_self)
+    {
+      switch (event)
+        {
+        case G_FILE_MONITOR_EVENT_DELETED:
+        case G_FILE_MONITOR_EVENT_MOVED:
+        case G_FILE_MONITOR_EVENT_MOVED_OUT:
+          /* Deleted or moved: GLib stopped the monitor. Sorted out once
+           * the tree has seen its parent's event. */
+          dir->stopped_ns = realtime_ns () - RESTART_SLACK_NS;
+          dir->stopped_us = now;
+          stop_monitor (dir);
+          schedule_idle (self);
+          break;
+        case G_FILE_MONITOR_EVENT_UNMOUNTED:
+          hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_UNMOUNTED, TRUE, now);
+          break;
+        case G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED:
+          hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_ATTRIBUTES, TRUE, now);
+          break;
+        case G_FILE_MONITOR_EVENT_CHANGED:
+          hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_MODIFIED, TRUE, now);
+          break;
+        default:
+          break;
+        }
+      return TRUE;
+    }
+
+  switch (event)
+    {
+    case G_FILE_MONITOR_EVENT_CREATED:
+      hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_CREATED,
+                                is_directory_at (self, dir, name), now);
+      break;
+
+    case G_FILE_MONITOR_EVENT_DELETED:
+      hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_DELETED, FALSE, now);
+      break;
+
+    case G_FILE_MONITOR_EVENT_CHANGED:
+      hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_MODIFIED,
+                                is_directory_at (self, dir, name), now);
+      break;
+
+    case G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED:
+      hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_ATTRIBUTES,
+                                is_directory_at (self, dir, name), now);
+      break;
+
+    case G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT:
+      /* GIO sends it for new directories and links too, and after two
+       * seconds without a close ("virtual"): only a file's is a close. */
+      if (!is_directory_at (self, dir, name))
+        hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_CLOSED_WRITE, FALSE, now);
+      break;
+
+    case G_FILE_MONITOR_EVENT_RENAMED:
+      other_name = other != NULL ? g_file_get_basename (other) : NULL;
+      if (other_name != NULL)
+        hk_backend_report_move (&self->parent, dir, name, dir, other_name,
+                                is_directory_at (self, dir, other_name), now);
+      break;
+
+    case G_FILE_MONITOR_EVENT_MOVED_OUT:
+      other_dir = locate (self, other, &other_name);
+      if (other_dir == NULL)
+        {
+          hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_MOVED_OUT, FALSE, now);
+          break;
+        }
+      if (take_expected (self, dir, name, 'o'))
+        break;  /* reported when its destination half came first */
+
+      hk_backend_report_move (&self->parent, dir, name, other_dir, other_name,
+                              is_directory_at (self, other_dir, other_name), now);
+      if (!g_queue_is_empty (&other_dir->held))
+        {
+          HeldEvent *head = g_queue_peek_head (&other_dir->held);
+
+          if (head->event == G_FILE_MONITOR_EVENT_MOVED_IN &&
+              head->other != NULL && g_file_equal (head->other, file))
+            {
+              held_event_free (g_queue_pop_head (&other_dir->held));
+              replay_held (self, other_dir);
+              break;
+            }
+        }
+      expect (self, other_dir, other_name, 'i');
+      break;
+
+    case G_FILE_MONITOR_EVENT_MOVED_IN:
+      other_dir = locate (self, other, &other_name);
+      if (other_dir == NULL)
+        {
+          hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_MOVED_IN,
+                                    is_directory_at (self, dir, name), now);
+          break;
+        }
+      if (take_expected (self, dir, name, 'i'))
+        break;  /* reported with its source half */
+      if (!flushing)
+        return FALSE;
+
+      /* The source half did not come by an idle moment: report it now. */
+      hk_backend_report_move (&self->parent, other_dir, other_name, dir, name,
+                              is_directory_at (self, dir, name), now);
+      expect (self, other_dir, other_name, 'o');
+      break;
+
+    case G_FILE_MONITOR_EVENT_UNMOUNTED:
+    case G_FILE_MONITOR_EVENT_PRE_UNMOUNT:
+    case G_FILE_MONITOR_EVENT_MOVED:
+    default:
+      break;
+    }
+
+  return TRUE;
+}
+
+static void
+hold (WatchedDir        *dir,
+      GFile             *file,
+      GFile             *other,
+      GFileMonitorEvent  event,
+      gboolean           at_head)
+{
+  HeldEvent *held = g_new0 (HeldEvent, 1);
+
+  held->file = g_object_ref (file);
+  held->other = other != NULL ? g_object_ref (other) : NULL;
+  held->event = event;
+  if (at_head)
+    g_queue_push_head (&dir->held, held);
+  else
+    g_queue_push_tail (&dir->held, held);
+}
+
+/* Delivers @dir's held events until one must wait again. */
+static void
+replay_directory (HkGioBackend *self,
+                  WatchedDir   *dir,
+                  gboolean      flushing)
+{
+  while (!g_queue_is_empty (&dir->held) && hk_backend_has_key (&self->parent, dir))
+    {
+      HeldEvent *held = g_queue_pop_head (&dir->held);
+
+      if (!translate (self, dir, held->file, held->other, held->event, flushing))
+        {
+          g_queue_push_head (&dir->held, held);
+          schedule_idle (self);
+          return;
+        }
+      held_event_free (held);
+    }
+}
+
+static void
+replay_held (HkGioBackend *self,
+             WatchedDir   *dir)
+{
+  replay_directory (self, dir, FALSE);
+}
+
+static void
+on_monitor_changed (GFileMonitor      *monitor,
+                    GFile             *file,
+                    GFile             *other,
+                    GFileMonitorEvent  event,
+                    gpointer           data)
+{
+  WatchedDir *dir = data;
+  HkGioBackend *self = dir->backend;
+
+  if (!hk_backend_has_key (&self->parent, dir))
+    return;
+
+  if (!g_queue_is_empty (&dir->held))
+    {
+      hold (dir, file, other, event, FALSE);
+      return;
+    }
+
+  if (!translate (self, dir, file, other, event, FALSE))
+    {
+      hold (dir, file, other, event, TRUE);
+      schedule_idle (self);
+    }
+}
+
+static gboolean
+on_retry (gpointer data)
+{
+  HkGioBackend *self = data;
+
+  g_clear_pointer (&self->retry, g_source_unref);
+  schedule_idle (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_retry (HkGioBackend *self)
+{
+  if (self->retry != NULL)
+    return;
+  self->retry = g_timeout_source_new (RESTART_RETRY_MS);
+  g_source_set_callback (self->retry, on_retry, self, NULL);
+  g_source_set_static_name (self->retry, "[hachiko] gio restart");
+  g_source_attach (self->retry, self->context);
+}
+
+/* A directory whose monitor GLib stopped: moved (watch it again where it
+ * is now and re-read it) or gone (a root is reported; a subdirectory's
+ * parent reports it, which removes its watch). */
+static void
+restart_stopped (HkGioBackend *self,
+                 WatchedDir   *dir)
+{
+  g_autofree char *path = hk_backend_dup_path (&self->parent, dir);
+  gint64 now = g_get_monotonic_time ();
+  gint64 since_ns = dir->stopped_ns;
+  struct stat st;
+
+  if (path == NULL ||
+      lstat (path, &st) != 0 || !S_ISDIR (st.st_mode) ||
+      st.st_dev != dir->dev || st.st_ino != dir->ino)
+    {
+      /* Not where the tree thinks: wait for its parent's event a while. */
+      if (now < dir->stopped_us + RESTART_WAIT_US)
+        {
+          schedule_retry (self);
+          return;
+        }
+      dir->stopped_ns = 0;
+      hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
+      return;
+    }
+
+  dir->stopped_ns = 0;
+  if (!start_monitor (dir, path, NULL))
+    {
+      hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
+      return;
+    }
+
+  hk_backend_report_rescan (&self->parent, dir, HK_RESCAN_ENTRIES, since_ns, realtime_ns (), now);
+}
+
+static gboolean
+hk_gio_backend_idle (gpointer data)
+{
+  HkGioBackend *self = data;
+  g_autoptr(GPtrArray) dirs = g_ptr_array_new ();
+  GHashTableIter iter;
+  WatchedDir *dir;
+
+  g_clear_pointer (&self->idle, g_source_unref);
+
+  /* Collected first: reports add and remove watches. */
+  g_hash_table_iter_init (&iter, self->dirs);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &dir, NULL))
+    if (dir->stopped_ns != 0 || !g_queue_is_empty (&dir->held))
+      g_ptr_array_add (dirs, dir);
+
+  for (guint i = 0; i < dirs->len; i++)
+    {
+      dir = g_ptr_array_index (dirs, i);
+      if (!g_hash_table_contains (self->dirs, dir) || !hk_backend_has_key (&self->parent, dir))
+        continue;
+      replay_directory (self, dir, TRUE);
+    }
+
+  for (guint i = 0; i < dirs->len; i++)
+    {
+      dir = g_ptr_array_index (dirs, i);
+      if (!g_hash_table_contains (self->dirs, dir) || !hk_backend_has_key (&self->parent, dir))
+        continue;
+      if (dir->stopped_ns != 0)
+        restart_stopped (self, dir);
+    }
+
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+hk_gio_backend_add_watch (HkBackend     *backend,
+                          const char    *path,
+                          HkWatchFlags   flags,
+                          gpointer      *key,
+                          GError       **error)
+{
+  HkGioBackend *self = (HkGioBackend *) backend;
+  WatchedDir *dir, lookup = { 0 };
+  struct stat st;
+  int rc;
+
+  rc = (flags & HK_WATCH_FOLLOW_SYMLINK) ? stat (path, &st) : lstat (path, &st);
+  if (rc != 0 || !S_ISDIR (st.st_mode))
+    {
+      int errsv = rc != 0 ? errno : ENOTDIR;
+      g_autofree char *display = g_filename_display_name (path);
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                   "Cannot watch “%s”: %s", display, g_strerror (errsv));
+      return FALSE;
+    }
+
+  lookup.dev = st.st_dev;
+  lookup.ino = st.st_ino;
+  dir = g_hash_table_lookup (self->dirs, &lookup);
+  if (dir == NULL)
+    {
+      dir = g_new0 (WatchedDir, 1);
+      dir->backend = self;
+      dir->dev = st.st_dev;
+      dir->ino = st.st_ino;
+      dir->flags = flags;
+      g_queue_init (&dir->held);
+      if (!start_monitor (dir, path, error))
+        {
+          watched_dir_free (dir);
+          return FALSE;
+        }
+      g_hash_table_add (self->dirs, dir);
+    }
+
+  *key = dir;
+  return TRUE;
+}
+
+static void
+hk_gio_backend_remove_watch (HkBackend *backend,
+                             gpointer   key)
+{
+  HkGioBackend *self = (HkGioBackend *) backend;
+
+  g_hash_table_remove (self->dirs, key);
+}
+
+static HkBackend *
+hk_gio_backend_create (GMainContext  *context,
+                       GError       **error)
+{
+  HkGioBackend *self = g_new0 (HkGioBackend, 1);
+
+  self->context = g_main_context_ref (context);
+  self->dirs = g_hash_table_new_full (dir_hash, dir_equal, (GDestroyNotify) watched_dir_free, NULL);
+  self->by_path = g_hash_table_new (g_str_hash, g_str_equal);
+  self->expected = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  return &self->parent;
+}
+
+static void
+hk_gio_backend_destroy (HkBackend *backend)
+{
+  HkGioBackend *self = (HkGioBackend *) backend;
+
+  if (self->idle != NULL)
+    {
+      g_source_destroy (self->idle);
+      g_clear_pointer (&self->idle, g_source_unref);
+    }
+  if (self->retry != NULL)
+    {
+      g_source_destroy (self->retry);
+      g_clear_pointer (&self->retry, g_source_unref);
+    }
+  g_hash_table_unref (self->dirs);
+  g_hash_table_unref (self->by_path);
+  g_hash_table_unref (self->expected);
+  g_main_context_unref (self->context);
+  g_free (self);
+}
+
+const HkBackendClass hk_gio_backend_class = {
+  .name = "gio",
+  .kind = HK_BACKEND_KIND_GIO,
+  .caps = HK_BACKEND_CAP_PAIRS_MOVES | HK_BACKEND_CAP_NEEDS_PATH,
+  .create = hk_gio_backend_create,
+  .destroy = hk_gio_backend_destroy,
+  .add_watch = hk_gio_backend_add_watch,
+  .remove_watch = hk_gio_backend_remove_watch,
+};
