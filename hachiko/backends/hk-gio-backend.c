@@ -53,6 +53,7 @@ typedef struct
   GFileMonitor *monitor;
   HkWatchFlags  flags;
   GQueue        held;        /* HeldEvent: behind a move's early destination half */
+  GHashTable   *unresolved;  /* name -> HkChange: arrived, gone before we could see its kind */
   gint64        stopped_ns;  /* realtime the monitor stopped, 0 while it runs */
   gint64        stopped_us;  /* monotonic, the same moment */
 } WatchedDir;
@@ -128,6 +129,7 @@ watched_dir_free (WatchedDir *dir)
 {
   stop_monitor (dir);
   g_queue_clear_full (&dir->held, (GDestroyNotify) held_event_free);
+  g_clear_pointer (&dir->unresolved, g_hash_table_unref);
   g_free (dir->path);
   g_free (dir);
 }
@@ -232,21 +234,121 @@ locate (HkGioBackend  *self,
   return dir;
 }
 
-static gboolean
-is_directory_at (HkGioBackend *self,
-                 WatchedDir   *dir,
-                 const char   *name)
+/* GIO's events do not say whether the entry is a directory: look. -1 when
+ * it is gone already. */
+static int
+kind_at (HkGioBackend *self,
+         WatchedDir   *dir,
+         const char   *name)
 {
   g_autofree char *dir_path = hk_backend_dup_path (&self->parent, dir);
   g_autofree char *path = NULL;
   struct stat st;
 
   if (dir_path == NULL)
-    return FALSE;
+    return -1;
   path = g_build_filename (dir_path, name, NULL);
   if ((dir->flags & HK_WATCH_FOLLOW_SYMLINK) ? stat (path, &st) : lstat (path, &st))
-    return FALSE;
+    return -1;
   return S_ISDIR (st.st_mode);
+}
+
+static gboolean
+is_directory_at (HkGioBackend *self,
+                 WatchedDir   *dir,
+                 const char   *name)
+{
+  return kind_at (self, dir, name) == TRUE;
+}
+
+/* An entry that arrived and was gone (renamed, deleted) before its event
+ * was handled: its kind is unknown until its next event says where it
+ * went, so its arrival, and what happened to it meanwhile, waits for
+ * that. A directory taken for a file would never be read. */
+typedef struct
+{
+  HkChange  arrival;
+  GArray   *changes;  /* HkChange: modified, attributes, closed */
+} Unresolved;
+
+static void
+unresolved_free (Unresolved *unresolved)
+{
+  g_array_unref (unresolved->changes);
+  g_free (unresolved);
+}
+
+static void
+defer_arrival (WatchedDir *dir,
+               const char *name,
+               HkChange    change)
+{
+  Unresolved *unresolved = g_new0 (Unresolved, 1);
+
+  unresolved->arrival = change;
+  unresolved->changes = g_array_new (FALSE, FALSE, sizeof (HkChange));
+  if (dir->unresolved == NULL)
+    dir->unresolved = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify) unresolved_free);
+  g_hash_table_replace (dir->unresolved, g_strdup (name), unresolved);
+}
+
+/* Whether @name's arrival waits; then @change waits with it. */
+static gboolean
+defer_change (WatchedDir *dir,
+              const char *name,
+              HkChange    change)
+{
+  Unresolved *unresolved = dir->unresolved != NULL ? g_hash_table_lookup (dir->unresolved, name) : NULL;
+
+  if (unresolved == NULL)
+    return FALSE;
+  g_array_append_val (unresolved->changes, change);
+  return TRUE;
+}
+
+/* Reports the deferred arrival of @name, if any, as a directory or not,
+ * and what happened to it meanwhile. */
+static void
+resolve_arrival (HkGioBackend *self,
+                 WatchedDir   *dir,
+                 const char   *name,
+                 gboolean      is_directory)
+{
+  Unresolved *unresolved = NULL;
+  gint64 now = g_get_monotonic_time ();
+
+  if (dir->unresolved == NULL ||
+      !g_hash_table_steal_extended (dir->unresolved, name, NULL, (gpointer *) &unresolved))
+    return;
+  hk_backend_report_change (&self->parent, dir, name, unresolved->arrival, is_directory, now);
+  for (guint i = 0; i < unresolved->changes->len && hk_backend_has_key (&self->parent, dir); i++)
+    {
+      HkChange change = g_array_index (unresolved->changes, HkChange, i);
+
+      if (!is_directory || change != HK_CHANGE_CLOSED_WRITE)
+        hk_backend_report_change (&self->parent, dir, name, change, is_directory, now);
+    }
+  unresolved_free (unresolved);
+}
+
+static void
+report_arrival (HkGioBackend *self,
+                WatchedDir   *dir,
+                const char   *name,
+                HkChange      change)
+{
+  int kind = kind_at (self, dir, name);
+
+  if (dir->unresolved != NULL)
+    g_hash_table_remove (dir->unresolved, name);
+  if (kind < 0)
+    {
+      defer_arrival (dir, name, change);
+      schedule_idle (self);
+    }
+  else
+    hk_backend_report_change (&self->parent, dir, name, change, kind, g_get_monotonic_time ());
 }
 
 static char *
@@ -346,11 +448,46 @@ translate (HkGioBackend      *self,
       return TRUE;
     }
 
+  /* An arrival waiting for its kind: this event may say where it went. */
+  if (dir->unresolved != NULL && g_hash_table_contains (dir->unresolved, name))
+    {
+      switch (event)
+        {
+        case G_FILE_MONITOR_EVENT_CHANGED:
+          defer_change (dir, name, HK_CHANGE_MODIFIED);
+          return TRUE;
+        case G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED:
+          defer_change (dir, name, HK_CHANGE_ATTRIBUTES);
+          return TRUE;
+        case G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT:
+          defer_change (dir, name, HK_CHANGE_CLOSED_WRITE);
+          return TRUE;
+        default:
+          break;
+        }
+
+      gboolean was_directory = FALSE;
+      WatchedDir *where;
+
+      if (event == G_FILE_MONITOR_EVENT_RENAMED && other != NULL)
+        {
+          other_name = g_file_get_basename (other);
+          was_directory = is_directory_at (self, dir, other_name);
+          g_clear_pointer (&other_name, g_free);
+        }
+      else if (event == G_FILE_MONITOR_EVENT_MOVED_OUT &&
+               (where = locate (self, other, &other_name)) != NULL)
+        {
+          was_directory = is_directory_at (self, where, other_name);
+          g_clear_pointer (&other_name, g_free);
+        }
+      resolve_arrival (self, dir, name, was_directory);
+    }
+
   switch (event)
     {
     case G_FILE_MONITOR_EVENT_CREATED:
-      hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_CREATED,
-                                is_directory_at (self, dir, name), now);
+      report_arrival (self, dir, name, HK_CHANGE_CREATED);
       break;
 
     case G_FILE_MONITOR_EVENT_DELETED:
@@ -412,8 +549,7 @@ translate (HkGioBackend      *self,
       other_dir = locate (self, other, &other_name);
       if (other_dir == NULL)
         {
-          hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_MOVED_IN,
-                                    is_directory_at (self, dir, name), now);
+          report_arrival (self, dir, name, HK_CHANGE_MOVED_IN);
           break;
         }
       if (take_expected (self, dir, name, 'i'))
@@ -566,6 +702,24 @@ restart_stopped (HkGioBackend *self,
   hk_backend_report_rescan (&self->parent, dir, HK_RESCAN_ENTRIES, since_ns, realtime_ns (), now);
 }
 
+/* Nothing more was said about them: gone without a trace we can see. */
+static void
+flush_unresolved (HkGioBackend *self,
+                  WatchedDir   *dir)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  const char *name;
+
+  if (dir->unresolved == NULL)
+    return;
+  g_hash_table_iter_init (&iter, dir->unresolved);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &name, NULL))
+    g_ptr_array_add (names, g_strdup (name));
+  for (guint i = 0; i < names->len && hk_backend_has_key (&self->parent, dir); i++)
+    resolve_arrival (self, dir, g_ptr_array_index (names, i), FALSE);
+}
+
 static gboolean
 hk_gio_backend_idle (gpointer data)
 {
@@ -579,7 +733,8 @@ hk_gio_backend_idle (gpointer data)
   /* Collected first: reports add and remove watches. */
   g_hash_table_iter_init (&iter, self->dirs);
   while (g_hash_table_iter_next (&iter, (gpointer *) &dir, NULL))
-    if (dir->stopped_ns != 0 || !g_queue_is_empty (&dir->held))
+    if (dir->stopped_ns != 0 || !g_queue_is_empty (&dir->held) ||
+        (dir->unresolved != NULL && g_hash_table_size (dir->unresolved) > 0))
       g_ptr_array_add (dirs, dir);
 
   for (guint i = 0; i < dirs->len; i++)
@@ -588,6 +743,7 @@ hk_gio_backend_idle (gpointer data)
       if (!g_hash_table_contains (self->dirs, dir) || !hk_backend_has_key (&self->parent, dir))
         continue;
       replay_directory (self, dir, TRUE);
+      flush_unresolved (self, dir);
     }
 
   for (guint i = 0; i < dirs->len; i++)
