@@ -33,7 +33,6 @@ typedef struct
   gint64 round_ns;     /* end of the last round's window */
   gint64 due_us;       /* monotonic time of the next round */
   guint  interval_ms;
-  guint  gone : 1;
 } PolledDir;
 
 typedef struct
@@ -122,14 +121,17 @@ poll_dir (HkPollBackend *self,
   struct stat st;
 
   dir->due_us = now + (gint64) dir->interval_ms * 1000;
-  if (path == NULL || dir->gone)
+  if (path == NULL)
     return;
 
   if (stat (path, &st) != 0 || !S_ISDIR (st.st_mode) ||
       st.st_ino != dir->ino || st.st_dev != dir->dev)
     {
-      /* Its parent's round reports the deletion; a root is gone. */
-      dir->gone = TRUE;
+      /* Its parent's round reports the deletion; a root is gone. Not
+       * latched: the path is its first client's, which may be a stale
+       * name of a directory that moved (its parent's round has not
+       * dropped it yet) while another client already watches it at its
+       * new name. */
       hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
       return;
     }
