@@ -533,6 +533,39 @@ test_stop (Fixture *f, gconstpointer data)
   g_assert_false (hk_watchdog_get_running (f->watchdog));
 }
 
+static gboolean
+stopped (gpointer data)
+{
+  return !hk_watchdog_get_running (data);
+}
+
+/* A deleted or moved-away root is reported once and stops the watchdog
+ * with an error. */
+static void
+test_root_gone_stops (Fixture *f, gconstpointer data)
+{
+  g_autofree char *moved = g_build_filename (f->base, "moved-root", NULL);
+  gboolean by_rename = g_str_has_suffix (g_test_get_path (), "/root-moved");
+
+  mkdir_rel (f, "sub");
+  if (!fixture_watch (f))
+    return;
+
+  if (by_rename)
+    g_assert_cmpint (g_rename (f->root, moved), ==, 0);
+  else
+    hk_test_rm_rf (f->root);
+  if (!hk_test_wait_until (stopped, f->watchdog, TIMEOUT))
+    {
+      hk_recorder_dump (f->recorder);
+      g_error ("%s: the watchdog did not stop", f->backend->name);
+    }
+  ASSERT_COUNT (f, HK_EVENT_DELETED, "", 1);
+  g_assert_cmpuint (f->recorder->errors->len, ==, 1);
+  g_assert_error ((GError *) g_ptr_array_index (f->recorder->errors, 0),
+                  G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+}
+
 /* A forced backend that cannot work fails start with NOT_SUPPORTED and
  * says why; one that can reports it chose as told. */
 static void
@@ -577,6 +610,8 @@ main (int   argc,
     { "move-out-to-outside", test_move_out_to_outside },
     { "deep-tree", test_deep_tree },
     { "stop", test_stop },
+    { "root-deleted", test_root_gone_stops },
+    { "root-moved", test_root_gone_stops },
     { "forced-backend-reason", test_forced_backend_reason },
   };
 
