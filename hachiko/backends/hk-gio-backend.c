@@ -191,8 +191,8 @@ start_monitor (WatchedDir  *dir,
   return TRUE;
 }
 
-/* The name of @file in @dir; NULL when @file is @dir itself. Sets
- * *is_other_dir when @file lies elsewhere. */
+/* The name of @file in @dir; NULL when @file is @dir itself (*is_self
+ * set) or lies elsewhere. */
 static char *
 child_name (WatchedDir *dir,
             GFile      *file,
@@ -200,6 +200,7 @@ child_name (WatchedDir *dir,
 {
   g_autofree char *path = g_file_get_path (file);
   gsize len = strlen (dir->path);
+  const char *name;
 
   *is_self = FALSE;
   if (path == NULL)
@@ -209,10 +210,18 @@ child_name (WatchedDir *dir,
       *is_self = TRUE;
       return NULL;
     }
-  if (strncmp (path, dir->path, len) == 0 && path[len] == '/' &&
-      path[len + 1] != '\0' && strchr (path + len + 1, '/') == NULL)
-    return g_strdup (path + len + 1);
-  return NULL;
+  if (strncmp (path, dir->path, len) != 0)
+    return NULL;
+  name = path + len;
+  if (len > 0 && dir->path[len - 1] != '/')
+    {
+      if (*name != '/')
+        return NULL;
+      name++;
+    }
+  if (*name == '\0' || strchr (name, '/') != NULL)
+    return NULL;
+  return g_strdup (name);
 }
 
 /* The watched directory @file lies in, and its name there. */
@@ -269,6 +278,7 @@ typedef struct
 {
   HkChange  arrival;
   GArray   *changes;  /* HkChange: modified, attributes, closed */
+  gint64    since_us; /* monotonic */
 } Unresolved;
 
 static void
@@ -286,6 +296,7 @@ defer_arrival (WatchedDir *dir,
   Unresolved *unresolved = g_new0 (Unresolved, 1);
 
   unresolved->arrival = change;
+  unresolved->since_us = g_get_monotonic_time ();
   unresolved->changes = g_array_new (FALSE, FALSE, sizeof (HkChange));
   if (dir->unresolved == NULL)
     dir->unresolved = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
@@ -315,11 +326,12 @@ resolve_arrival (HkGioBackend *self,
                  const char   *name,
                  gboolean      is_directory)
 {
+  g_autofree char *key = NULL;
   Unresolved *unresolved = NULL;
   gint64 now = g_get_monotonic_time ();
 
   if (dir->unresolved == NULL ||
-      !g_hash_table_steal_extended (dir->unresolved, name, NULL, (gpointer *) &unresolved))
+      !g_hash_table_steal_extended (dir->unresolved, name, (gpointer *) &key, (gpointer *) &unresolved))
     return;
   hk_backend_report_change (&self->parent, dir, name, unresolved->arrival, is_directory, now);
   for (guint i = 0; i < unresolved->changes->len && hk_backend_has_key (&self->parent, dir); i++)
@@ -399,6 +411,84 @@ expect (HkGioBackend *self,
 
 static void replay_held (HkGioBackend *self, WatchedDir *dir);
 
+/* The arrival at @dir/@name still waits for its kind; @event is the next
+ * one about it. Returns TRUE when @event was taken care of. */
+static gboolean
+settle_unresolved (HkGioBackend      *self,
+                   WatchedDir        *dir,
+                   const char        *name,
+                   GFile             *file,
+                   GFile             *other,
+                   GFileMonitorEvent  event)
+{
+  g_autofree char *other_name = NULL;
+  g_autofree char *old_key = NULL;
+  WatchedDir *where = NULL;
+  Unresolved *unresolved;
+  int kind;
+
+  switch (event)
+    {
+    case G_FILE_MONITOR_EVENT_CHANGED:
+      return defer_change (dir, name, HK_CHANGE_MODIFIED);
+    case G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED:
+      return defer_change (dir, name, HK_CHANGE_ATTRIBUTES);
+    case G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT:
+      return defer_change (dir, name, HK_CHANGE_CLOSED_WRITE);
+    case G_FILE_MONITOR_EVENT_RENAMED:
+      if (other != NULL)
+        {
+          where = dir;
+          other_name = g_file_get_basename (other);
+        }
+      break;
+    case G_FILE_MONITOR_EVENT_MOVED_OUT:
+      where = locate (self, other, &other_name);
+      break;
+    default:
+      break;
+    }
+
+  if (where == NULL)
+    {
+      /* Gone for good (deleted, moved out of every watch): a file as far
+       * as anyone can tell. */
+      resolve_arrival (self, dir, name, FALSE);
+      return FALSE;
+    }
+
+  kind = kind_at (self, where, other_name);
+  if (kind >= 0)
+    {
+      resolve_arrival (self, dir, name, kind);
+      return FALSE;
+    }
+
+  /* Still not found where it went (a parent renamed meanwhile): for the
+   * tree it arrives at its last name, so the rename is not reported. */
+  g_hash_table_steal_extended (dir->unresolved, name, (gpointer *) &old_key, (gpointer *) &unresolved);
+  if (where->unresolved == NULL)
+    where->unresolved = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                               (GDestroyNotify) unresolved_free);
+  g_hash_table_replace (where->unresolved, g_strdup (other_name), unresolved);
+  if (where != dir)
+    {
+      HeldEvent *head = g_queue_peek_head (&where->held);
+
+      /* Its destination half, held or still to come, is taken care of. */
+      if (head != NULL && head->event == G_FILE_MONITOR_EVENT_MOVED_IN &&
+          head->other != NULL && g_file_equal (head->other, file))
+        {
+          held_event_free (g_queue_pop_head (&where->held));
+          replay_held (self, where);
+        }
+      else
+        expect (self, where, other_name, 'i');
+    }
+  schedule_idle (self);
+  return TRUE;
+}
+
 /* Translates one GIO event. Returns FALSE when it must wait (the
  * destination half of a move whose source half has not arrived). */
 static gboolean
@@ -451,37 +541,10 @@ translate (HkGioBackend      *self,
   /* An arrival waiting for its kind: this event may say where it went. */
   if (dir->unresolved != NULL && g_hash_table_contains (dir->unresolved, name))
     {
-      switch (event)
-        {
-        case G_FILE_MONITOR_EVENT_CHANGED:
-          defer_change (dir, name, HK_CHANGE_MODIFIED);
-          return TRUE;
-        case G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED:
-          defer_change (dir, name, HK_CHANGE_ATTRIBUTES);
-          return TRUE;
-        case G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT:
-          defer_change (dir, name, HK_CHANGE_CLOSED_WRITE);
-          return TRUE;
-        default:
-          break;
-        }
-
-      gboolean was_directory = FALSE;
-      WatchedDir *where;
-
-      if (event == G_FILE_MONITOR_EVENT_RENAMED && other != NULL)
-        {
-          other_name = g_file_get_basename (other);
-          was_directory = is_directory_at (self, dir, other_name);
-          g_clear_pointer (&other_name, g_free);
-        }
-      else if (event == G_FILE_MONITOR_EVENT_MOVED_OUT &&
-               (where = locate (self, other, &other_name)) != NULL)
-        {
-          was_directory = is_directory_at (self, where, other_name);
-          g_clear_pointer (&other_name, g_free);
-        }
-      resolve_arrival (self, dir, name, was_directory);
+      if (settle_unresolved (self, dir, name, file, other, event))
+        return TRUE;
+      if (!hk_backend_has_key (&self->parent, dir))
+        return TRUE;
     }
 
   switch (event)
@@ -530,7 +593,7 @@ translate (HkGioBackend      *self,
 
       hk_backend_report_move (&self->parent, dir, name, other_dir, other_name,
                               is_directory_at (self, other_dir, other_name), now);
-      if (!g_queue_is_empty (&other_dir->held))
+      if (hk_backend_has_key (&self->parent, other_dir) && !g_queue_is_empty (&other_dir->held))
         {
           HeldEvent *head = g_queue_peek_head (&other_dir->held);
 
@@ -597,7 +660,7 @@ replay_directory (HkGioBackend *self,
                   WatchedDir   *dir,
                   gboolean      flushing)
 {
-  while (!g_queue_is_empty (&dir->held) && hk_backend_has_key (&self->parent, dir))
+  while (hk_backend_has_key (&self->parent, dir) && !g_queue_is_empty (&dir->held))
     {
       HeldEvent *held = g_queue_pop_head (&dir->held);
 
@@ -702,56 +765,90 @@ restart_stopped (HkGioBackend *self,
   hk_backend_report_rescan (&self->parent, dir, HK_RESCAN_ENTRIES, since_ns, realtime_ns (), now);
 }
 
-/* Nothing more was said about them: gone without a trace we can see. */
+/* Arrivals nothing more was said about: the directory's path was stale
+ * (a parent renamed, the tree not told yet) or the entry went away without
+ * an event we can see. Looked up again at the current path until
+ * RESTART_WAIT_US has passed, then taken for files. */
 static void
 flush_unresolved (HkGioBackend *self,
                   WatchedDir   *dir)
 {
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  gint64 now = g_get_monotonic_time ();
   GHashTableIter iter;
+  Unresolved *unresolved;
   const char *name;
 
   if (dir->unresolved == NULL)
     return;
   g_hash_table_iter_init (&iter, dir->unresolved);
-  while (g_hash_table_iter_next (&iter, (gpointer *) &name, NULL))
+  while (g_hash_table_iter_next (&iter, (gpointer *) &name, (gpointer *) &unresolved))
     g_ptr_array_add (names, g_strdup (name));
+
   for (guint i = 0; i < names->len && hk_backend_has_key (&self->parent, dir); i++)
-    resolve_arrival (self, dir, g_ptr_array_index (names, i), FALSE);
+    {
+      int kind;
+
+      name = g_ptr_array_index (names, i);
+      unresolved = g_hash_table_lookup (dir->unresolved, name);
+      if (unresolved == NULL)
+        continue;
+      kind = kind_at (self, dir, name);
+      if (kind < 0 && now < unresolved->since_us + RESTART_WAIT_US)
+        {
+          schedule_retry (self);
+          continue;
+        }
+      resolve_arrival (self, dir, name, kind == TRUE);
+    }
+}
+
+/* The directory with @lookup's device and inode, if still watched. */
+static WatchedDir *
+find_dir (HkGioBackend     *self,
+          const WatchedDir *lookup)
+{
+  WatchedDir *dir = g_hash_table_lookup (self->dirs, lookup);
+
+  return dir != NULL && hk_backend_has_key (&self->parent, dir) ? dir : NULL;
 }
 
 static gboolean
 hk_gio_backend_idle (gpointer data)
 {
   HkGioBackend *self = data;
-  g_autoptr(GPtrArray) dirs = g_ptr_array_new ();
+  g_autoptr(GArray) pending = g_array_new (FALSE, TRUE, sizeof (WatchedDir));
   GHashTableIter iter;
   WatchedDir *dir;
 
   g_clear_pointer (&self->idle, g_source_unref);
 
-  /* Collected first: reports add and remove watches. */
+  /* Collected by identity, not pointer: reports add and remove watches,
+   * freeing directories. */
   g_hash_table_iter_init (&iter, self->dirs);
   while (g_hash_table_iter_next (&iter, (gpointer *) &dir, NULL))
     if (dir->stopped_ns != 0 || !g_queue_is_empty (&dir->held) ||
         (dir->unresolved != NULL && g_hash_table_size (dir->unresolved) > 0))
-      g_ptr_array_add (dirs, dir);
+      {
+        WatchedDir lookup = { .dev = dir->dev, .ino = dir->ino };
 
-  for (guint i = 0; i < dirs->len; i++)
+        g_array_append_val (pending, lookup);
+      }
+
+  for (guint i = 0; i < pending->len; i++)
     {
-      dir = g_ptr_array_index (dirs, i);
-      if (!g_hash_table_contains (self->dirs, dir) || !hk_backend_has_key (&self->parent, dir))
-        continue;
-      replay_directory (self, dir, TRUE);
-      flush_unresolved (self, dir);
+      dir = find_dir (self, &g_array_index (pending, WatchedDir, i));
+      if (dir != NULL)
+        replay_directory (self, dir, TRUE);
+      dir = find_dir (self, &g_array_index (pending, WatchedDir, i));
+      if (dir != NULL)
+        flush_unresolved (self, dir);
     }
 
-  for (guint i = 0; i < dirs->len; i++)
+  for (guint i = 0; i < pending->len; i++)
     {
-      dir = g_ptr_array_index (dirs, i);
-      if (!g_hash_table_contains (self->dirs, dir) || !hk_backend_has_key (&self->parent, dir))
-        continue;
-      if (dir->stopped_ns != 0)
+      dir = find_dir (self, &g_array_index (pending, WatchedDir, i));
+      if (dir != NULL && dir->stopped_ns != 0)
         restart_stopped (self, dir);
     }
 
