@@ -270,6 +270,24 @@ is_directory_at (HkGioBackend *self,
   return kind_at (self, dir, name) == TRUE;
 }
 
+/* Whether the entry @file of an event is a directory; when it cannot be
+ * found on disk any more (a parent renamed meanwhile), whether we watch a
+ * directory under GIO's name for it. */
+static gboolean
+is_directory_entry (HkGioBackend *self,
+                    WatchedDir   *dir,
+                    const char   *name,
+                    GFile        *file)
+{
+  g_autofree char *path = NULL;
+  int kind = kind_at (self, dir, name);
+
+  if (kind >= 0)
+    return kind;
+  path = g_file_get_path (file);
+  return path != NULL && g_hash_table_contains (self->by_path, path);
+}
+
 /* An entry that arrived and was gone (renamed, deleted) before its event
  * was handled: its kind is unknown until its next event says where it
  * went, so its arrival, and what happened to it meanwhile, waits for
@@ -559,18 +577,18 @@ translate (HkGioBackend      *self,
 
     case G_FILE_MONITOR_EVENT_CHANGED:
       hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_MODIFIED,
-                                is_directory_at (self, dir, name), now);
+                                is_directory_entry (self, dir, name, file), now);
       break;
 
     case G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED:
       hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_ATTRIBUTES,
-                                is_directory_at (self, dir, name), now);
+                                is_directory_entry (self, dir, name, file), now);
       break;
 
     case G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT:
       /* GIO sends it for new directories and links too, and after two
        * seconds without a close ("virtual"): only a file's is a close. */
-      if (!is_directory_at (self, dir, name))
+      if (!is_directory_entry (self, dir, name, file))
         hk_backend_report_change (&self->parent, dir, name, HK_CHANGE_CLOSED_WRITE, FALSE, now);
       break;
 
