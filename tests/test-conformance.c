@@ -544,6 +544,45 @@ test_stop (Fixture *f, gconstpointer data)
   g_assert_false (hk_watchdog_get_running (f->watchdog));
 }
 
+/* Two watchdogs on the same directory share the backend's watch (the same
+ * key) and each gets every event once; stopping one leaves the other
+ * watching. */
+static void
+test_two_watchdogs_same_directory (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (f->root);
+  g_autoptr(HkWatchdog) second = NULL;
+  g_autoptr(HkRecorder) second_recorder = NULL;
+  g_autoptr(GError) error = NULL;
+
+  mkdir_rel (f, "sub");
+  if (!fixture_watch (f))
+    return;
+
+  second = hk_watchdog_new (file);
+  hk_watchdog_set_backend (second, f->backend->kind);
+  hk_watchdog_set_poll_interval (second, POLL_INTERVAL_MS);
+  second_recorder = hk_recorder_new (second, f->root);
+  hk_watchdog_start (second, NULL, &error);
+  g_assert_no_error (error);
+
+  write_rel (f, "sub/both", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "sub/both");
+  if (!hk_recorder_wait_for (second_recorder, HK_EVENT_CREATED, "sub/both", TIMEOUT))
+    g_error ("%s: the second watchdog missed sub/both", f->backend->name);
+
+  hk_watchdog_stop (f->watchdog);
+  write_rel (f, "sub/second-only", "x");
+  if (!hk_recorder_wait_for (second_recorder, HK_EVENT_CREATED, "sub/second-only", TIMEOUT))
+    g_error ("%s: the second watchdog stopped watching with the first", f->backend->name);
+  settle (f);
+  ASSERT_COUNT (f, HK_EVENT_CREATED, "sub/both", 1);
+  ASSERT_COUNT (f, HK_EVENT_CREATED, "sub/second-only", 0);
+  g_assert_cmpuint (hk_recorder_count (second_recorder, HK_EVENT_CREATED, "sub/both"), ==, 1);
+  g_assert_cmpuint (hk_recorder_count (second_recorder, HK_EVENT_CREATED, "sub/second-only"), ==, 1);
+  hk_watchdog_stop (second);
+}
+
 static gboolean
 stopped (gpointer data)
 {
@@ -621,6 +660,7 @@ main (int   argc,
     { "move-out-to-outside", test_move_out_to_outside },
     { "deep-tree", test_deep_tree },
     { "stop", test_stop },
+    { "two-watchdogs-same-directory", test_two_watchdogs_same_directory },
     { "root-deleted", test_root_gone_stops },
     { "root-moved", test_root_gone_stops },
     { "forced-backend-reason", test_forced_backend_reason },
