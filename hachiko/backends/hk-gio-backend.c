@@ -30,7 +30,11 @@
  * - GLib stops a monitor whose directory is moved (it reports the
  *   directory "deleted"). At an idle moment, once the tree has seen the
  *   move, a directory still on disk gets a new monitor at its new path and
- *   is re-read. */
+ *   is re-read.
+ *
+ * GIO's events do not say whether an entry is a directory; the backend
+ * looks, and an entry gone before it could look waits for its next event
+ * (see Unresolved). */
 
 /* The other half of a reported move is expected for this long. */
 #define EXPECT_US (2 * G_USEC_PER_SEC)
@@ -53,7 +57,7 @@ typedef struct
   GFileMonitor *monitor;
   HkWatchFlags  flags;
   GQueue        held;        /* HeldEvent: behind a move's early destination half */
-  GHashTable   *unresolved;  /* name -> HkChange: arrived, gone before we could see its kind */
+  GHashTable   *unresolved;  /* name -> Unresolved: arrived, gone before we saw its kind */
   gint64        stopped_ns;  /* realtime the monitor stopped, 0 while it runs */
   gint64        stopped_us;  /* monotonic, the same moment */
 } WatchedDir;
