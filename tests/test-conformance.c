@@ -51,6 +51,15 @@ static const Backend backends[] = {
   { "poll",     HK_BACKEND_KIND_POLL,     QUIRK_NO_CLOSE | QUIRK_MOVES_UNPAIRED | QUIRK_ROUNDS },
 };
 
+static const Backend *
+find_backend (HkBackendKind kind)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (backends); i++)
+    if (backends[i].kind == kind)
+      return &backends[i];
+  g_assert_not_reached ();
+}
+
 typedef struct
 {
   const Backend *backend;
@@ -637,6 +646,43 @@ test_forced_backend_reason (Fixture *f, gconstpointer data)
   g_assert_cmpstr (hk_watchdog_get_backend_reason (watchdog), ==, "chosen by the application");
 }
 
+/* Polling only: a directory polled for two watchdogs is looked at as
+ * often as the more eager one asked, whatever the other asked. (A first
+ * client at exactly the default interval used to be overridden by a slower
+ * second one.) */
+static void
+test_poll_shared_directory_keeps_the_faster_interval (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (f->root);
+  g_autoptr(HkWatchdog) slow = hk_watchdog_new (file);
+  g_autoptr(GError) error = NULL;
+
+  if (!fixture_watch (f))
+    return;
+  hk_watchdog_stop (f->watchdog);
+  g_clear_pointer (&f->recorder, hk_recorder_free);
+  g_clear_object (&f->watchdog);
+
+  /* The first at the default interval (1 s), the second at a minute. */
+  f->watchdog = hk_watchdog_new (file);
+  hk_watchdog_set_backend (f->watchdog, HK_BACKEND_KIND_POLL);
+  f->recorder = hk_recorder_new (f->watchdog, f->root);
+  hk_watchdog_start (f->watchdog, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (hk_watchdog_get_poll_interval (f->watchdog), ==, 1000);
+  hk_watchdog_set_backend (slow, HK_BACKEND_KIND_POLL);
+  hk_watchdog_set_poll_interval (slow, 60000);
+  hk_watchdog_start (slow, NULL, &error);
+  g_assert_no_error (error);
+
+  /* Two rounds in a row, each within a few seconds. */
+  write_rel (f, "first", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "first");
+  write_rel (f, "second", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "second");
+  hk_watchdog_stop (slow);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -675,6 +721,10 @@ main (int   argc,
 
         g_test_add (path, Fixture, &backends[b], fixture_set_up, cases[c].func, fixture_tear_down);
       }
+
+  g_test_add ("/conformance/poll/shared-directory-keeps-the-faster-interval", Fixture,
+              find_backend (HK_BACKEND_KIND_POLL), fixture_set_up,
+              test_poll_shared_directory_keeps_the_faster_interval, fixture_tear_down);
 
   return g_test_run ();
 }

@@ -33,6 +33,7 @@ typedef struct
   gint64 round_ns;     /* end of the last round's window */
   gint64 due_us;       /* monotonic time of the next round */
   guint  interval_ms;
+  guint  interval_set : 1;  /* a client asked for an interval */
 } PolledDir;
 
 typedef struct
@@ -235,8 +236,9 @@ hk_poll_backend_set_interval (HkBackend *backend,
   PolledDir *dir = key;
 
   /* Shared by several clients: the most eager one sets the pace. */
-  if (dir->interval_ms == DEFAULT_INTERVAL_MS || interval_ms < dir->interval_ms)
+  if (!dir->interval_set || interval_ms < dir->interval_ms)
     dir->interval_ms = MAX (interval_ms, 10);
+  dir->interval_set = TRUE;
   dir->due_us = MIN (dir->due_us, g_get_monotonic_time () + (gint64) dir->interval_ms * 1000);
   update_timer (self);
 }
