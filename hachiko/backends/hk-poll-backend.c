@@ -166,7 +166,9 @@ hk_poll_backend_tick (gpointer data)
   for (guint i = 0; i < due->len; i++)
     {
       dir = g_ptr_array_index (due, i);
-      if (g_hash_table_contains (self->dirs, dir) && hk_backend_has_key (&self->parent, dir))
+      /* A round may have freed @dir: ask the hub first, which compares
+       * pointers; the directory table would read the freed memory. */
+      if (hk_backend_has_key (&self->parent, dir) && g_hash_table_contains (self->dirs, dir))
         poll_dir (self, dir, now);
     }
 
