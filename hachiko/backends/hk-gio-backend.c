@@ -41,10 +41,14 @@
 /* A stopped monitor may have missed changes since a little before its
  * directory-gone event arrived. */
 #define RESTART_SLACK_NS (100 * G_GINT64_CONSTANT (1000000))
-/* How long a stopped directory waits for the tree to learn where it went
- * (the parent's event may come from a monitor that dispatches later). */
-#define RESTART_WAIT_US (500 * 1000)
-#define RESTART_RETRY_MS 20
+/* How often directories waiting for the tree to learn of a rename look
+ * again: from RETRY_MIN_MS, doubling while they wait, up to RETRY_MAX_MS. */
+#define RETRY_MIN_MS 10
+#define RETRY_MAX_MS 1000
+/* An arrival not found where it should be waits at least this long for
+ * its next event, which GLib may still hold (it pairs renames and batches
+ * what it reads before handing it to the monitors). */
+#define ARRIVAL_WAIT_US G_USEC_PER_SEC
 
 typedef struct _HkGioBackend HkGioBackend;
 
@@ -59,7 +63,7 @@ typedef struct
   GQueue        held;        /* HeldEvent: behind a move's early destination half */
   GHashTable   *unresolved;  /* name -> Unresolved: arrived, gone before we saw its kind */
   gint64        stopped_ns;  /* realtime the monitor stopped, 0 while it runs */
-  gint64        stopped_us;  /* monotonic, the same moment */
+  guint         gone_reported : 1;  /* SELF_DELETED sent while stopped */
 } WatchedDir;
 
 typedef struct
@@ -78,6 +82,7 @@ struct _HkGioBackend
   GHashTable   *expected;   /* "<dir>/<name>" -> monotonic deadline */
   GSource      *idle;
   GSource      *retry;
+  guint         retry_ms;   /* the last retry's delay */
 };
 
 static gboolean hk_gio_backend_idle (gpointer data);
@@ -541,7 +546,7 @@ translate (HkGioBackend      *self,
           /* Deleted or moved: GLib stopped the monitor. Sorted out once
            * the tree has seen its parent's event. */
           dir->stopped_ns = realtime_ns () - RESTART_SLACK_NS;
-          dir->stopped_us = now;
+          dir->gone_reported = FALSE;
           stop_monitor (dir);
           schedule_idle (self);
           break;
@@ -739,47 +744,66 @@ on_retry (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Looks again later, backing off while nothing moves: the tree may be slow
+ * to learn of a rename (a loaded machine), and waiting costs nothing. */
 static void
 schedule_retry (HkGioBackend *self)
 {
   if (self->retry != NULL)
     return;
-  self->retry = g_timeout_source_new (RESTART_RETRY_MS);
+  self->retry_ms = CLAMP (self->retry_ms * 2, RETRY_MIN_MS, RETRY_MAX_MS);
+  self->retry = g_timeout_source_new (self->retry_ms);
   g_source_set_callback (self->retry, on_retry, self, NULL);
-  g_source_set_static_name (self->retry, "[hachiko] gio restart");
+  g_source_set_static_name (self->retry, "[hachiko] gio retry");
   g_source_attach (self->retry, self->context);
 }
 
-/* A directory whose monitor GLib stopped: moved (watch it again where it
- * is now and re-read it) or gone (a root is reported; a subdirectory's
- * parent reports it, which removes its watch). */
+/* Whether the tree's path for @dir leads to it: FALSE while the tree has
+ * not yet learned that @dir or a parent was renamed. */
+static gboolean
+path_is_current (HkGioBackend *self,
+                 WatchedDir   *dir,
+                 char        **path_out)
+{
+  g_autofree char *path = hk_backend_dup_path (&self->parent, dir);
+  struct stat st;
+
+  if (path == NULL || lstat (path, &st) != 0 || !S_ISDIR (st.st_mode) ||
+      st.st_dev != dir->dev || st.st_ino != dir->ino)
+    return FALSE;
+  if (path_out != NULL)
+    *path_out = g_steal_pointer (&path);
+  return TRUE;
+}
+
+/* A directory whose monitor GLib stopped: moved (watched again where it is
+ * now, and re-read) or gone. Until the tree's path leads to it again it
+ * is reported gone, once: a root is gone for good; a subdirectory's report
+ * is ignored and its parent's event either removes its watch (deleted,
+ * moved out) or gives it its new path (moved), then it restarts. */
 static void
 restart_stopped (HkGioBackend *self,
                  WatchedDir   *dir)
 {
-  g_autofree char *path = hk_backend_dup_path (&self->parent, dir);
+  g_autofree char *path = NULL;
   gint64 now = g_get_monotonic_time ();
   gint64 since_ns = dir->stopped_ns;
-  struct stat st;
 
-  if (path == NULL ||
-      lstat (path, &st) != 0 || !S_ISDIR (st.st_mode) ||
-      st.st_dev != dir->dev || st.st_ino != dir->ino)
+  if (!path_is_current (self, dir, &path))
     {
-      /* Not where the tree thinks: wait for its parent's event a while. */
-      if (now < dir->stopped_us + RESTART_WAIT_US)
+      if (!dir->gone_reported)
         {
-          schedule_retry (self);
-          return;
+          dir->gone_reported = TRUE;
+          hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
         }
-      dir->stopped_ns = 0;
-      hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
+      if (hk_backend_has_key (&self->parent, dir))
+        schedule_retry (self);
       return;
     }
 
-  dir->stopped_ns = 0;
   if (!start_monitor (dir, path, NULL))
     {
+      dir->stopped_ns = 0;
       hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
       return;
     }
@@ -787,16 +811,17 @@ restart_stopped (HkGioBackend *self,
   hk_backend_report_rescan (&self->parent, dir, HK_RESCAN_ENTRIES, since_ns, realtime_ns (), now);
 }
 
-/* Arrivals nothing more was said about: the directory's path was stale
- * (a parent renamed, the tree not told yet) or the entry went away without
- * an event we can see. Looked up again at the current path until
- * RESTART_WAIT_US has passed, then taken for files. */
+/* Arrivals nothing more was said about yet. While the tree's path for the
+ * directory is stale (a parent renamed, the tree not told yet) the entry
+ * may well be there: look again later. Once the path is current, and the
+ * entry was given ARRIVAL_WAIT_US for its next event and still is not
+ * found, it went away without an event we can see: a file, as far as
+ * anyone can tell. */
 static void
 flush_unresolved (HkGioBackend *self,
                   WatchedDir   *dir)
 {
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  gint64 now = g_get_monotonic_time ();
   GHashTableIter iter;
   Unresolved *unresolved;
   const char *name;
@@ -816,7 +841,9 @@ flush_unresolved (HkGioBackend *self,
       if (unresolved == NULL)
         continue;
       kind = kind_at (self, dir, name);
-      if (kind < 0 && now < unresolved->since_us + RESTART_WAIT_US)
+      if (kind < 0 &&
+          (g_get_monotonic_time () < unresolved->since_us + ARRIVAL_WAIT_US ||
+           !path_is_current (self, dir, NULL)))
         {
           schedule_retry (self);
           continue;
@@ -873,6 +900,10 @@ hk_gio_backend_idle (gpointer data)
       if (dir != NULL && dir->stopped_ns != 0)
         restart_stopped (self, dir);
     }
+
+  /* Nothing left waiting: the next wait starts with short retries. */
+  if (self->retry == NULL)
+    self->retry_ms = 0;
 
   return G_SOURCE_REMOVE;
 }
