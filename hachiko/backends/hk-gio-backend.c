@@ -516,6 +516,46 @@ settle_unresolved (HkGioBackend      *self,
   return TRUE;
 }
 
+/* Whether moving @from_dir/@from_name into @to_dir would put a directory
+ * inside itself, as the tree sees the tree now. Events of different
+ * directories arrive out of the kernel's order (one GSource per monitor):
+ * "mv d/e f; mv d f/d" may arrive second move first, when the tree still
+ * has f as d/e. Such a move waits for the one that makes it possible. */
+static gboolean
+move_would_nest (HkGioBackend *self,
+                 WatchedDir   *from_dir,
+                 const char   *from_name,
+                 WatchedDir   *to_dir)
+{
+  g_autofree char *from_parent = hk_backend_dup_path (&self->parent, from_dir);
+  g_autofree char *to_path = hk_backend_dup_path (&self->parent, to_dir);
+  g_autofree char *moved = NULL;
+  gsize len;
+
+  if (from_parent == NULL || to_path == NULL)
+    return FALSE;
+  moved = g_build_filename (from_parent, from_name, NULL);
+  len = strlen (moved);
+  return strncmp (to_path, moved, len) == 0 && (to_path[len] == '\0' || to_path[len] == '/');
+}
+
+/* A move the tree cannot take as one (see move_would_nest()), still
+ * impossible at an idle moment: reported as what each side saw. */
+static void
+report_move_as_halves (HkGioBackend *self,
+                       WatchedDir   *from_dir,
+                       const char   *from_name,
+                       WatchedDir   *to_dir,
+                       const char   *to_name)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  hk_backend_report_change (&self->parent, from_dir, from_name, HK_CHANGE_MOVED_OUT, FALSE, now);
+  if (hk_backend_has_key (&self->parent, to_dir))
+    hk_backend_report_change (&self->parent, to_dir, to_name, HK_CHANGE_MOVED_IN,
+                              is_directory_at (self, to_dir, to_name), now);
+}
+
 /* Translates one GIO event. Returns FALSE when it must wait (the
  * destination half of a move whose source half has not arrived). */
 static gboolean
@@ -617,9 +657,15 @@ translate (HkGioBackend      *self,
         }
       if (take_expected (self, dir, name, 'o'))
         break;  /* reported when its destination half came first */
-
-      hk_backend_report_move (&self->parent, dir, name, other_dir, other_name,
-                              is_directory_at (self, other_dir, other_name), now);
+      if (move_would_nest (self, dir, name, other_dir))
+        {
+          if (!flushing)
+            return FALSE;
+          report_move_as_halves (self, dir, name, other_dir, other_name);
+        }
+      else
+        hk_backend_report_move (&self->parent, dir, name, other_dir, other_name,
+                                is_directory_at (self, other_dir, other_name), now);
       if (hk_backend_has_key (&self->parent, other_dir) && !g_queue_is_empty (&other_dir->held))
         {
           HeldEvent *head = g_queue_peek_head (&other_dir->held);
@@ -648,8 +694,11 @@ translate (HkGioBackend      *self,
         return FALSE;
 
       /* The source half did not come by an idle moment: report it now. */
-      hk_backend_report_move (&self->parent, other_dir, other_name, dir, name,
-                              is_directory_at (self, dir, name), now);
+      if (move_would_nest (self, other_dir, other_name, dir))
+        report_move_as_halves (self, other_dir, other_name, dir, name);
+      else
+        hk_backend_report_move (&self->parent, other_dir, other_name, dir, name,
+                                is_directory_at (self, dir, name), now);
       expect (self, other_dir, other_name, 'o');
       break;
 
