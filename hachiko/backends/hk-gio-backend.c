@@ -472,6 +472,16 @@ settle_unresolved (HkGioBackend      *self,
     case G_FILE_MONITOR_EVENT_MOVED_OUT:
       where = locate (self, other, &other_name);
       break;
+    case G_FILE_MONITOR_EVENT_CREATED:
+    case G_FILE_MONITOR_EVENT_MOVED_IN:
+      /* Another arrival at the name (the first was replaced, or deleted
+       * and made again): the tree never heard of the first, so one
+       * arrival, still waiting, stands for both. A move from a watched
+       * directory is a move, though. */
+      if (event == G_FILE_MONITOR_EVENT_CREATED || locate (self, other, &other_name) == NULL)
+        return TRUE;
+      g_clear_pointer (&other_name, g_free);
+      break;
     default:
       break;
     }
@@ -491,9 +501,17 @@ settle_unresolved (HkGioBackend      *self,
       return FALSE;
     }
 
-  /* Still not found where it went (a parent renamed meanwhile): for the
-   * tree it arrives at its last name, so the rename is not reported. */
+  /* Still not found where it went (a parent renamed meanwhile). The tree
+   * may know the entry already (the read of a new directory found it):
+   * the rename is reported for that, and the arrival waits at the new
+   * name as a move in, which the tree drops if the move made it known, or
+   * takes as a replacement with the right kind if it did not. */
+  hk_backend_report_move (&self->parent, dir, name, where, other_name, FALSE,
+                          g_get_monotonic_time ());
+  if (!hk_backend_has_key (&self->parent, dir) || !hk_backend_has_key (&self->parent, where))
+    return TRUE;
   g_hash_table_steal_extended (dir->unresolved, name, (gpointer *) &old_key, (gpointer *) &unresolved);
+  unresolved->arrival = HK_CHANGE_MOVED_IN;
   if (where->unresolved == NULL)
     where->unresolved = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                                (GDestroyNotify) unresolved_free);
