@@ -48,10 +48,14 @@ on_overflow (HkWatchdog *watchdog,
   hk_bench_subject_overflow (self->subject);
 }
 
+/* The polling subject's interval: short enough for the latency phase to
+ * finish, long enough to be a realistic setting. */
+#define BENCH_POLL_INTERVAL_MS 50
+
 static gpointer
-hachiko_create (HkBenchSubject  *subject,
-                const char      *root,
-                GError         **error)
+create_with_backend (HkBenchSubject  *subject,
+                     const char      *root,
+                     HkBackendKind    backend)
 {
   g_autoptr(GFile) file = g_file_new_for_path (root);
   HachikoWatcher *self = g_new0 (HachikoWatcher, 1);
@@ -59,6 +63,8 @@ hachiko_create (HkBenchSubject  *subject,
   self->subject = subject;
   self->watchdog = hk_watchdog_new (file);
   hk_watchdog_set_latency (self->watchdog, 0);
+  hk_watchdog_set_backend (self->watchdog, backend);
+  hk_watchdog_set_poll_interval (self->watchdog, BENCH_POLL_INTERVAL_MS);
   g_signal_connect (self->watchdog, "event::created",
                     G_CALLBACK (on_created), self);
 
@@ -70,6 +76,30 @@ hachiko_create (HkBenchSubject  *subject,
     }
 
   return self;
+}
+
+static gpointer
+hachiko_create (HkBenchSubject  *subject,
+                const char      *root,
+                GError         **error)
+{
+  return create_with_backend (subject, root, HK_BACKEND_KIND_AUTO);
+}
+
+static gpointer
+hachiko_gio_create (HkBenchSubject  *subject,
+                    const char      *root,
+                    GError         **error)
+{
+  return create_with_backend (subject, root, HK_BACKEND_KIND_GIO);
+}
+
+static gpointer
+hachiko_poll_create (HkBenchSubject  *subject,
+                     const char      *root,
+                     GError         **error)
+{
+  return create_with_backend (subject, root, HK_BACKEND_KIND_POLL);
 }
 
 static gboolean
@@ -93,6 +123,22 @@ const HkBenchSubjectClass hk_bench_hachiko_class = {
   .name = "hachiko",
   .version = HK_VERSION_S,
   .create = hachiko_create,
+  .start = hachiko_start,
+  .get_n_watched = hachiko_get_n_watched,
+};
+
+const HkBenchSubjectClass hk_bench_hachiko_gio_class = {
+  .name = "hachiko-gio",
+  .version = HK_VERSION_S,
+  .create = hachiko_gio_create,
+  .start = hachiko_start,
+  .get_n_watched = hachiko_get_n_watched,
+};
+
+const HkBenchSubjectClass hk_bench_hachiko_poll_class = {
+  .name = "hachiko-poll",
+  .version = HK_VERSION_S,
+  .create = hachiko_poll_create,
   .start = hachiko_start,
   .get_n_watched = hachiko_get_n_watched,
 };

@@ -247,6 +247,8 @@ hk_bench_subject_main (const char *name,
   static const HkBenchSubjectClass *classes[] = {
     &hk_bench_hachiko_class,
     &hk_bench_gfilemonitor_class,
+    &hk_bench_hachiko_gio_class,
+    &hk_bench_hachiko_poll_class,
   };
   g_autoptr(GError) error = NULL;
   HkBenchSubject self = { 0 };

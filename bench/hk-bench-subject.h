@@ -54,5 +54,7 @@ int  hk_bench_subject_main         (const char     *name,
 
 extern const HkBenchSubjectClass hk_bench_hachiko_class;
 extern const HkBenchSubjectClass hk_bench_gfilemonitor_class;
+extern const HkBenchSubjectClass hk_bench_hachiko_gio_class;
+extern const HkBenchSubjectClass hk_bench_hachiko_poll_class;
 
 G_END_DECLS

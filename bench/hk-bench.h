@@ -22,6 +22,8 @@ typedef enum
   SUBJECT_FLOOR,
   SUBJECT_HACHIKO,
   SUBJECT_GFM,
+  SUBJECT_HACHIKO_GIO,     /* hachiko with another backend: opt-in (--subjects) */
+  SUBJECT_HACHIKO_POLL,
   N_SUBJECTS
 } SubjectKind;
 

@@ -1355,6 +1355,15 @@ tree_on_created (HkTree     *tree,
       node = NULL;
     }
 
+  /* Not every backend knows a directory from a link to one. */
+  if (is_directory)
+    {
+      g_autofree char *path = node_path (tree, &dir->node, name, NULL);
+      struct stat st;
+
+      is_directory = lstat (path, &st) != 0 || S_ISDIR (st.st_mode);
+    }
+
   if (!is_directory)
     node = add_created_file (tree, dir, name);
   else
@@ -1423,6 +1432,8 @@ tree_on_changed (HkTree      *tree,
   node = node_lookup (tree, dir, name);
   if (node == NULL)
     return;
+  /* What the entry is, the snapshot knows best: not every backend says. */
+  is_directory = node->kind == HK_NODE_DIR;
 
   switch (event_type)
     {
@@ -2139,12 +2150,14 @@ client_rescan_done (gpointer client,
                     gint64   now)
 {
   HkTree *tree = client;
-  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
+  g_autoptr(GPtrArray) pending = NULL;
   g_autoptr(GPtrArray) moved = NULL;
-  Scan scan = { tree, TRUE, now, pending };
+  Scan scan = { tree, TRUE, now };
 
   if (tree->round == NULL)
     return;
+  pending = g_ptr_array_new ();
+  scan.pending = pending;
 
   /* Moved directories have watches of their own that re-read them. */
   scan.pairing = g_steal_pointer (&tree->round);
@@ -2170,6 +2183,8 @@ client_changed (gpointer    client,
   HkTree *tree = client;
   HkDirNode *dir = dir_ptr;
 
+  /* A round left open by its backend ends before anything else is heard. */
+  client_rescan_done (tree, now);
   switch (change)
     {
     case HK_CHANGE_CREATED:
@@ -2225,6 +2240,7 @@ client_moved (gpointer    client,
               gboolean    is_directory,
               gint64      now)
 {
+  client_rescan_done (client, now);
   tree_on_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
 }
 
@@ -2233,6 +2249,7 @@ client_lost (gpointer client,
              gint64   since_ns,
              gint64   now)
 {
+  client_rescan_done (client, now);
   tree_on_overflow (client, since_ns, now);
 }
 

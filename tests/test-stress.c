@@ -41,6 +41,8 @@
 #define CI_OPS               300
 #define CI_SEEDS             20
 #define CI_SEEDS_VARIANT     6
+#define CI_SEEDS_BACKEND     4
+#define BACKEND_POLL_MS      50
 #define LONG_OPS             2000
 #define LONG_SEEDS           50
 #define LONG_FIRST_SEED      1000
@@ -59,6 +61,10 @@ typedef enum
   VARIANT_OVERFLOW,
   VARIANT_OVERFLOW_THREADED,
   VARIANT_COALESCED,
+  /* The plain run with another backend; one line each. */
+  VARIANT_BACKEND_GIO,
+  VARIANT_BACKEND_POLL,
+  VARIANT_BACKEND_FANOTIFY,
   N_VARIANTS
 } Variant;
 
@@ -68,6 +74,16 @@ static const char * const variant_paths[N_VARIANTS] = {
   [VARIANT_OVERFLOW]          = "/stress/replay/with-overflow",
   [VARIANT_OVERFLOW_THREADED] = "/stress/replay/with-overflow-threaded",
   [VARIANT_COALESCED]         = "/stress/replay/coalesced",
+  [VARIANT_BACKEND_GIO]       = "/stress/replay/backend-gio",
+  [VARIANT_BACKEND_POLL]      = "/stress/replay/backend-poll",
+  [VARIANT_BACKEND_FANOTIFY]  = "/stress/replay/backend-fanotify",
+};
+
+/* The backend a variant forces; AUTO (inotify here) for the others. */
+static const HkBackendKind variant_backends[N_VARIANTS] = {
+  [VARIANT_BACKEND_GIO]       = HK_BACKEND_KIND_GIO,
+  [VARIANT_BACKEND_POLL]      = HK_BACKEND_KIND_POLL,
+  [VARIANT_BACKEND_FANOTIFY]  = HK_BACKEND_KIND_FANOTIFY,
 };
 
 typedef struct
@@ -488,7 +504,23 @@ test_replay (gconstpointer data)
   if (scase->variant == VARIANT_COALESCED)
     hk_watchdog_set_latency (run.watchdog, COALESCED_LATENCY);
 
-  hk_watchdog_start (run.watchdog, NULL, &error);
+  hk_watchdog_set_backend (run.watchdog, variant_backends[scase->variant]);
+  hk_watchdog_set_poll_interval (run.watchdog, BACKEND_POLL_MS);
+
+  if (!hk_watchdog_start (run.watchdog, NULL, &error) &&
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+    {
+      g_test_skip (error->message);
+      g_clear_object (&run.watchdog);
+      g_main_context_pop_thread_default (run.context);
+      g_main_context_unref (run.context);
+      hk_replay_rm_rf (tmp, &cleanup_error);
+      hk_replay_model_free (run.model);
+      hk_replay_gen_free (run.gen);
+      g_string_free (run.event_log, TRUE);
+      g_free (run.root);
+      return;
+    }
   g_assert_no_error (error);
 
   if (variant_is_threaded (scase->variant))
@@ -786,11 +818,14 @@ add_default_cases (GHashTable *added,
                    guint32     first_seed,
                    guint       n_seeds,
                    guint       n_variant_seeds,
+                   guint       n_backend_seeds,
                    guint       n_ops)
 {
   for (guint v = 0; v < N_VARIANTS; v++)
     {
-      guint count = v == VARIANT_PLAIN ? n_seeds : n_variant_seeds;
+      guint count = v == VARIANT_PLAIN ? n_seeds
+                  : variant_backends[v] != HK_BACKEND_KIND_AUTO ? n_backend_seeds
+                  : n_variant_seeds;
 
       for (guint i = 0; i < count; i++)
         {
@@ -813,6 +848,7 @@ main (int    argc,
   guint first_seed = long_run ? LONG_FIRST_SEED : 1;
   guint n_seeds = env_uint ("HK_STRESS_SEEDS", long_run ? LONG_SEEDS : CI_SEEDS);
   guint n_variant_seeds = env_uint ("HK_STRESS_SEEDS", long_run ? LONG_SEEDS : CI_SEEDS_VARIANT);
+  guint n_backend_seeds = env_uint ("HK_STRESS_SEEDS", long_run ? LONG_SEEDS : CI_SEEDS_BACKEND);
   int ret;
 
   program_path = argv[0];
@@ -843,7 +879,7 @@ main (int    argc,
         }
     }
   else
-    add_default_cases (added, first_seed, n_seeds, n_variant_seeds, n_ops);
+    add_default_cases (added, first_seed, n_seeds, n_variant_seeds, n_backend_seeds, n_ops);
 
   ret = g_test_run ();
   g_clear_pointer (&cases, g_ptr_array_unref);

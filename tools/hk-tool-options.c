@@ -28,6 +28,7 @@ hk_tool_options_clear (HkToolOptions *options)
   g_clear_pointer (&options->regexes, g_strfreev);
   g_clear_pointer (&options->ignore_regexes, g_strfreev);
   g_clear_pointer (&options->event_types, g_strfreev);
+  g_clear_pointer (&options->backend_name, g_free);
 }
 
 GOptionContext *
@@ -61,6 +62,10 @@ hk_tool_option_context_new (const char         *command,
       "Follow symbolic links to directories", NULL },
     { "latency", 'l', 0, G_OPTION_ARG_INT, &o->latency,
       "Coalesce events for MS milliseconds", "MS" },
+    { "backend", 0, 0, G_OPTION_ARG_STRING, &o->backend_name,
+      "Watch with auto (default), inotify, fanotify, gio or poll", "BACKEND" },
+    { "poll-interval", 0, 0, G_OPTION_ARG_INT, &o->poll_interval,
+      "Poll every MS milliseconds where polling (default 1000)", "MS" },
     { "access-events", 0, 0, G_OPTION_ARG_NONE, &o->access_events,
       "Also report opened and closed-no-write", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet,
@@ -125,6 +130,37 @@ parse_event_types (HkToolOptions  *o,
   return TRUE;
 }
 
+static gboolean
+parse_backend (HkToolOptions  *o,
+               GError        **error)
+{
+  g_autoptr(GEnumClass) klass = g_type_class_ref (HK_TYPE_BACKEND_KIND);
+  GEnumValue *value;
+
+  if (o->poll_interval != 0 && o->poll_interval < 10)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--poll-interval must be at least 10 milliseconds, not %d",
+                   o->poll_interval);
+      return FALSE;
+    }
+
+  o->backend = HK_BACKEND_KIND_AUTO;
+  if (o->backend_name == NULL)
+    return TRUE;
+
+  value = g_enum_get_value_by_nick (klass, o->backend_name);
+  if (value == NULL)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "Unknown backend “%s” (known: auto, inotify, fanotify, gio, poll)",
+                   o->backend_name);
+      return FALSE;
+    }
+  o->backend = value->value;
+  return TRUE;
+}
+
 gboolean
 hk_tool_parse (GOptionContext   *context,
                const char       *command,
@@ -150,6 +186,12 @@ hk_tool_parse (GOptionContext   *context,
     }
 
   if (!parse_event_types (o, &error))
+    {
+      hk_tool_usage_error (command, "%s", error->message);
+      return FALSE;
+    }
+
+  if (!parse_backend (o, &error))
     {
       hk_tool_usage_error (command, "%s", error->message);
       return FALSE;

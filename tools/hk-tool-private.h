@@ -40,6 +40,9 @@ typedef struct
   gboolean   access_events;
   gboolean   quiet;
   int        latency;            /* milliseconds; the subcommand's default unless given */
+  char      *backend_name;       /* --backend, parsed into backend */
+  int        poll_interval;      /* --poll-interval in ms; 0: the library's default */
+  HkBackendKind backend;
 
   guint      event_mask;         /* 1 << HkEventType; 0 means every type */
 } HkToolOptions;

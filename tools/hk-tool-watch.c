@@ -160,6 +160,9 @@ hk_tool_watch_new (const HkToolOptions *options,
       hk_watchdog_set_follow_symlinks (watchdog, options->follow_symlinks);
       hk_watchdog_set_access_events (watchdog, options->access_events);
       hk_watchdog_set_latency (watchdog, options->latency);
+      hk_watchdog_set_backend (watchdog, options->backend);
+      if (options->poll_interval > 0)
+        hk_watchdog_set_poll_interval (watchdog, options->poll_interval);
       hk_watchdog_set_filter (watchdog, filter);
       g_signal_connect (watchdog, "batch", G_CALLBACK (on_batch), self);
       g_signal_connect (watchdog, "error", G_CALLBACK (on_error), self);

@@ -108,6 +108,7 @@ char  *hk_backend_dup_path       (HkBackend    *self,
                                   gpointer      key);
 
 extern const HkBackendClass hk_inotify_backend_class;
+extern const HkBackendClass hk_gio_backend_class;
 extern const HkBackendClass hk_poll_backend_class;
 extern const HkBackendClass hk_fake_backend_class;
 

@@ -11,6 +11,7 @@
 /* The registry: one line per backend. */
 static const HkBackendClass *backend_classes[] = {
   &hk_inotify_backend_class,
+  &hk_gio_backend_class,
   &hk_poll_backend_class,
   &hk_fake_backend_class,
 };

@@ -33,6 +33,7 @@ typedef struct
   gint64 round_ns;     /* end of the last round's window */
   gint64 due_us;       /* monotonic time of the next round */
   guint  interval_ms;
+  guint  interval_set : 1;  /* a client asked for an interval */
 } PolledDir;
 
 typedef struct
@@ -127,7 +128,11 @@ poll_dir (HkPollBackend *self,
   if (stat (path, &st) != 0 || !S_ISDIR (st.st_mode) ||
       st.st_ino != dir->ino || st.st_dev != dir->dev)
     {
-      /* Its parent's round reports the deletion; a root is gone. */
+      /* Its parent's round reports the deletion; a root is gone. Not
+       * latched: the path is its first client's, which may be a stale
+       * name of a directory that moved (its parent's round has not
+       * dropped it yet) while another client already watches it at its
+       * new name. */
       hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
       return;
     }
@@ -161,7 +166,9 @@ hk_poll_backend_tick (gpointer data)
   for (guint i = 0; i < due->len; i++)
     {
       dir = g_ptr_array_index (due, i);
-      if (g_hash_table_contains (self->dirs, dir) && hk_backend_has_key (&self->parent, dir))
+      /* A round may have freed @dir: ask the hub first, which compares
+       * pointers; the directory table would read the freed memory. */
+      if (hk_backend_has_key (&self->parent, dir) && g_hash_table_contains (self->dirs, dir))
         poll_dir (self, dir, now);
     }
   if (due->len > 0)
@@ -233,8 +240,9 @@ hk_poll_backend_set_interval (HkBackend *backend,
   PolledDir *dir = key;
 
   /* Shared by several clients: the most eager one sets the pace. */
-  if (dir->interval_ms == DEFAULT_INTERVAL_MS || interval_ms < dir->interval_ms)
+  if (!dir->interval_set || interval_ms < dir->interval_ms)
     dir->interval_ms = MAX (interval_ms, 10);
+  dir->interval_set = TRUE;
   dir->due_us = MIN (dir->due_us, g_get_monotonic_time () + (gint64) dir->interval_ms * 1000);
   update_timer (self);
 }
