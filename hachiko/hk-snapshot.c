@@ -27,7 +27,7 @@
  * A snapshot is taken with [func@Hk.Snapshot.take] (or
  * [func@Hk.Snapshot.take_async]), written to a file with
  * [method@Hk.Snapshot.save] and read back with [func@Hk.Snapshot.load].
- * [func@Hk.Snapshot.diff] compares two snapshots of the same tree and tells
+ * [method@Hk.Snapshot.diff] compares two snapshots of the same tree and tells
  * what changed in between as [struct@Hk.Event]s, moves included (found by
  * inode): what changed while a program was not running.
  *

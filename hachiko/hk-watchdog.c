@@ -2114,7 +2114,7 @@ dup_snapshot_on_worker (HkWorker *worker,
  * what changed in between.
  *
  * The copy is made on the worker thread while the caller waits; it costs
- * one `stat()` per entry (about as long as [method@Hk.Snapshot.take]).
+ * one `stat()` per entry (about as long as [func@Hk.Snapshot.take]).
  *
  * Returns: (transfer full) (nullable): a snapshot, or %NULL when the
  *   watchdog is not running
