@@ -331,9 +331,12 @@ emit (HkTree      *tree,
       gboolean     synthetic,
       gint64       now)
 {
-  hk_event_queue_push_event (tree->queue,
-                             hk_event_new_take (type, path, dest_path,
-                                                is_directory, synthetic, now));
+  HkEvent *event = hk_event_new_take (type, path, dest_path, is_directory, synthetic, now);
+
+  /* Who made the change, when the backend knows (fanotify). */
+  if (!synthetic)
+    hk_event_set_pid (event, hk_watch_hub_get_event_pid (tree->hub));
+  hk_event_queue_push_event (tree->queue, event);
 }
 
 static void
