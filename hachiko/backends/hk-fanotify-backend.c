@@ -643,6 +643,7 @@ dispatch_named (HkFanotifyBackend *self,
       /* Merged both ways: the disk says which came last. Either the old
        * entry was replaced (reported deleted, then created) or the entry
        * came and went (a deletion the tree drops if it never saw it). */
+      g_debug ("fanotify: merged arrival and departure of “%s”", name);
       hk_backend_report_change (&self->parent, key, name, HK_CHANGE_DELETED,
                                 is_directory, now);
       if (!exists_now (self, key, name))
