@@ -25,6 +25,7 @@
 #include "hk-test-util.h"
 #include "hk-watchdog-private.h"
 #include "hk-backend-private.h"
+#include "hk-fanotify-auto-private.h"
 
 #define TIMEOUT 5000
 #define MAX_QUEUED_EVENTS "/proc/sys/fs/fanotify/max_queued_events"
@@ -183,6 +184,7 @@ fixture_tear_down (Fixture       *f,
     umount2 (f->mount, MNT_DETACH);
   g_clear_pointer (&f->mount, g_free);
   hk_fanotify_backend_set_mode_for_testing (NULL);
+  hk_fanotify_backend_bound_queue_for_testing (FALSE);
   hk_test_rm_rf (f->base);
   g_free (f->root);
   g_free (f->outside);
@@ -507,7 +509,9 @@ test_overflow_reports_exact_difference (Fixture *f, gconstpointer data)
       g_hash_table_add (model, g_strdup (rel));
     }
 
-  /* The limit applies to fanotify groups created after the change. */
+  /* The limit applies to fanotify groups created after the change, and
+   * only to those without FAN_UNLIMITED_QUEUE. */
+  hk_fanotify_backend_bound_queue_for_testing (TRUE);
   g_assert_true (write_sysctl (MAX_QUEUED_EVENTS, "32"));
   g_assert_true (hk_watchdog_restart_backend_for_testing ());
   fixture_watch (f);
@@ -698,6 +702,70 @@ test_unprivileged_inode_marks (Fixture *f, gconstpointer data)
   g_test_trap_assert_passed ();
 }
 
+/* --- AUTO's choice ------------------------------------------------------------ */
+
+static void
+test_auto_small_tree_keeps_inotify (Fixture *f, gconstpointer data)
+{
+  g_autofree char *reason = NULL;
+
+  mkdir_rel (f, "a/b");
+  g_assert_false (hk_fanotify_auto_prefers (f->root, 20, &reason));
+  g_assert_true (g_str_has_prefix (reason, "inotify: "));
+}
+
+static void
+test_auto_large_tree_prefers_fanotify (Fixture *f, gconstpointer data)
+{
+  g_autofree char *reason = NULL;
+
+  if (!filesystem_marks_permitted ())
+    {
+      g_test_skip ("filesystem marks need CAP_SYS_ADMIN");
+      return;
+    }
+  /* 5 + 25 directories. */
+  for (guint i = 0; i < 25; i++)
+    {
+      g_autofree char *rel = g_strdup_printf ("d%u/e%u", i / 5, i % 5);
+
+      mkdir_rel (f, rel);
+    }
+  g_assert_true (hk_fanotify_auto_prefers (f->root, 20, &reason));
+  g_assert_true (g_str_has_prefix (reason, "fanotify: "));
+}
+
+static void
+auto_unprivileged_child (void)
+{
+  const char *root = g_getenv ("HK_TEST_ROOT");
+  g_autofree char *reason = NULL;
+
+  if (geteuid () == 0 && (setgid (65534) != 0 || setuid (65534) != 0))
+    g_error ("cannot drop privileges: %s", g_strerror (errno));
+  g_assert_false (hk_fanotify_auto_prefers (root, 1, &reason));
+  g_assert_nonnull (strstr (reason, "CAP_SYS_ADMIN"));
+}
+
+static void
+test_auto_unprivileged_keeps_inotify (Fixture *f, gconstpointer data)
+{
+  if (g_test_subprocess ())
+    {
+      auto_unprivileged_child ();
+      return;
+    }
+  if (geteuid () != 0)
+    {
+      g_test_skip ("needs root to switch to an unprivileged user");
+      return;
+    }
+  mkdir_rel (f, "a/b");
+  g_setenv ("HK_TEST_ROOT", f->root, TRUE);
+  g_test_trap_subprocess (NULL, 10 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 /* --- main ------------------------------------------------------------------- */
 
 static void
@@ -757,6 +825,12 @@ main (int argc, char **argv)
       }
   g_test_add ("/fanotify/unprivileged/inode-marks", Fixture, "inode",
               fixture_set_up, test_unprivileged_inode_marks, fixture_tear_down);
+  g_test_add ("/fanotify/auto/small-tree-keeps-inotify", Fixture, "inode",
+              fixture_set_up, test_auto_small_tree_keeps_inotify, fixture_tear_down);
+  g_test_add ("/fanotify/auto/large-tree-prefers-fanotify", Fixture, "inode",
+              fixture_set_up, test_auto_large_tree_prefers_fanotify, fixture_tear_down);
+  g_test_add ("/fanotify/auto/unprivileged-keeps-inotify", Fixture, "inode",
+              fixture_set_up, test_auto_unprivileged_keeps_inotify, fixture_tear_down);
 
   return g_test_run ();
 }

@@ -149,4 +149,8 @@ void   hk_fanotify_backend_count_marks (guint *filesystem_marks,
  * default: filesystem marks where permitted). Applies to the next backend
  * created (see hk_watchdog_restart_backend_for_testing()). */
 void   hk_fanotify_backend_set_mode_for_testing (const char *mode);
+/* With the privilege, the backend's queue is unbounded; this keeps the
+ * kernel's bound (fs.fanotify.max_queued_events) for the next backend
+ * created, so a test can make it overflow. */
+void   hk_fanotify_backend_bound_queue_for_testing (gboolean bounded);
 G_END_DECLS

@@ -463,6 +463,13 @@ hk_fanotify_backend_remove_watch (HkBackend *backend,
 static gboolean hk_fanotify_backend_read (gint fd, GIOCondition condition, gpointer data);
 
 static const char *mode_for_testing;
+static gint bounded_queue_for_testing;
+
+void
+hk_fanotify_backend_bound_queue_for_testing (gboolean bounded)
+{
+  g_atomic_int_set (&bounded_queue_for_testing, bounded);
+}
 
 void
 hk_fanotify_backend_set_mode_for_testing (const char *mode)
@@ -489,9 +496,18 @@ static HkBackend *
 hk_fanotify_backend_create (GMainContext  *context,
                             GError       **error)
 {
+  unsigned int flags = FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_NONBLOCK | FAN_CLOEXEC;
   HkFanotifyBackend *self;
-  int fd = fanotify_init (FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME |
-                          FAN_NONBLOCK | FAN_CLOEXEC, O_RDONLY);
+  int fd = -1;
+
+  /* A filesystem mark queues every change on the filesystem, wanted or
+   * not, and the queue fills while the worker walks a big tree: with the
+   * privilege that filesystem marks need anyway, the queue is unbounded
+   * rather than overflowing into a rescan of the whole tree. */
+  if (!g_atomic_int_get (&bounded_queue_for_testing))
+    fd = fanotify_init (flags | FAN_UNLIMITED_QUEUE, O_RDONLY);
+  if (fd < 0)
+    fd = fanotify_init (flags, O_RDONLY);
 
   if (fd < 0)
     {
