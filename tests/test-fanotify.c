@@ -427,6 +427,7 @@ test_mount_inside_tree (Fixture *f, gconstpointer data)
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
   hk_fanotify_backend_count_marks (&filesystem_marks, &inode_marks);
+  g_assert_cmpuint (filesystem_marks, ==, 0);
   g_assert_cmpuint (inode_marks, ==, 0);
   /* Nothing holds the tmpfs busy. */
   g_assert_cmpint (umount (mount_point), ==, 0);

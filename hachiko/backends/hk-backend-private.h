@@ -140,8 +140,7 @@ void   hk_fake_backend_fail_watch     (const char   *path,
 guint  hk_fake_backend_count_watches  (void);
 G_END_DECLS
 
-/* The fanotify backend's marks, for tests: filesystem marks placed (they
- * stay until the backend is destroyed) and inode marks held now. */
+/* The fanotify backend's marks held now, for tests. */
 G_BEGIN_DECLS
 void   hk_fanotify_backend_count_marks (guint *filesystem_marks,
                                         guint *inode_marks);

@@ -89,7 +89,7 @@ typedef struct
   guint       inode_marked : 1;
 } Key;
 
-/* Marks held, for tests (hk_fanotify_backend_count_marks()). */
+/* Marks held now, for tests (hk_fanotify_backend_count_marks()). */
 static gint n_filesystem_marks;
 static gint n_inode_marks;
 
@@ -428,6 +428,55 @@ unmark_inode (HkFanotifyBackend *self,
   close (fd);
 }
 
+/* Nobody watches anything on @fs any more: stop the kernel queueing its
+ * changes. Removing the mark needs a descriptor on the filesystem, which
+ * is not held (it would keep the filesystem from being unmounted): the
+ * directory it was first marked through, if still there, else, once
+ * nothing is watched at all, a flush of every filesystem mark. A mark that
+ * stays costs only the lookups that drop its events. */
+static void
+unmark_filesystem (HkFanotifyBackend *self,
+                   Filesystem        *fs)
+{
+  int fd = open (fs->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct statfs sfs;
+  gboolean removed = FALSE;
+
+  if (fd >= 0)
+    {
+      removed = fstatfs (fd, &sfs) == 0 &&
+                memcmp (&sfs.f_fsid, &fs->fsid, sizeof fs->fsid) == 0 &&
+                fanotify_mark (self->fd, FAN_MARK_REMOVE | FAN_MARK_FILESYSTEM,
+                               fs->mask, fd, NULL) == 0;
+      close (fd);
+    }
+
+  if (!removed && g_hash_table_size (self->keys) == 0)
+    {
+      GHashTableIter iter;
+      Filesystem *other;
+
+      if (fanotify_mark (self->fd, FAN_MARK_FLUSH | FAN_MARK_FILESYSTEM, 0, AT_FDCWD, "/") != 0)
+        return;
+      g_hash_table_iter_init (&iter, self->filesystems);
+      while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &other))
+        if (other != fs && other->marked)
+          {
+            other->marked = FALSE;
+            other->mask = 0;
+            g_atomic_int_add (&n_filesystem_marks, -1);
+          }
+      removed = TRUE;
+    }
+
+  if (removed)
+    {
+      fs->marked = FALSE;
+      fs->mask = 0;
+      g_atomic_int_add (&n_filesystem_marks, -1);
+    }
+}
+
 static void
 forget_key (HkFanotifyBackend *self,
             Key               *key)
@@ -437,8 +486,12 @@ forget_key (HkFanotifyBackend *self,
   g_hash_table_remove (self->keys, key);
   if (key->inode_marked)
     g_atomic_int_add (&n_inode_marks, -1);
-  if (--fs->n_keys == 0 && !fs->marked)
-    forget_filesystem (self, fs);
+  if (--fs->n_keys == 0)
+    {
+      if (fs->marked)
+        unmark_filesystem (self, fs);
+      forget_filesystem (self, fs);
+    }
   g_free (key->path);
   g_free (key);
 }
@@ -453,9 +506,6 @@ hk_fanotify_backend_remove_watch (HkBackend *backend,
   if (!key->fs->marked)
     unmark_inode (self, key);
   forget_key (self, key);
-  /* A filesystem mark stays while the backend lives: dropping it would
-   * need a descriptor on that filesystem, and holding one would keep it
-   * from being unmounted. Events there are dropped as unknown. */
 }
 
 /* --- reading ------------------------------------------------------------- */
