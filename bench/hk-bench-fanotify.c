@@ -22,7 +22,9 @@
  *  - hk_watchdog_start with inotify, with fanotify (filesystem marks) and
  *    with fanotify (inode marks), then the same file, until its `created`
  *    event: `start` walks the whole tree before returning with every backend
- *    today.
+ *    today;
+ *  - in the background, for 5 s: how many events a filesystem mark makes
+ *    the watcher read from other processes' work, and the CPU it costs.
  *
  * Needs root (filesystem marks need CAP_SYS_ADMIN; inotify needs
  * fs.inotify.max_user_watches above N, which it raises for the run).
@@ -36,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fanotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -152,6 +155,52 @@ run_kernel_filesystem_mark (const char *root,
             }
         }
     }
+}
+
+/* What a filesystem mark costs while nothing in the tree changes: every
+ * change elsewhere on the filesystem is queued and read (and dropped, by
+ * the backend). Counts the events read in @seconds and the CPU spent. */
+static void
+measure_background (const char *root,
+                    guint       seconds,
+                    guint64    *n_events,
+                    double     *cpu_ms)
+{
+  g_autofree guint8 *buf = g_malloc (64 * 1024);
+  gint64 end = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  struct rusage before, after;
+  int fd = fanotify_init (FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_NONBLOCK |
+                          FAN_UNLIMITED_QUEUE, O_RDONLY);
+
+  if (fd < 0 || fanotify_mark (fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM,
+                               FAN_CREATE | FAN_DELETE | FAN_MODIFY | FAN_ATTRIB |
+                               FAN_CLOSE_WRITE | FAN_RENAME | FAN_DELETE_SELF |
+                               FAN_MOVE_SELF | FAN_ONDIR | FAN_EVENT_ON_CHILD,
+                               AT_FDCWD, root) != 0)
+    g_error ("fanotify filesystem mark: %s", g_strerror (errno));
+
+  *n_events = 0;
+  getrusage (RUSAGE_SELF, &before);
+  while (g_get_monotonic_time () < end)
+    {
+      ssize_t n = read (fd, buf, 64 * 1024);
+
+      if (n <= 0)
+        {
+          g_usleep (10000);
+          continue;
+        }
+      for (struct fanotify_event_metadata *meta = (void *) buf; FAN_EVENT_OK (meta, n);
+           meta = FAN_EVENT_NEXT (meta, n))
+        (*n_events)++;
+    }
+  getrusage (RUSAGE_SELF, &after);
+  close (fd);
+
+  *cpu_ms = (after.ru_utime.tv_sec - before.ru_utime.tv_sec) * 1000.0 +
+            (after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1000.0 +
+            (after.ru_stime.tv_sec - before.ru_stime.tv_sec) * 1000.0 +
+            (after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1000.0;
 }
 
 /* --- through the hub ------------------------------------------------------ */
@@ -321,6 +370,8 @@ main (int argc, char **argv)
   double starts[G_N_ELEMENTS (watchdogs)][16], seen[G_N_ELEMENTS (watchdogs)][16];
   const char *dir = NULL;
   gboolean own_base = FALSE;
+  guint64 background_events;
+  double background_cpu_ms;
   gint64 made_at;
 
   for (int i = 1; i < argc; i++)
@@ -378,6 +429,8 @@ main (int argc, char **argv)
   if (saved_watches != NULL)
     write_knob (MAX_WATCHES, saved_watches);
 
+  measure_background (root, 5, &background_events, &background_cpu_ms);
+
   g_print ("| %u directories, median of %u runs | ms |\n|---|---|\n", n_dirs, n_runs);
   g_print ("| kernel: fanotify_mark (FAN_MARK_FILESYSTEM) to an event in the last directory | %.2f |\n",
            median (kernel, n_runs));
@@ -390,6 +443,12 @@ main (int argc, char **argv)
       g_print ("| hk_watchdog_start, %s, to the event | %.1f |\n",
                watchdogs[w].title, median (seen[w], n_runs));
     }
+
+  g_print ("\nBackground: a filesystem mark on the tree's filesystem read %" G_GUINT64_FORMAT
+           " events in 5 s from other processes (%.0f per second), for %.1f ms of CPU "
+           "(%.2f µs per event, reading only).\n",
+           background_events, background_events / 5.0, background_cpu_ms,
+           background_events > 0 ? background_cpu_ms * 1000.0 / background_events : 0.0);
 
   if (own_base)
     {

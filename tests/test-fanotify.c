@@ -261,6 +261,33 @@ test_events_every_kind (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->recorder->errors->len, ==, 0);
 }
 
+/* Non-recursive: the subdirectory has no watch of its own, and the kernel
+ * names it by its own handle; the backend finds its parent by handle. */
+static void
+test_events_unwatched_subdirectory_attributes (Fixture *f, gconstpointer data)
+{
+  g_autofree char *sub = path_of (f, "sub");
+  g_autoptr(GError) error = NULL;
+
+  if (!skip_unless_mode_works (f))
+    return;
+  if (geteuid () != 0)
+    {
+      g_test_skip ("opening a directory by handle needs CAP_DAC_READ_SEARCH");
+      return;
+    }
+  mkdir_rel (f, "sub");
+  f->watchdog = new_fanotify_watchdog (f->root);
+  hk_watchdog_set_recursive (f->watchdog, FALSE);
+  f->recorder = hk_recorder_new (f->watchdog, f->root);
+  g_assert_true (hk_watchdog_start (f->watchdog, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 1);
+
+  g_assert_cmpint (g_chmod (sub, 0700), ==, 0);
+  WAIT_FOR (f, HK_EVENT_ATTRIBUTE_CHANGED, "sub");
+}
+
 static void
 test_events_access (Fixture *f, gconstpointer data)
 {
@@ -797,6 +824,7 @@ main (int argc, char **argv)
   static const struct { const char *name; void (*func) (Fixture *, gconstpointer); } tests[] = {
     { "events/every-kind", test_events_every_kind },
     { "events/access", test_events_access },
+    { "events/unwatched-subdirectory-attributes", test_events_unwatched_subdirectory_attributes },
     { "events/merged-create-delete-settled-by-disk", test_events_merged_create_delete },
     { "moves/paired", test_moves_paired },
     { "moves/across-the-root", test_moves_across_the_root },
