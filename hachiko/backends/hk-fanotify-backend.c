@@ -102,6 +102,7 @@ typedef struct
   gboolean        has_rename;      /* FAN_RENAME works (Linux 5.17) */
   GHashTable     *keys;            /* set of Key, by id */
   GHashTable     *filesystems;     /* fsid (guint64 *) -> Filesystem */
+  GHashTable     *fsids;           /* st_dev -> __kernel_fsid_t */
   guint8         *buf;
   gint64          quiet_at_ns;     /* realtime when the queue was last empty */
 } HkFanotifyBackend;
@@ -251,6 +252,8 @@ forget_filesystem (HkFanotifyBackend *self,
   guint64 id = fsid_to_u64 (&fs->fsid);
 
   g_hash_table_remove (self->filesystems, &id);
+  /* Device numbers are reused by the next mount (tmpfs, ...). */
+  g_hash_table_remove_all (self->fsids);
 }
 
 /* Places (or widens) the filesystem mark of @fs. Sets errno on failure. */
@@ -291,6 +294,25 @@ set_watch_error (GError     **error,
                  "Cannot watch “%s” with fanotify: %s", display, g_strerror (errsv));
 }
 
+/* The filesystem id events carry (statfs' f_fsid) for a device, NULL with
+ * errno set when statfs() fails. */
+static const __kernel_fsid_t *
+fsid_of_device (HkFanotifyBackend *self,
+                dev_t              dev,
+                const char        *path)
+{
+  __kernel_fsid_t *fsid = g_hash_table_lookup (self->fsids, GSIZE_TO_POINTER (dev));
+  struct statfs sfs;
+
+  if (fsid != NULL)
+    return fsid;
+  if (statfs (path, &sfs) != 0)
+    return NULL;
+  fsid = g_memdup2 (&sfs.f_fsid, sizeof *fsid);
+  g_hash_table_insert (self->fsids, GSIZE_TO_POINTER (dev), fsid);
+  return fsid;
+}
+
 static gboolean
 hk_fanotify_backend_add_watch (HkBackend     *backend,
                                const char    *path,
@@ -302,15 +324,15 @@ hk_fanotify_backend_add_watch (HkBackend     *backend,
   struct { struct file_handle fh; guint8 bytes[MAX_HANDLE_SZ]; } handle;
   int at_flags = (flags & HK_WATCH_FOLLOW_SYMLINK) ? AT_SYMLINK_FOLLOW : 0;
   guint32 mask = mask_for (self, flags);
-  struct statfs sfs;
+  const __kernel_fsid_t *fsid;
   struct stat st;
   Filesystem *fs;
   Key probe = { 0 }, *key;
   int mount_id;
 
-  handle.fh.handle_bytes = MAX_HANDLE_SZ;
-  if (name_to_handle_at (AT_FDCWD, path, &handle.fh, &mount_id, at_flags) != 0 ||
-      statfs (path, &sfs) != 0 || stat (path, &st) != 0)
+  /* Two system calls per directory: the filesystem id is looked up once
+   * per device. */
+  if ((at_flags ? stat (path, &st) : lstat (path, &st)) != 0)
     {
       set_watch_error (error, path, errno);
       return FALSE;
@@ -320,14 +342,21 @@ hk_fanotify_backend_add_watch (HkBackend     *backend,
       set_watch_error (error, path, ENOTDIR);
       return FALSE;
     }
+  handle.fh.handle_bytes = MAX_HANDLE_SZ;
+  if (name_to_handle_at (AT_FDCWD, path, &handle.fh, &mount_id, at_flags) != 0 ||
+      (fsid = fsid_of_device (self, st.st_dev, path)) == NULL)
+    {
+      set_watch_error (error, path, errno);
+      return FALSE;
+    }
 
-  if (!key_set_id (&probe, (const __kernel_fsid_t *) &sfs.f_fsid, &handle.fh))
+  if (!key_set_id (&probe, fsid, &handle.fh))
     {
       set_watch_error (error, path, EOPNOTSUPP);
       return FALSE;
     }
 
-  fs = get_filesystem (self, (const __kernel_fsid_t *) &sfs.f_fsid, path);
+  fs = get_filesystem (self, fsid, path);
   key = g_hash_table_lookup (self->keys, &probe);
 
   if (self->mode != MODE_INODE && !fs->refused && !mark_filesystem (self, fs, path, mask))
@@ -577,6 +606,7 @@ hk_fanotify_backend_create (GMainContext  *context,
   self->keys = g_hash_table_new (key_hash, key_equal);
   self->filesystems = g_hash_table_new_full (g_int64_hash, g_int64_equal,
                                              g_free, filesystem_free);
+  self->fsids = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   self->buf = g_malloc (READ_CHUNK);
 
   self->fd_source = g_unix_fd_source_new (fd, G_IO_IN);
@@ -607,6 +637,7 @@ hk_fanotify_backend_destroy (HkBackend *backend)
     }
   g_hash_table_unref (self->keys);
   g_hash_table_unref (self->filesystems);
+  g_hash_table_unref (self->fsids);
   g_free (self->buf);
   g_free (self);
   g_atomic_int_set (&n_filesystem_marks, 0);
