@@ -666,6 +666,27 @@ test_pid_on_events (Fixture *f, gconstpointer data)
   }
 }
 
+/* Backends that do not know the process, and events made by hand, say -1. */
+static void
+test_pid_unknown_elsewhere (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HkEvent) made = hk_event_new (HK_EVENT_CREATED, "/x", NULL, FALSE, FALSE, 0);
+  g_autoptr(GFile) file = g_file_new_for_path (f->root);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = path_of (f, "file");
+
+  g_assert_cmpint (hk_event_get_pid (made), ==, -1);
+
+  f->watchdog = hk_watchdog_new (file);
+  hk_watchdog_set_backend (f->watchdog, HK_BACKEND_KIND_INOTIFY);
+  f->recorder = hk_recorder_new (f->watchdog, f->root);
+  g_assert_true (hk_watchdog_start (f->watchdog, NULL, &error));
+  g_assert_no_error (error);
+  write_rel (f, "file", "x");
+  WAIT_FOR (f, HK_EVENT_CREATED, "file");
+  g_assert_cmpint (hk_event_get_pid (find_event (f->recorder, HK_EVENT_CREATED, path)), ==, -1);
+}
+
 /* --- without privileges ------------------------------------------------------ */
 
 static void
@@ -837,6 +858,9 @@ main (int argc, char **argv)
   g_autofree char *why = NULL;
 
   g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/fanotify/pid/unknown-elsewhere", Fixture, "inode",
+              fixture_set_up, test_pid_unknown_elsewhere, fixture_tear_down);
 
   if (!fanotify_available (&why))
     {
