@@ -838,7 +838,9 @@ dispatch_self (HkFanotifyBackend *self,
     {
       /* The kernel dropped the mark with the inode: the key ends here. */
       hk_backend_report_change (&self->parent, key, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
-      if (g_hash_table_contains (self->keys, key))
+      /* Asked of the hub, by pointer: a client may have removed its last
+       * watch while handling the report, and freed the key. */
+      if (hk_backend_has_key (&self->parent, key))
         {
           hk_backend_report_dropped (&self->parent, key, now);
           forget_key (self, key);
@@ -849,11 +851,12 @@ dispatch_self (HkFanotifyBackend *self,
 static void
 dispatch_event (HkFanotifyBackend                    *self,
                 const struct fanotify_event_metadata *meta,
+                const guint8                         *raw,
                 gint64                                now)
 {
   Place place = { 0 }, from = { 0 }, to = { 0 };
   gboolean have_place = FALSE, have_from = FALSE, have_to = FALSE;
-  const guint8 *end = (const guint8 *) meta + meta->event_len;
+  const guint8 *end = raw + meta->event_len;
 
   if (meta->mask & FAN_Q_OVERFLOW)
     {
@@ -861,12 +864,12 @@ dispatch_event (HkFanotifyBackend                    *self,
       return;
     }
 
-  for (const guint8 *p = (const guint8 *) meta + meta->metadata_len; p + sizeof (struct fanotify_event_info_header) <= end;)
+  for (const guint8 *p = raw + meta->metadata_len; p + sizeof (struct fanotify_event_info_header) <= end;)
     {
       const struct fanotify_event_info_header *header = (const void *) p;
       const struct fanotify_event_info_fid *info = (const void *) p;
 
-      if (header->len == 0)
+      if (header->len == 0 || p + header->len > end)
         break;
       switch (header->info_type)
         {
@@ -933,14 +936,22 @@ hk_fanotify_backend_read (gint          fd,
         }
 
       now = g_get_monotonic_time ();
-      for (const struct fanotify_event_metadata *meta = (const void *) self->buf;
-           FAN_EVENT_OK (meta, n); meta = FAN_EVENT_NEXT (meta, n))
+      for (gssize pos = 0; pos + (gssize) FAN_EVENT_METADATA_LEN <= n;)
         {
-          if (meta->vers != FANOTIFY_METADATA_VERSION)
-            continue;
-          if (meta->fd >= 0)
-            close (meta->fd);
-          dispatch_event (self, meta, now);
+          struct fanotify_event_metadata meta;
+
+          /* Events are only 4-byte aligned in the buffer (names have any
+           * length); the header has a 64-bit field, so it is copied. */
+          memcpy (&meta, self->buf + pos, sizeof meta);
+          if (meta.event_len < FAN_EVENT_METADATA_LEN || pos + (gssize) meta.event_len > n)
+            break;
+          if (meta.vers == FANOTIFY_METADATA_VERSION)
+            {
+              if (meta.fd >= 0)
+                close (meta.fd);
+              dispatch_event (self, &meta, self->buf + pos, now);
+            }
+          pos += meta.event_len;
         }
     }
 
