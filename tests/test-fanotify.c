@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/fanotify.h>
@@ -36,7 +37,6 @@ typedef struct
   char       *base;
   char       *root;
   char       *outside;  /* a sibling of the root, not watched */
-  char       *mount;    /* a tmpfs mounted inside the root, if any */
   char       *saved_sysctl;
   HkWatchdog *watchdog;
   HkRecorder *recorder;
@@ -180,9 +180,6 @@ fixture_tear_down (Fixture       *f,
     write_sysctl (MAX_QUEUED_EVENTS, f->saved_sysctl);
   g_clear_pointer (&f->saved_sysctl, g_free);
   hk_watchdog_restart_backend_for_testing ();
-  if (f->mount != NULL)
-    umount2 (f->mount, MNT_DETACH);
-  g_clear_pointer (&f->mount, g_free);
   hk_fanotify_backend_set_mode_for_testing (NULL);
   hk_fanotify_backend_bound_queue_for_testing (FALSE);
   hk_test_rm_rf (f->base);
@@ -410,25 +407,21 @@ test_outside_not_reported (Fixture *f, gconstpointer data)
 
 /* --- a tmpfs inside the tree: one filesystem mark per filesystem --------- */
 
+/* Runs in a subprocess with a mount namespace of its own: the tmpfs goes
+ * away with it, even when an assertion fails half-way. */
 static void
-test_mount_inside_tree (Fixture *f, gconstpointer data)
+mount_child (Fixture *f)
 {
   guint filesystem_marks, inode_marks;
   g_autofree char *mount_point = NULL;
 
-  if (!skip_unless_mode_works (f))
-    return;
-  mkdir_rel (f, "dir/deeper");
-  mkdir_rel (f, "mnt");
+  f->root = (char *) g_getenv ("HK_TEST_ROOT");
   mount_point = path_of (f, "mnt");
-  if (mount ("hachiko-test", mount_point, "tmpfs", 0, "size=1m") != 0)
-    {
-      g_autofree char *why = g_strdup_printf ("cannot mount a tmpfs: %s", g_strerror (errno));
-
-      g_test_skip (why);
-      return;
-    }
-  f->mount = g_strdup (mount_point);
+  hk_fanotify_backend_set_mode_for_testing (f->mode);
+  if (unshare (CLONE_NEWNS) != 0 ||
+      mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+      mount ("hachiko-test", mount_point, "tmpfs", 0, "size=1m") != 0)
+    g_error ("cannot mount a tmpfs in a private namespace: %s", g_strerror (errno));
   mkdir_rel (f, "mnt/sub");
   fixture_watch (f);
 
@@ -458,7 +451,30 @@ test_mount_inside_tree (Fixture *f, gconstpointer data)
   g_assert_cmpuint (inode_marks, ==, 0);
   /* Nothing holds the tmpfs busy. */
   g_assert_cmpint (umount (mount_point), ==, 0);
-  g_clear_pointer (&f->mount, g_free);
+  f->root = NULL;
+}
+
+static void
+test_mount_inside_tree (Fixture *f, gconstpointer data)
+{
+  if (g_test_subprocess ())
+    {
+      mount_child (f);
+      return;
+    }
+  if (!skip_unless_mode_works (f))
+    return;
+  if (geteuid () != 0)
+    {
+      g_test_skip ("mounting a tmpfs needs root");
+      return;
+    }
+
+  mkdir_rel (f, "dir/deeper");
+  mkdir_rel (f, "mnt");
+  g_setenv ("HK_TEST_ROOT", f->root, TRUE);
+  g_test_trap_subprocess (NULL, 20 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
 }
 
 /* --- fan-out: two watchdogs, one backend ---------------------------------- */
