@@ -92,6 +92,7 @@ typedef struct
 /* Marks held now, for tests (hk_fanotify_backend_count_marks()). */
 static gint n_filesystem_marks;
 static gint n_inode_marks;
+static gint n_settled_merges;   /* arrival and departure merged: disk asked */
 
 typedef struct
 {
@@ -413,6 +414,8 @@ hk_fanotify_backend_add_watch (HkBackend     *backend,
   return TRUE;
 }
 
+static int open_key_directory (Key *key);
+
 /* Removes the inode mark of @key, which needs the directory: by handle
  * (with CAP_DAC_READ_SEARCH), else at the path it was watched at if it is
  * still there. When neither works the mark stays until the directory goes;
@@ -422,15 +425,7 @@ unmark_inode (HkFanotifyBackend *self,
               Key               *key)
 {
   struct { struct file_handle fh; guint8 bytes[MAX_HANDLE_SZ]; } storage;
-  int mount_fd = open (key->fs->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int fd = -1;
-
-  if (mount_fd >= 0)
-    {
-      fd = open_by_handle_at (mount_fd, (struct file_handle *) key_handle (key, &storage.fh),
-                              O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      close (mount_fd);
-    }
+  int fd = open_key_directory (key);
 
   if (fd < 0)
     {
@@ -652,6 +647,12 @@ hk_fanotify_backend_count_marks (guint *filesystem_marks,
   *inode_marks = g_atomic_int_get (&n_inode_marks);
 }
 
+guint
+hk_fanotify_backend_count_settled_merges (void)
+{
+  return g_atomic_int_get (&n_settled_merges);
+}
+
 static gint64
 realtime_ns (void)
 {
@@ -683,20 +684,57 @@ place_from_info (HkFanotifyBackend                 *self,
   place->key = lookup_key (self, &info->fsid, handle);
 }
 
-/* Whether @name exists in @key's directory now. */
+/* Opens the directory of @key by its handle: wherever it is now, which
+ * the clients' paths may not know yet (renames still queued). Needs
+ * CAP_DAC_READ_SEARCH; -1 without. */
+static int
+open_key_directory (Key *key)
+{
+  struct { struct file_handle fh; guint8 bytes[MAX_HANDLE_SZ]; } storage;
+  int mount_fd = open (key->fs->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd;
+
+  if (mount_fd < 0)
+    return -1;
+  fd = open_by_handle_at (mount_fd, (struct file_handle *) key_handle (key, &storage.fh),
+                          O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  close (mount_fd);
+  return fd;
+}
+
+/* Whether an entry @name of that kind is in @key's directory now. By
+ * handle where permitted; else at the directory's path as the clients
+ * know it, which is wrong while a rename of it is still queued. */
 static gboolean
 exists_now (HkFanotifyBackend *self,
             Key               *key,
-            const char        *name)
+            const char        *name,
+            gboolean           is_directory)
 {
-  g_autofree char *dir = hk_backend_dup_path (&self->parent, key);
-  g_autofree char *path = NULL;
+  int dir_fd = open_key_directory (key);
   struct stat st;
+  int ret;
 
-  if (dir == NULL)
-    return FALSE;
-  path = g_build_filename (dir, name, NULL);
-  return lstat (path, &st) == 0;
+  if (dir_fd >= 0)
+    {
+      ret = fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW);
+      close (dir_fd);
+    }
+  else
+    {
+      g_autofree char *dir = hk_backend_dup_path (&self->parent, key);
+      g_autofree char *path = NULL;
+
+      if (dir == NULL)
+        return FALSE;
+      path = g_build_filename (dir, name, NULL);
+      ret = lstat (path, &st);
+    }
+
+  /* Of the other kind, it is another entry, with an event of its own:
+   * the kernel never merges events about a directory with events about
+   * a file. */
+  return ret == 0 && !!S_ISDIR (st.st_mode) == !!is_directory;
 }
 
 static void
@@ -740,10 +778,10 @@ dispatch_named (HkFanotifyBackend *self,
       /* Merged both ways: the disk says which came last. Either the old
        * entry was replaced (reported deleted, then created) or the entry
        * came and went (a deletion the tree drops if it never saw it). */
-      g_debug ("fanotify: merged arrival and departure of “%s”", name);
+      g_atomic_int_inc (&n_settled_merges);
       hk_backend_report_change (&self->parent, key, name, HK_CHANGE_DELETED,
                                 is_directory, now);
-      if (!exists_now (self, key, name))
+      if (!exists_now (self, key, name, is_directory))
         return;
       left = 0;
     }
