@@ -21,7 +21,10 @@ G_BEGIN_DECLS
  *   filesystems, polling on network and virtual filesystems and where the
  *   kernel's watch limit is reached
  * @HK_BACKEND_KIND_INOTIFY: Linux inotify, one kernel watch per directory
- * @HK_BACKEND_KIND_FANOTIFY: Linux fanotify (needs privileges)
+ * @HK_BACKEND_KIND_FANOTIFY: Linux fanotify (Linux 5.9 as root, 5.13 for
+ *   any user): with `CAP_SYS_ADMIN` one mark per filesystem however many
+ *   directories, else one per directory; events carry the pid of the
+ *   process that made the change (see [method@Hk.Event.get_pid])
  * @HK_BACKEND_KIND_GIO: one #GFileMonitor per directory, as GIO provides
  *   it on the platform
  * @HK_BACKEND_KIND_POLL: periodic comparison of the directories with the

@@ -329,9 +329,12 @@ rewrite (HkEvent     *event,
          char        *dest_path,
          gboolean     is_synthetic)
 {
-  return hk_event_new_take (event_type, path, dest_path,
-                            hk_event_get_is_directory (event), is_synthetic,
-                            hk_event_get_timestamp (event));
+  HkEvent *copy = hk_event_new_take (event_type, path, dest_path,
+                                     hk_event_get_is_directory (event), is_synthetic,
+                                     hk_event_get_timestamp (event));
+
+  hk_event_set_pid (copy, hk_event_get_pid (event));
+  return copy;
 }
 
 /* A merged event is synthetic only if every event merged into it was. */

@@ -17,4 +17,8 @@ HkEvent *hk_event_new_take (HkEventType  event_type,
                             gboolean     is_synthetic,
                             gint64       timestamp);
 
+/* Only before the event is shared. */
+void     hk_event_set_pid  (HkEvent     *event,
+                            gint         pid);
+
 G_END_DECLS

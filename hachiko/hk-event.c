@@ -27,6 +27,7 @@ struct _HkEvent
   guint            is_directory : 1;
   guint            is_synthetic : 1;
   gint64           timestamp;
+  gint             pid;        /* -1: unknown */
   char            *path;
   char            *dest_path;
   GFile           *file;       /* created lazily, set once atomically */
@@ -86,8 +87,17 @@ hk_event_new_take (HkEventType  event_type,
   self->is_directory = !!is_directory;
   self->is_synthetic = !!is_synthetic;
   self->timestamp = timestamp;
+  self->pid = -1;
 
   return self;
+}
+
+/* Before the event is shared: events are immutable once published. */
+void
+hk_event_set_pid (HkEvent *self,
+                  gint     pid)
+{
+  self->pid = pid;
 }
 
 /**
@@ -338,4 +348,29 @@ hk_event_get_timestamp (const HkEvent *self)
   g_return_val_if_fail (self != NULL, 0);
 
   return self->timestamp;
+}
+
+/**
+ * hk_event_get_pid:
+ * @self: an event
+ *
+ * Gets the process id of the process that made the change, where the
+ * backend learns it: the fanotify backend does (for a watcher without
+ * `CAP_SYS_ADMIN` only for changes made by the watcher's own process), inotify,
+ * GIO and polling do not. Synthetic events (see
+ * [method@Hk.Event.get_is_synthetic]) never carry one.
+ *
+ * The process may have exited, and its id been reused, by the time the
+ * event is handled.
+ *
+ * Returns: the process id, or -1 when unknown
+ *
+ * Since: 1.0
+ */
+gint
+hk_event_get_pid (const HkEvent *self)
+{
+  g_return_val_if_fail (self != NULL, -1);
+
+  return self->pid;
 }

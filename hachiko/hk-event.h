@@ -90,6 +90,9 @@ gboolean     hk_event_get_is_synthetic  (const HkEvent *self);
 HK_AVAILABLE_IN_1_0
 gint64       hk_event_get_timestamp     (const HkEvent *self);
 
+HK_AVAILABLE_IN_1_0
+gint         hk_event_get_pid           (const HkEvent *self);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HkEvent, hk_event_unref)
 
 G_END_DECLS

@@ -62,6 +62,7 @@ typedef struct
   gboolean       follow_symlinks;
   HkFilterRules *rules;          /* nullable; prunes ignored subtrees */
   HkBackendKind  backend;        /* never AUTO */
+  gboolean       automatic;      /* chosen by AUTO: out of inotify watches, try fanotify */
   guint          poll_interval;  /* ms, for the polling backend; 0: default */
   GHashTable    *mounts;         /* nullable: mount point -> HkBackendKind, for AUTO */
   HkSnapshot    *since;          /* nullable: report the difference from it at start */

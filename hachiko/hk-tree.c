@@ -69,6 +69,7 @@ struct _HkTree
   guint          releases_seen;  /* the hub's releases when a fallback retry failed */
   gint64         next_retry_us;  /* when polled directories next try a watch */
   gint           cancelled;      /* atomic */
+  gboolean       fanotify_fallback_reported;
   Pairing       *round;          /* a polling round's pairing, until it ends */
   GPtrArray     *walk;           /* the start walk's directories to read, while it runs */
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
@@ -389,9 +390,12 @@ emit (HkTree      *tree,
       gboolean     synthetic,
       gint64       now)
 {
-  hk_event_queue_push_event (tree->queue,
-                             hk_event_new_take (type, path, dest_path,
-                                                is_directory, synthetic, now));
+  HkEvent *event = hk_event_new_take (type, path, dest_path, is_directory, synthetic, now);
+
+  /* Who made the change, when the backend knows (fanotify). */
+  if (!synthetic)
+    hk_event_set_pid (event, hk_watch_hub_get_event_pid (tree->hub));
+  hk_event_queue_push_event (tree->queue, event);
 }
 
 static void
@@ -558,6 +562,29 @@ watch_dir (HkTree     *tree,
     {
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
+    }
+
+  /* Out of inotify watches, AUTO goes on with fanotify marks where the
+   * process may place them (they have no per-directory limit), and polls
+   * only where it may not. */
+  if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NO_SPACE) &&
+      tree->options.automatic &&
+      backend_for (tree, dir, path) == HK_BACKEND_KIND_INOTIFY)
+    {
+      dir->watch = add_watch (tree, HK_BACKEND_KIND_FANOTIFY, dir, path, NULL);
+      if (dir->watch != NULL)
+        {
+          g_atomic_int_inc (&tree->n_watched);
+          /* Said once: nothing is lost, but the application may want to
+           * raise fs.inotify.max_user_watches. */
+          if (!tree->fanotify_fallback_reported)
+            {
+              tree->fanotify_fallback_reported = TRUE;
+              g_prefix_error (&local_error, "Watching with fanotify from here on: ");
+              report_error (tree, g_steal_pointer (&local_error));
+            }
+          return TRUE;
+        }
     }
 
   if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NO_SPACE) &&
@@ -1059,6 +1086,7 @@ hk_tree_new (HkWatchHub          *hub,
   tree->client.funcs = &tree_client_funcs;
   tree->client.data = tree;
   tree->options.backend = options->backend;
+  tree->options.automatic = options->automatic;
   tree->options.poll_interval = options->poll_interval;
   tree->options.mounts = options->mounts != NULL ? g_hash_table_ref (options->mounts) : NULL;
   tree->options.since = options->since != NULL ? g_object_ref (options->since) : NULL;

@@ -138,6 +138,9 @@ guint          hk_watch_hub_count_handles  (HkWatchHub           *hub,
  * client that ran out of handles retries when it changes. */
 guint          hk_watch_hub_get_releases   (HkWatchHub           *hub,
                                             HkBackendKind         kind);
+/* During a report: the pid of the process that made the change, -1 when
+ * the backend does not know it. */
+gint           hk_watch_hub_get_event_pid  (HkWatchHub           *hub);
 void           hk_watch_hub_set_handle_limit_for_testing (guint   limit);
 /* Lets every backend report what it has now, from inside a long task on
  * the worker (a walk). A backend already reporting does nothing. */

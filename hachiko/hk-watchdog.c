@@ -651,6 +651,7 @@ prepare_start (HkWatchdog  *self,
   options.rules = run->rules;
   choose_backend (self, S_ISDIR (st.st_mode) ? root_path : NULL);
   options.backend = self->active_backend;
+  options.automatic = self->backend == HK_BACKEND_KIND_AUTO;
   options.poll_interval = self->poll_interval;
   if (self->backend == HK_BACKEND_KIND_AUTO && self->recursive && S_ISDIR (st.st_mode))
     mounts = hk_mounts_inside (root_path);

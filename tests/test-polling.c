@@ -83,6 +83,8 @@ fixture_watch (Fixture *f,
 
   hk_watchdog_set_watch_limit (watch_limit);
   f->watchdog = hk_watchdog_new (file);
+  /* Forced: AUTO would go on with fanotify where inotify runs out. */
+  hk_watchdog_set_backend (f->watchdog, HK_BACKEND_KIND_INOTIFY);
   hk_watchdog_set_poll_interval (f->watchdog, 50);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
   g_assert_true (hk_watchdog_start (f->watchdog, NULL, &error));

@@ -101,6 +101,11 @@ void   hk_backend_report_lost    (HkBackend    *self,
 void   hk_backend_report_dropped (HkBackend    *self,
                                   gpointer      key,
                                   gint64        now);
+/* The pid of the process that made the change being reported (-1 when
+ * unknown), read by clients through hk_watch_hub_get_event_pid(); a
+ * backend that knows it sets it before its reports and resets it after. */
+void   hk_backend_set_event_pid  (HkBackend    *self,
+                                  gint          pid);
 gboolean hk_backend_has_key      (HkBackend    *self,
                                   gpointer      key);
 /* The current path of @key's directory (from its first client). */
@@ -110,6 +115,7 @@ char  *hk_backend_dup_path       (HkBackend    *self,
 extern const HkBackendClass hk_inotify_backend_class;
 extern const HkBackendClass hk_gio_backend_class;
 extern const HkBackendClass hk_poll_backend_class;
+extern const HkBackendClass hk_fanotify_backend_class;
 extern const HkBackendClass hk_fake_backend_class;
 
 G_END_DECLS
@@ -139,4 +145,21 @@ void   hk_fake_backend_inject_dropped (const char   *dir_path);
 void   hk_fake_backend_fail_watch     (const char   *path,
                                        gint          code);
 guint  hk_fake_backend_count_watches  (void);
+G_END_DECLS
+
+/* The fanotify backend's marks held now, for tests. */
+G_BEGIN_DECLS
+void   hk_fanotify_backend_count_marks (guint *filesystem_marks,
+                                        guint *inode_marks);
+/* Events so far (in the process) where the kernel had merged an entry's
+ * arrival with its departure, settled by looking at the disk. */
+guint  hk_fanotify_backend_count_settled_merges (void);
+/* "inode", "filesystem", or NULL for HACHIKO_FANOTIFY_MODE's choice (by
+ * default: filesystem marks where permitted). Applies to the next backend
+ * created (see hk_watchdog_restart_backend_for_testing()). */
+void   hk_fanotify_backend_set_mode_for_testing (const char *mode);
+/* With the privilege, the backend's queue is unbounded; this keeps the
+ * kernel's bound (fs.fanotify.max_queued_events) for the next backend
+ * created, so a test can make it overflow. */
+void   hk_fanotify_backend_bound_queue_for_testing (gboolean bounded);
 G_END_DECLS

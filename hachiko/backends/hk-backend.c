@@ -13,6 +13,7 @@ static const HkBackendClass *backend_classes[] = {
   &hk_inotify_backend_class,
   &hk_gio_backend_class,
   &hk_poll_backend_class,
+  &hk_fanotify_backend_class,
   &hk_fake_backend_class,
 };
 
@@ -22,6 +23,7 @@ struct _HkWatchHub
 {
   GMainContext *context;
   HkBackend    *backends[G_N_ELEMENTS (backend_classes)];
+  gint          event_pid;  /* of the report being made, -1: unknown */
 };
 
 struct _HkWatch
@@ -63,6 +65,7 @@ hk_watch_hub_new (GMainContext *context)
   HkWatchHub *hub = g_new0 (HkWatchHub, 1);
 
   hub->context = g_main_context_ref (context);
+  hub->event_pid = -1;
   return hub;
 }
 
@@ -510,4 +513,20 @@ hk_backend_dup_path (HkBackend *self,
 
   watch = g_ptr_array_index (watches, 0);
   return watch->client.funcs->dup_path (watch->client.data, watch->dir);
+}
+
+/* The process behind the reports a backend is making, for backends that
+ * know it (fanotify): set around the reports of one kernel event, so the
+ * clients' callbacks keep their signatures. */
+void
+hk_backend_set_event_pid (HkBackend *self,
+                          gint       pid)
+{
+  self->hub->event_pid = pid;
+}
+
+gint
+hk_watch_hub_get_event_pid (HkWatchHub *hub)
+{
+  return hub->event_pid;
 }
