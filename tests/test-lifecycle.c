@@ -400,6 +400,33 @@ test_owner_thread_start_from_other_thread_is_critical (Fixture *f, gconstpointer
   g_test_trap_assert_stderr ("*hk_watchdog_start*does not own*");
 }
 
+static gpointer
+unref_from_thread (gpointer data)
+{
+  g_object_unref (data);
+  return NULL;
+}
+
+static void
+test_owner_thread_last_unref_from_other_thread_is_critical (Fixture *f, gconstpointer data)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *dir = hk_test_make_tmpdir ();
+      g_autoptr(GFile) file = g_file_new_for_path (dir);
+      HkWatchdog *watchdog = hk_watchdog_new (file);
+
+      g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
+      g_assert_true (g_main_context_acquire (NULL));
+      g_thread_join (g_thread_new ("intruder", unref_from_thread, watchdog));
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 20 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*Last reference to a running HkWatchdog*");
+}
+
 /* --- fork ------------------------------------------------------------------ */
 
 /* In the child: a fresh watchdog must start and report. Exit status 0 on
@@ -481,6 +508,7 @@ main (int   argc,
   ADD ("owner-thread/stop-from-other-thread-is-critical", test_owner_thread_stop_from_other_thread_is_critical);
   ADD ("owner-thread/setter-from-other-thread-is-critical", test_owner_thread_setter_from_other_thread_is_critical);
   ADD ("owner-thread/start-from-other-thread-is-critical", test_owner_thread_start_from_other_thread_is_critical);
+  ADD ("owner-thread/last-unref-from-other-thread-is-critical", test_owner_thread_last_unref_from_other_thread_is_critical);
   ADD ("fork/child-gets-fresh-worker", test_fork_child_gets_fresh_worker);
 
 #undef ADD
