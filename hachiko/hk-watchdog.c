@@ -341,6 +341,8 @@ schedule_n_watched_notify (HkWatchdog *self)
 
   if (self->n_watched_source != NULL)
     return;
+  if (!self->starting && hk_watchdog_get_n_watched_directories (self) == self->notified_n_watched)
+    return;  /* the usual case after a delivery: nothing to say */
 
   wait_us = self->notified_at + N_WATCHED_NOTIFY_INTERVAL_US - g_get_monotonic_time ();
   if (self->starting)

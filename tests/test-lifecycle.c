@@ -316,6 +316,18 @@ test_n_watched_notifies_throttled (Fixture *f, gconstpointer data)
 
 /* --- the owner thread ------------------------------------------------------ */
 
+/* For the subprocess children, which end in an abort: a watch on the
+ * temporary directory itself (not recursive), so nothing is left behind. */
+static HkWatchdog *
+new_watchdog_on_tmp (void)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (g_get_tmp_dir ());
+  HkWatchdog *watchdog = hk_watchdog_new (file);
+
+  hk_watchdog_set_recursive (watchdog, FALSE);
+  return watchdog;
+}
+
 static gpointer
 stop_from_thread (gpointer data)
 {
@@ -328,9 +340,7 @@ test_owner_thread_stop_from_other_thread_is_critical (Fixture *f, gconstpointer 
 {
   if (g_test_subprocess ())
     {
-      g_autofree char *dir = hk_test_make_tmpdir ();
-      g_autoptr(GFile) file = g_file_new_for_path (dir);
-      g_autoptr(HkWatchdog) watchdog = hk_watchdog_new (file);
+      g_autoptr(HkWatchdog) watchdog = new_watchdog_on_tmp ();
 
       g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
       /* This thread now owns the owner context, as a running main loop
@@ -357,9 +367,7 @@ test_owner_thread_setter_from_other_thread_is_critical (Fixture *f, gconstpointe
 {
   if (g_test_subprocess ())
     {
-      g_autofree char *dir = hk_test_make_tmpdir ();
-      g_autoptr(GFile) file = g_file_new_for_path (dir);
-      g_autoptr(HkWatchdog) watchdog = hk_watchdog_new (file);
+      g_autoptr(HkWatchdog) watchdog = new_watchdog_on_tmp ();
 
       g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
       g_assert_true (g_main_context_acquire (NULL));
@@ -386,9 +394,7 @@ test_owner_thread_start_from_other_thread_is_critical (Fixture *f, gconstpointer
 {
   if (g_test_subprocess ())
     {
-      g_autofree char *dir = hk_test_make_tmpdir ();
-      g_autoptr(GFile) file = g_file_new_for_path (dir);
-      g_autoptr(HkWatchdog) watchdog = hk_watchdog_new (file);
+      g_autoptr(HkWatchdog) watchdog = new_watchdog_on_tmp ();
 
       g_assert_true (g_main_context_acquire (NULL));
       g_thread_join (g_thread_new ("intruder", start_from_thread, watchdog));
@@ -398,6 +404,31 @@ test_owner_thread_start_from_other_thread_is_critical (Fixture *f, gconstpointer
   g_test_trap_subprocess (NULL, 20 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_failed ();
   g_test_trap_assert_stderr ("*hk_watchdog_start*does not own*");
+}
+
+static gpointer
+unref_from_thread (gpointer data)
+{
+  g_object_unref (data);
+  return NULL;
+}
+
+static void
+test_owner_thread_last_unref_from_other_thread_is_critical (Fixture *f, gconstpointer data)
+{
+  if (g_test_subprocess ())
+    {
+      HkWatchdog *watchdog = new_watchdog_on_tmp ();
+
+      g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
+      g_assert_true (g_main_context_acquire (NULL));
+      g_thread_join (g_thread_new ("intruder", unref_from_thread, watchdog));
+      return;
+    }
+
+  g_test_trap_subprocess (NULL, 20 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*Last reference to a running HkWatchdog*");
 }
 
 /* --- fork ------------------------------------------------------------------ */
@@ -481,6 +512,7 @@ main (int   argc,
   ADD ("owner-thread/stop-from-other-thread-is-critical", test_owner_thread_stop_from_other_thread_is_critical);
   ADD ("owner-thread/setter-from-other-thread-is-critical", test_owner_thread_setter_from_other_thread_is_critical);
   ADD ("owner-thread/start-from-other-thread-is-critical", test_owner_thread_start_from_other_thread_is_critical);
+  ADD ("owner-thread/last-unref-from-other-thread-is-critical", test_owner_thread_last_unref_from_other_thread_is_critical);
   ADD ("fork/child-gets-fresh-worker", test_fork_child_gets_fresh_worker);
 
 #undef ADD
