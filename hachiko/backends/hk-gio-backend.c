@@ -512,6 +512,7 @@ settle_unresolved (HkGioBackend      *self,
     return TRUE;
   g_hash_table_steal_extended (dir->unresolved, name, (gpointer *) &old_key, (gpointer *) &unresolved);
   unresolved->arrival = HK_CHANGE_MOVED_IN;
+  unresolved->since_us = g_get_monotonic_time ();  /* its wait starts again at the new name */
   if (where->unresolved == NULL)
     where->unresolved = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                                (GDestroyNotify) unresolved_free);
