@@ -48,7 +48,7 @@
 /* An arrival not found where it should be waits at least this long for
  * its next event, which GLib may still hold (it pairs renames and batches
  * what it reads before handing it to the monitors). */
-#define ARRIVAL_WAIT_US G_USEC_PER_SEC
+#define ARRIVAL_WAIT_US (3 * G_USEC_PER_SEC)
 
 typedef struct _HkGioBackend HkGioBackend;
 
