@@ -48,7 +48,7 @@
 /* An arrival not found where it should be waits at least this long for
  * its next event, which GLib may still hold (it pairs renames and batches
  * what it reads before handing it to the monitors). */
-#define ARRIVAL_WAIT_US G_USEC_PER_SEC
+#define ARRIVAL_WAIT_US (3 * G_USEC_PER_SEC)
 
 typedef struct _HkGioBackend HkGioBackend;
 
@@ -512,6 +512,7 @@ settle_unresolved (HkGioBackend      *self,
     return TRUE;
   g_hash_table_steal_extended (dir->unresolved, name, (gpointer *) &old_key, (gpointer *) &unresolved);
   unresolved->arrival = HK_CHANGE_MOVED_IN;
+  unresolved->since_us = g_get_monotonic_time ();  /* its wait starts again at the new name */
   if (where->unresolved == NULL)
     where->unresolved = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                                (GDestroyNotify) unresolved_free);
