@@ -17,6 +17,7 @@ G_BEGIN_DECLS
 # include "hk-filter.h"
 # include "hk-event-handler.h"
 # include "hk-watchdog.h"
+# include "hk-loop-bridge.h"
 #undef HACHIKO_INSIDE
 
 G_END_DECLS
