@@ -142,15 +142,42 @@ epoll_events_from_poll (gushort events)
   return result;
 }
 
+/* Whether the epoll set already holds exactly @fds, the common case (the
+ * context's wake-up descriptor alone): then no system call is needed. */
+static gboolean
+epoll_set_matches (HkLoopBridge *self,
+                   GPollFD      *fds,
+                   guint         n_fds)
+{
+  if (g_hash_table_size (self->registered) != n_fds)
+    return FALSE;
+
+  for (guint i = 0; i < n_fds; i++)
+    {
+      gpointer value;
+
+      if (!g_hash_table_lookup_extended (self->registered, GINT_TO_POINTER (fds[i].fd), NULL, &value) ||
+          GPOINTER_TO_UINT (value) != (epoll_events_from_poll (fds[i].events) | EPOLLERR))
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
 /* Makes the epoll set hold exactly the descriptors of @fds. */
 static void
 sync_epoll_set (HkLoopBridge *self,
                 GPollFD      *fds,
                 guint         n_fds)
 {
-  g_autoptr(GHashTable) wanted = g_hash_table_new (NULL, NULL);
+  g_autoptr(GHashTable) wanted = NULL;
   GHashTableIter iter;
   gpointer key, value;
+
+  if (epoll_set_matches (self, fds, n_fds))
+    return;
+
+  wanted = g_hash_table_new (NULL, NULL);
 
   for (guint i = 0; i < n_fds; i++)
     {

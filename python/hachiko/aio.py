@@ -542,7 +542,8 @@ class AIOWatchdog:
 
     def _on_readable(self):
         self._bridge.dispatch()
-        if self._running and self._over_limit():
+        if (len(self._runner.pending) > self._max_pending or self._subscribers) and \
+                self._running and self._over_limit():
             # Stop reading: the library's bounded queue takes over, then
             # reports overflow and rescans once we read again.
             self._throttled = True
