@@ -10,6 +10,7 @@ import asyncio
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -156,6 +157,69 @@ class SnippetTest(AioTestCase):
             proc.terminate()
             proc.wait(TIMEOUT)
             proc.stdout.close()
+
+
+class ExamplesTest(AioTestCase):
+    """The other shipped examples print what happens."""
+
+    def run_example(self, name, args, actions, expected, stop=None, any_of=False, on_line=None):
+        proc = subprocess.Popen([sys.executable, str(SOURCE_ROOT / "examples" / "python" / name)] + args,
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(proc.stdout.readline().strip(), "Watching " + self.root)
+            actions()
+            lines = []
+
+            def read():
+                for line in proc.stdout:
+                    lines.append(line.strip())
+                    if on_line is not None:
+                        on_line(lines[-1])
+                    if any_of and any(line.startswith("moved") for line in lines):
+                        return
+                    if all(e in lines for e in expected):
+                        return
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            reader.join(TIMEOUT)
+            if any_of:
+                moved = [line for line in lines if line.startswith("moved")]
+                self.assertTrue(moved, lines)
+                # Each move line names a probe and its new name.
+                i = int(moved[0].split()[1].rsplit("p", 1)[1])
+                self.assertEqual(moved[0], "moved %s %s" % (self.path("p%d" % i), self.path("q%d" % i)))
+            else:
+                for line in expected:
+                    self.assertIn(line, lines)
+            if stop is not None:
+                proc.send_signal(stop)
+                self.assertEqual(proc.wait(TIMEOUT), 0)
+        finally:
+            proc.kill()
+            proc.wait(TIMEOUT)
+            proc.stdout.close()
+
+    def test_awatch_example(self):
+        # awatch() starts watching on its first iteration, after the example
+        # printed "Watching": rename probes until one is seen.
+        def actions():
+            def probe():
+                for i in range(100):
+                    touch(self.path("p%d" % i))
+                    os.rename(self.path("p%d" % i), self.path("q%d" % i))
+                    if os.path.exists(self.path("seen")):
+                        return
+                    time.sleep(0.1)
+
+            threading.Thread(target=probe, daemon=True).start()
+
+        self.run_example("awatch.py", [self.root], actions, [], stop=signal.SIGINT, any_of=True,
+                         on_line=lambda line: line.startswith("moved") and touch(self.path("seen")))
+
+    def test_glib_main_loop_example(self):
+        self.run_example("glib-watch.py", [self.root], lambda: os.mkdir(self.path("d")),
+                         ["created %s" % self.path("d")], stop=signal.SIGTERM)
 
 
 class HandlerTest(AioTestCase):
