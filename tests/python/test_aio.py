@@ -84,7 +84,8 @@ class Recorder(AIOEventHandler):
         self.threads = set()
 
     def rel(self, path):
-        return os.path.relpath(path, self.root) if path else path
+        # Cheaper than os.path.relpath: the burst tests call it 200,000 times.
+        return path[len(self.root) + 1:] if path else path
 
     async def on_any_event(self, event):
         self.threads.add(threading.get_ident())
@@ -175,9 +176,10 @@ class ExamplesTest(AioTestCase):
                     lines.append(line.strip())
                     if on_line is not None:
                         on_line(lines[-1])
-                    if any_of and any(line.startswith("moved") for line in lines):
-                        return
-                    if all(e in lines for e in expected):
+                    if any_of:
+                        if lines[-1].startswith("moved"):
+                            return
+                    elif all(e in lines for e in expected):
                         return
 
             reader = threading.Thread(target=read)
