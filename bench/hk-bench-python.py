@@ -472,6 +472,12 @@ def write_report(args, results, machine, command_line):
                     TITLES[other], aio_median, om, "better" if aio_median < om else "**not better**"))
     if verdict:
         lines += ["", "## Goals", ""] + verdict
+    findings = os.path.join(os.path.dirname(os.path.abspath(args.output)), "performance-python-findings.md")
+    if os.path.exists(findings):
+        with open(findings) as f:
+            lines += ["", "## What profiling found", "",
+                      "(From `docs/performance-python-findings.md`, written by hand; the figures above "
+                      "are from this run.)", "", f.read().rstrip()]
     lines += ["", NOTES]
     with open(args.output, "w") as f:
         f.write("\n".join(lines) + "\n")
