@@ -73,5 +73,27 @@ class OverridesTest(unittest.TestCase):
         self.assertEqual(len({event, Hk.Event("created", "/r/x")}), 1)
 
 
+class LoopBridgeTest(unittest.TestCase):
+    def test_constructed_either_way_is_ready(self):
+        for bridge in (Hk.LoopBridge(), Hk.LoopBridge.new()):
+            self.assertGreaterEqual(bridge.get_fd(), 0)
+            self.assertEqual(bridge.props.fd, bridge.get_fd())
+            self.assertIsInstance(bridge.get_context(), GLib.MainContext)
+            self.assertFalse(bridge.dispatch())
+
+    def test_idle_source_dispatched_through_the_fd(self):
+        import select
+        bridge = Hk.LoopBridge()
+        ran = []
+        source = GLib.idle_source_new()
+        source.set_callback(lambda *args: ran.append(True) or False)
+        source.attach(bridge.get_context())
+        readable, _, _ = select.select([bridge.get_fd()], [], [], 5)
+        self.assertEqual(readable, [bridge.get_fd()])
+        self.assertTrue(bridge.dispatch())
+        self.assertEqual(ran, [True])
+        self.assertEqual(select.select([bridge.get_fd()], [], [], 0.1)[0], [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -109,6 +109,19 @@ Watchdog = override(Watchdog)
 __all__.append("Watchdog")
 
 
+class LoopBridge(Hk.LoopBridge):
+    """``Hk.LoopBridge()`` is ready to use, like ``Hk.LoopBridge.new()``
+    (PyGObject does not initialize a ``Gio.Initable`` by itself)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.init(None)
+
+
+LoopBridge = override(LoopBridge)
+__all__.append("LoopBridge")
+
+
 class Event(Hk.Event):
     """``Hk.Event`` with the attributes of a watchdog-style event.
 
