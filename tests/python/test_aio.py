@@ -394,6 +394,30 @@ class HandlerTest(AioTestCase):
         self.assertEqual(handler.created, [str(i) for i in range(50)])
         self.assertEqual(handler.threads, {threading.get_ident()})
 
+    def test_handler_given_to_a_watchdog_observer(self):
+        # As the original allowed: the handler under python3-watchdog's
+        # Observer thread, its coroutines on the loop.
+        try:
+            from watchdog.observers import Observer
+        except ImportError:
+            self.skipTest("python3-watchdog is not installed")
+
+        async def main():
+            handler = Recorder(self.root)
+            observer = Observer()
+            observer.schedule(handler, self.root, recursive=True)
+            observer.start()
+            try:
+                touch(self.path("w"))
+                return await wait_for(lambda: "w" in handler.created), handler
+            finally:
+                observer.stop()
+                await self.loop.run_in_executor(None, observer.join)
+
+        ok, handler = self.run_async(main())
+        self.assertTrue(ok)
+        self.assertEqual(handler.threads, {threading.get_ident()})
+
     def test_missing_root_raises_file_not_found(self):
         async def main():
             with self.assertRaises(FileNotFoundError):
