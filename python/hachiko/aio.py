@@ -366,6 +366,8 @@ class AIOWatchdog:
         self._runner = None
         self._subscribers = set()
         self._running = False
+        self._starting = False
+        self._start_future = None
         self._reading = False
         self._throttled = False
 
@@ -404,7 +406,7 @@ class AIOWatchdog:
             self._watchdog.start(None)
         except GLib.Error as error:
             self._unprepare()
-            raise _os_error(error, self._path) from None
+            raise _os_error(error, self._path)
         self._started()
 
     async def astart(self):
@@ -413,7 +415,7 @@ class AIOWatchdog:
         if self._running:
             return
         self._prepare()
-        future = self._loop.create_future()
+        future = self._start_future = self._loop.create_future()
 
         def on_started(watchdog, result):
             if future.done():
@@ -427,6 +429,7 @@ class AIOWatchdog:
 
         # The task's callback comes back on the bridge's context, which the
         # loop dispatches: start reading now.
+        self._starting = True
         self._set_reading(True)
         context = self._bridge.get_context()
         context.push_thread_default()
@@ -440,14 +443,21 @@ class AIOWatchdog:
             self._watchdog.stop()
             self._unprepare()
             raise
+        finally:
+            self._starting = False
+            self._start_future = None
         self._started()
 
     def stop(self):
         """Stops watching. When this returns no handler coroutine starts any
         more: queued events are dropped and a handler suspended in ``await``
         is cancelled (a handler that calls ``stop()`` itself finishes
-        normally). ``events()`` iterations end. It can be started again."""
-        if self._running:
+        normally). ``events()`` iterations end. It can be started again; a
+        pending ``astart()`` raises ``asyncio.CancelledError``."""
+        if self._start_future is not None:
+            # Its callback would come through the reader removed below.
+            self._start_future.cancel()
+        if self._running or self._starting:
             self._running = False
             self._watchdog.stop()
             self._unprepare()

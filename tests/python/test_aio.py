@@ -502,6 +502,35 @@ class StopTest(AioTestCase):
         self.assertEqual(self.loop_errors, [])
 
 
+class StopDuringStartTest(AioTestCase):
+    def test_stop_while_astart_walks(self):
+        async def main():
+            for i in range(50):
+                os.makedirs(self.path("d%d" % i, "e"))
+            watch = AIOWatchdog(self.root)
+            task = asyncio.ensure_future(watch.astart())
+            # One step: astart() is now waiting for the walk, whose result
+            # can only come in a later loop iteration (through the bridge).
+            await asyncio.sleep(0)
+            self.assertTrue(watch._starting)
+            watch.stop()
+            try:
+                await asyncio.wait_for(task, TIMEOUT)
+            except asyncio.CancelledError:
+                cancelled = True
+            else:
+                cancelled = False
+            # It can start again afterwards.
+            watch.start()
+            running = watch.running
+            watch.stop()
+            return cancelled, running
+
+        cancelled, running = self.run_async(main())
+        self.assertTrue(cancelled)
+        self.assertTrue(running)
+
+
 class IterationTest(AioTestCase):
     def test_awatch_yields_batches_until_stop_event(self):
         async def main():
