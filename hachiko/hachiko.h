@@ -19,6 +19,7 @@ G_BEGIN_DECLS
 # include "hk-event-handler.h"
 # include "hk-snapshot.h"
 # include "hk-watchdog.h"
+# include "hk-loop-bridge.h"
 #undef HACHIKO_INSIDE
 
 G_END_DECLS

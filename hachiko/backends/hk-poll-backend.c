@@ -79,6 +79,19 @@ dir_equal (gconstpointer a,
 
 static gboolean hk_poll_backend_tick (gpointer data);
 
+/* A new directory joins the timer's next round, so that directories polled
+ * together can pair a rename between them from the start. */
+static gint64
+first_round (HkPollBackend *self,
+             PolledDir     *dir)
+{
+  gint64 next = self->timer != NULL ? g_source_get_ready_time (self->timer) : -1;
+
+  if (next < 0)
+    next = g_get_monotonic_time () + (gint64) dir->interval_ms * 1000;
+  return next;
+}
+
 /* One timer at the shortest interval asked for; each directory is polled
  * when it is due. */
 static void
@@ -160,7 +173,9 @@ hk_poll_backend_tick (gpointer data)
   /* Collected first: a round adds and removes polled directories. */
   g_hash_table_iter_init (&iter, self->dirs);
   while (g_hash_table_iter_next (&iter, (gpointer *) &dir, NULL))
-    if (dir->due_us <= now + 1000)
+    /* Whatever is due within half an interval goes now: directories
+     * polled in one round can pair a rename between them. */
+    if (dir->due_us <= now + (gint64) dir->interval_ms * 500)
       g_ptr_array_add (due, dir);
 
   for (guint i = 0; i < due->len; i++)
@@ -212,7 +227,7 @@ hk_poll_backend_add_watch (HkBackend     *backend,
       dir->ctime_ns = timespec_ns (&st.st_ctim);
       dir->round_ns = coarse_realtime_ns ();
       dir->interval_ms = DEFAULT_INTERVAL_MS;
-      dir->due_us = g_get_monotonic_time () + (gint64) dir->interval_ms * 1000;
+      dir->due_us = first_round (self, dir);
       g_hash_table_add (self->dirs, dir);
       update_timer (self);
     }
@@ -243,8 +258,8 @@ hk_poll_backend_set_interval (HkBackend *backend,
   if (!dir->interval_set || interval_ms < dir->interval_ms)
     dir->interval_ms = MAX (interval_ms, 10);
   dir->interval_set = TRUE;
-  dir->due_us = MIN (dir->due_us, g_get_monotonic_time () + (gint64) dir->interval_ms * 1000);
   update_timer (self);
+  dir->due_us = MIN (dir->due_us, first_round (self, dir));
 }
 
 static HkBackend *
