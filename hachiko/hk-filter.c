@@ -750,6 +750,16 @@ regex_error (const char  *source,
 {
   g_autofree char *printable = g_utf8_make_valid (source, -1);
 
+  /* GLib's message quotes the pattern as it is, bytes and all: GError
+   * messages must be UTF-8. */
+  if (error != NULL && *error != NULL && !g_utf8_validate ((*error)->message, -1, NULL))
+    {
+      char *valid = g_utf8_make_valid ((*error)->message, -1);
+
+      g_free ((*error)->message);
+      (*error)->message = valid;
+    }
+
   g_prefix_error (error, "Invalid regular expression “%s”: ", printable);
   return FALSE;
 }

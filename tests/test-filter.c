@@ -582,6 +582,33 @@ test_invalid_regexes (void)
   g_assert_false (hk_filter_excludes_directory (filter, "anything"));
 }
 
+/* Issue 10, item 12: GLib's own message quotes the raw pattern, so a
+ * regex that is not UTF-8 used to give a message that is not UTF-8. */
+static void
+test_invalid_non_utf8_regex_message_is_utf8 (void)
+{
+  static const char * const cases[] = { "caf\xe9(", "\xff\xfe[", "(\xc3" };
+  g_autoptr(HkFilter) filter = hk_filter_new ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GError) ignore_error = NULL;
+
+      g_assert_false (hk_filter_add_regex (filter, cases[i], &error));
+      g_assert_nonnull (error);
+      g_assert_true (error->domain == G_REGEX_ERROR);
+      g_assert_true (g_utf8_validate (error->message, -1, NULL));
+      g_assert_true (g_str_has_prefix (error->message, "Invalid regular expression “"));
+
+      g_assert_false (hk_filter_add_ignore_regex (filter, cases[i], &ignore_error));
+      g_assert_nonnull (ignore_error);
+      g_assert_true (g_utf8_validate (ignore_error->message, -1, NULL));
+    }
+
+  g_assert_true (hk_filter_matches (filter, "anything", FALSE));
+}
+
 /* ------------------------------------------------------------------------ */
 /* Snapshots and threads                                                    */
 /* ------------------------------------------------------------------------ */
@@ -743,6 +770,7 @@ main (int   argc,
   g_test_add_func ("/filter/deep-paths-match", test_deep_paths);
   g_test_add_func ("/filter/invalid/pattern-is-rejected-with-its-text", test_invalid_patterns);
   g_test_add_func ("/filter/invalid/regex-is-rejected-with-its-text", test_invalid_regexes);
+  g_test_add_func ("/filter/invalid/non-utf8-regex-message-is-utf8", test_invalid_non_utf8_regex_message_is_utf8);
   g_test_add_func ("/filter/rules/snapshot-is-unchanged-by-edits", test_snapshot_is_unchanged_by_edits);
   g_test_add_func ("/filter/rules/match-concurrently-with-edits", test_rules_match_concurrently_with_edits);
 
