@@ -252,6 +252,8 @@ static void
 child_setup (gpointer data)
 {
   setpgid (0, 0);
+  /* hachiko may ignore SIGTTOU (restart --stdin); COMMAND must not. */
+  signal (SIGTTOU, SIG_DFL);
 #ifdef __linux__
   /* If hachiko dies without cleaning up, its child is told. */
   prctl (PR_SET_PDEATHSIG, SIGTERM);
