@@ -204,6 +204,22 @@ gboolean    hk_tool_signal_group           (GPid              pgid,
 
 /* --- subcommands -------------------------------------------------------- */
 
+/* One row of the command table (hachiko.c). Only the first three fields
+ * are needed; the others default to "no options of its own, no PATHs". */
+typedef struct
+{
+  const char *name;
+  int       (*run) (int argc, char **argv);
+  const char *summary;
+  const GOptionEntry *(*options) (void);  /* its own options, for completions */
+  gboolean    watches;                    /* takes PATHs and the common options */
+  gboolean    takes_command;              /* "-- COMMAND [ARG...]" */
+  gboolean    hidden;                     /* not listed in --help */
+} HkToolCommand;
+
+extern const HkToolCommand hk_tool_commands[];
+extern const guint         hk_tool_n_commands;
+
 /* Each subcommand's own options, and the common ones, for completions
  * (the entries point at storage nobody reads). */
 const GOptionEntry *hk_tool_common_options (void);
