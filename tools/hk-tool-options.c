@@ -136,6 +136,14 @@ parse_event_types (HkToolOptions  *o,
     {
       g_auto(GStrv) names = g_strsplit (o->event_types[i], ",", -1);
 
+      if (names[0] == NULL)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "Empty event type: give names separated by commas, "
+                       "as in “-e created,deleted”");
+          return FALSE;
+        }
+
       for (guint j = 0; names[j] != NULL; j++)
         {
           const char *name = g_strstrip (names[j]);

@@ -24,7 +24,8 @@ typedef struct
   gboolean       json;
   char          *format_template;
   int            count;
-  double         timeout;
+  char          *timeout_text;
+  double         timeout;       /* seconds; < 0: none */
   HkToolFormat  *format;
   int            seen;
   gboolean       timed_out;
@@ -137,7 +138,7 @@ wait_entries (WaitState *state)
   const GOptionEntry entries[] = {
     { "count", 'n', 0, G_OPTION_ARG_INT, &state->count,
       "Wait for N events (default 1)", "N" },
-    { "timeout", 't', 0, G_OPTION_ARG_DOUBLE, &state->timeout,
+    { "timeout", 't', 0, G_OPTION_ARG_STRING, &state->timeout_text,
       "Give up after SECONDS and exit 1", "SECONDS" },
     { "json", 'j', 0, G_OPTION_ARG_NONE, &state->json,
       "Print JSON Lines instead of text", NULL },
@@ -185,11 +186,18 @@ hk_tool_wait (int    argc,
       hk_tool_usage_error ("wait", "--count must be 1 or more, not %d", state.count);
       goto out;
     }
-  if (state.timeout != -1 && (!isfinite (state.timeout) || state.timeout < 0 ||
-                              state.timeout > G_MAXUINT / 1000))
+  if (state.timeout_text != NULL)
     {
-      hk_tool_usage_error ("wait", "--timeout must be from 0 to %u seconds", G_MAXUINT / 1000);
-      goto out;
+      char *end = NULL;
+
+      state.timeout = g_ascii_strtod (state.timeout_text, &end);
+      if (end == state.timeout_text || *end != '\0' || !isfinite (state.timeout) ||
+          state.timeout < 0 || state.timeout > G_MAXUINT / 1000)
+        {
+          hk_tool_usage_error ("wait", "--timeout must be from 0 to %u seconds, not “%s”",
+                               G_MAXUINT / 1000, state.timeout_text);
+          goto out;
+        }
     }
   state.format = hk_tool_format_new (state.json, state.format_template, &error);
   if (state.format == NULL)
@@ -219,6 +227,7 @@ hk_tool_wait (int    argc,
 out:
   g_clear_pointer (&state.format, hk_tool_format_free);
   g_free (state.format_template);
+  g_free (state.timeout_text);
   hk_tool_options_clear (&state.options);
   return state.exit_code;
 }
