@@ -208,11 +208,9 @@ zsh_spec (const HkToolCommand *command,
 {
   g_auto(GStrv) words = NULL;
   ValueKind kind = option_value (entry, &words);
-  g_autofree char *forms[2] = { NULL, NULL };
-
-  forms[0] = g_strdup_printf ("--%s", entry->long_name);
-  if (entry->short_name != 0)
-    forms[1] = g_strdup_printf ("-%c", entry->short_name);
+  g_autofree char *long_form = g_strdup_printf ("--%s", entry->long_name);
+  g_autofree char *short_form = entry->short_name != 0 ? g_strdup_printf ("-%c", entry->short_name) : NULL;
+  const char *forms[2] = { long_form, short_form };
 
   for (guint f = 0; f < 2 && forms[f] != NULL; f++)
     {
