@@ -52,6 +52,11 @@
  * Regular expressions use [struct@GLib.Regex] syntax and are searched for
  * anywhere in the relative path; use `^` and `$` to anchor them.
  *
+ * Rules can also be read from `.gitignore`-style files with
+ * [method@Hk.Filter.add_ignore_file], with git's meaning (negation, last
+ * match wins, deeper files override shallower ones); they are relative to
+ * [property@Hk.Filter:base].
+ *
  * For example, to watch only C sources while skipping version control and
  * build output:
  *
