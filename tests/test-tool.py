@@ -1277,6 +1277,34 @@ class TestRestartEveryday(ToolTestCase):
                 tool.signal(signal.SIGTERM)
                 tool.wait()
 
+    def test_stdin_on_a_terminal(self):
+        # hachiko on a terminal of its own: COMMAND's group gets the
+        # terminal to read, and Ctrl-C there ends hachiko with 130.
+        import fcntl
+        import termios
+
+        out = os.path.join(self.tmp, "out")
+        master, slave = pty.openpty()
+
+        def controlling_terminal():
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        try:
+            tool = self.start(["restart", "--stdin", self.root, "--", "sh", "-c",
+                               'read line; echo "$line" > %s; exec sleep 60' % out],
+                              stdin=slave, preexec_fn=controlling_terminal)
+            os.close(slave)
+            slave = None
+            os.write(master, b"hello\n")
+            wait_for(lambda: read_lines(out) == ["hello"], what="the command to read the terminal")
+            os.write(master, b"\x03")
+            self.assertEqual(tool.wait(), 130)
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and os.path.isfile(sys.argv[1]) and os.access(sys.argv[1], os.X_OK):

@@ -247,11 +247,16 @@ set_environment (GSubprocessLauncher *launcher,
   g_subprocess_launcher_setenv (launcher, "HACHIKO_EVENT_COUNT", count, TRUE);
 }
 
-/* Runs in the child between fork and exec: async-signal-safe calls only. */
+/* Runs in the child between fork and exec: async-signal-safe calls only.
+ * With @data, the new group takes the terminal on standard input (before
+ * COMMAND can try to read it and be stopped); SIGTTOU is still ignored
+ * here, as inherited from hachiko. */
 static void
 child_setup (gpointer data)
 {
   setpgid (0, 0);
+  if (data != NULL)
+    tcsetpgrp (STDIN_FILENO, getpid ());
   /* hachiko may ignore SIGTTOU (restart --stdin); COMMAND must not. */
   signal (SIGTTOU, SIG_DFL);
 #ifdef __linux__
@@ -268,17 +273,19 @@ hk_tool_spawn_full (char       **argv,
                     HkToolRun   *run,
                     guint       *next_path,
                     gsize        budget,
-                    gboolean     inherit_stdin,
+                    HkToolStdin  stdin_mode,
                     GError     **error)
 {
   g_autoptr(GSubprocessLauncher) launcher =
-    g_subprocess_launcher_new (inherit_stdin ? G_SUBPROCESS_FLAGS_STDIN_INHERIT : G_SUBPROCESS_FLAGS_NONE);
+    g_subprocess_launcher_new (stdin_mode != HK_TOOL_STDIN_NULL ? G_SUBPROCESS_FLAGS_STDIN_INHERIT
+                                                                : G_SUBPROCESS_FLAGS_NONE);
   guint unused = 0;
   g_autoptr(GPtrArray) args = expand_argv (argv, next_path != NULL ? run : NULL,
                                            next_path != NULL ? next_path : &unused, budget);
 
   set_environment (launcher, run);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup,
+                                         stdin_mode == HK_TOOL_STDIN_TERMINAL ? launcher : NULL, NULL);
 
   return g_subprocess_launcher_spawnv (launcher, (const char * const *) args->pdata, error);
 }
@@ -291,7 +298,8 @@ hk_tool_spawn (char       **argv,
 {
   guint next_path = 0;
 
-  return hk_tool_spawn_full (argv, run, placeholders ? &next_path : NULL, G_MAXSIZE, FALSE, error);
+  return hk_tool_spawn_full (argv, run, placeholders ? &next_path : NULL, G_MAXSIZE,
+                             HK_TOOL_STDIN_NULL, error);
 }
 
 /* --- kill-after -------------------------------------------------------- */

@@ -250,7 +250,8 @@ maybe_run (ExecState *self)
       next_path = self->next_path;
       if (self->clear != CLEAR_NONE)
         clear_screen (self);
-      self->current = hk_tool_spawn_full (self->command, self->run, &next_path, budget, FALSE, &error);
+      self->current = hk_tool_spawn_full (self->command, self->run, &next_path, budget,
+                                          HK_TOOL_STDIN_NULL, &error);
       if (self->current == NULL)
         {
           /* The limit was misjudged: try again at once with fewer paths. */

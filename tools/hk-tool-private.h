@@ -180,11 +180,18 @@ GSubprocess *hk_tool_spawn                 (char            **argv,
                                             HkToolRun        *run,
                                             gboolean          placeholders,
                                             GError          **error);
+typedef enum
+{
+  HK_TOOL_STDIN_NULL,       /* /dev/null */
+  HK_TOOL_STDIN_INHERIT,    /* hachiko's */
+  HK_TOOL_STDIN_TERMINAL,   /* hachiko's terminal, and its foreground group */
+} HkToolStdin;
+
 GSubprocess *hk_tool_spawn_full            (char            **argv,
                                             HkToolRun        *run,
                                             guint            *next_path,
                                             gsize             budget,
-                                            gboolean          inherit_stdin,
+                                            HkToolStdin       stdin_mode,
                                             GError          **error);
 gboolean    hk_tool_command_needs_event    (char            **argv);
 gsize       hk_tool_paths_budget           (char            **argv,

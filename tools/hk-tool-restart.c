@@ -167,7 +167,10 @@ spawn_leader (RestartState  *self,
   GSubprocess *child;
 
   g_mutex_lock (&reaper_mutex);
-  child = hk_tool_spawn_full (self->command, run, NULL, 0, self->pass_stdin, error);
+  child = hk_tool_spawn_full (self->command, run, NULL, 0,
+                              self->own_terminal ? HK_TOOL_STDIN_TERMINAL :
+                              self->pass_stdin ? HK_TOOL_STDIN_INHERIT : HK_TOOL_STDIN_NULL,
+                              error);
   if (child != NULL)
     g_hash_table_add (reaper_leaders, GINT_TO_POINTER (hk_tool_child_pid (child)));
   reaper_spawned = TRUE;
@@ -417,7 +420,6 @@ launch (RestartState *self)
 
   self->pgid = hk_tool_child_pid (self->child);
   g_object_set_data (G_OBJECT (self->child), "hk-tool-pid", GINT_TO_POINTER (self->pgid));
-  give_terminal (self, self->pgid);
   self->started_at = g_get_monotonic_time ();
   g_subprocess_wait_async (self->child, NULL, on_leader_exited, self);
 }
