@@ -843,6 +843,7 @@ typedef struct
   gboolean applies;     /* FALSE if @directory is unrelated to the base */
   guint n_scope;
   char **scope;         /* components of @directory below the base */
+  char *scope_key;      /* the same, joined with '/' ("" for the base) */
   char *prefix;         /* the base relative to @directory, when above it */
 } IgnoreFile;
 
@@ -855,6 +856,7 @@ ignore_file_clear (gpointer data)
   g_clear_pointer (&file->directory, g_free);
   g_clear_pointer (&file->lines, g_array_unref);
   g_clear_pointer (&file->scope, g_strfreev);
+  g_clear_pointer (&file->scope_key, g_free);
   g_clear_pointer (&file->prefix, g_free);
 }
 
@@ -934,6 +936,7 @@ ignore_file_new (const char *key,
   file->depth = count_path_depth (directory);
   file->applies = compute_scope (base, directory, &file->scope, &file->prefix);
   file->n_scope = file->scope != NULL ? g_strv_length (file->scope) : 0;
+  file->scope_key = file->scope != NULL ? g_strjoinv ("/", file->scope) : g_strdup ("");
 
   return file;
 }
@@ -1066,6 +1069,35 @@ parse_ignore_file (const char *contents,
   return lines;
 }
 
+/* A run of bytes, to look a directory up by a prefix of a path. */
+typedef struct
+{
+  const char *str;
+  gsize len;
+} ByteRange;
+
+static guint
+byte_range_hash (gconstpointer data)
+{
+  const ByteRange *range = data;
+  guint hash = 5381;
+
+  for (gsize i = 0; i < range->len; i++)
+    hash = hash * 33 + (guchar) range->str[i];
+
+  return hash;
+}
+
+static gboolean
+byte_range_equal (gconstpointer a,
+                  gconstpointer b)
+{
+  const ByteRange *ra = a;
+  const ByteRange *rb = b;
+
+  return ra->len == rb->len && memcmp (ra->str, rb->str, ra->len) == 0;
+}
+
 struct _HkFilterRules
 {
   GPtrArray *include;       /* (element-type Rule) */
@@ -1073,7 +1105,50 @@ struct _HkFilterRules
   GPtrArray *ignore_files;  /* (element-type IgnoreFile), sorted */
   gboolean ignore_directories;
   gboolean case_sensitive;
+
+  /* Built from @ignore_files when committed, so that a query only looks at
+   * the files of the directories above its path. */
+  GHashTable *files_by_scope;  /* ByteRange of scope_key -> GPtrArray of IgnoreFile, sorted */
+  GPtrArray *files_above;      /* IgnoreFile of directories above the base, sorted */
+  guint max_scope;             /* the deepest n_scope */
 };
+
+static void
+rules_index_ignore_files (HkFilterRules *rules)
+{
+  g_clear_pointer (&rules->files_by_scope, g_hash_table_unref);
+  g_clear_pointer (&rules->files_above, g_ptr_array_unref);
+  rules->max_scope = 0;
+  if (rules->ignore_files->len == 0)
+    return;
+
+  rules->files_by_scope = g_hash_table_new_full (byte_range_hash, byte_range_equal,
+                                                 g_free, (GDestroyNotify) g_ptr_array_unref);
+  rules->files_above = g_ptr_array_new ();
+  for (guint i = 0; i < rules->ignore_files->len; i++)
+    {
+      IgnoreFile *file = rules->ignore_files->pdata[i];
+      ByteRange key = { file->scope_key, strlen (file->scope_key) };
+      GPtrArray *files;
+
+      if (!file->applies)
+        continue;
+      if (file->prefix != NULL)
+        {
+          g_ptr_array_add (rules->files_above, file);
+          continue;
+        }
+
+      files = g_hash_table_lookup (rules->files_by_scope, &key);
+      if (files == NULL)
+        {
+          files = g_ptr_array_new ();
+          g_hash_table_insert (rules->files_by_scope, g_memdup2 (&key, sizeof key), files);
+        }
+      g_ptr_array_add (files, file);
+      rules->max_scope = MAX (rules->max_scope, file->n_scope);
+    }
+}
 
 static void
 rules_clear (gpointer data)
@@ -1082,6 +1157,8 @@ rules_clear (gpointer data)
 
   g_clear_pointer (&rules->include, g_ptr_array_unref);
   g_clear_pointer (&rules->ignore, g_ptr_array_unref);
+  g_clear_pointer (&rules->files_by_scope, g_hash_table_unref);
+  g_clear_pointer (&rules->files_above, g_ptr_array_unref);
   g_clear_pointer (&rules->ignore_files, g_ptr_array_unref);
 }
 
@@ -1280,71 +1357,83 @@ rule_matches (const Rule     *rule,
   return rule_matches_range (rule, case_sensitive, view, 0, n_components, is_directory);
 }
 
-/* Whether @file's rules are about the first @n components of @view. */
-static gboolean
-ignore_file_covers (const IgnoreFile *file,
-                    const PathView   *view,
-                    guint             n)
+/* The last matching line of @file about components @first to @last - 1 of
+ * @view: 1 ignored, -1 re-included, 0 none. */
+static int
+ignore_file_decide (const HkFilterRules *rules,
+                    const IgnoreFile    *file,
+                    const PathView      *view,
+                    guint                first,
+                    guint                last,
+                    gboolean             is_directory)
 {
-  if (!file->applies || n <= file->n_scope)
-    return FALSE;
-
-  for (guint i = 0; i < file->n_scope; i++)
+  for (guint l = file->lines->len; l-- > 0;)
     {
-      gsize len = view->components[i].end - view->components[i].start;
+      const IgnoreLine *line = &g_array_index (file->lines, IgnoreLine, l);
 
-      if (strlen (file->scope[i]) != len ||
-          memcmp (file->scope[i], view->components[i].start, len) != 0)
-        return FALSE;
+      if (rule_matches_range (line->rule, rules->case_sensitive, view, first, last, is_directory))
+        return line->negated ? -1 : 1;
     }
 
-  return TRUE;
+  return 0;
 }
 
 /* The decision of the ignore files about the first @n components of the
  * path (a directory if @is_directory): the last matching line of the
- * deepest file with one wins. @prefixed holds, per file above the base,
- * a view of the path as seen from that file's directory (made lazily). */
+ * deepest file with one wins. The files that can apply are those of the
+ * directories above the path: looked up by each prefix of @view (which
+ * must be a clean path), deepest first, then those above the base, seen
+ * through @above_views (one per file, made lazily). */
 static gboolean
 ignore_files_exclude (const HkFilterRules *rules,
                       const PathView      *view,
-                      PathView           **prefixed,
+                      PathView           **above_views,
                       guint                n,
                       gboolean             is_directory)
 {
-  for (guint f = rules->ignore_files->len; f-- > 0;)
+  for (guint k = MIN (n - 1, rules->max_scope) + 1; k-- > 0;)
     {
-      const IgnoreFile *file = rules->ignore_files->pdata[f];
-      const PathView *target = view;
-      guint first = file->n_scope;
-      guint last = n;
+      ByteRange key = { view->path, k > 0 ? (gsize) (view->components[k - 1].end - view->path) : 0 };
+      GPtrArray *files = g_hash_table_lookup (rules->files_by_scope, &key);
 
-      if (file->prefix != NULL && file->applies)
+      for (guint f = files != NULL ? files->len : 0; f-- > 0;)
         {
-          if (prefixed[f] == NULL)
-            {
-              g_autofree char *full = g_strconcat (file->prefix, "/", view->path, NULL);
+          int decision = ignore_file_decide (rules, files->pdata[f], view, k, n, is_directory);
 
-              prefixed[f] = g_new0 (PathView, 1);
-              path_view_init (prefixed[f], g_steal_pointer (&full), !rules->case_sensitive);
-            }
-          target = prefixed[f];
-          first = 0;
-          last = n + (target->n_components - view->n_components);
-        }
-      else if (!ignore_file_covers (file, view, n))
-        continue;
-
-      for (guint l = file->lines->len; l-- > 0;)
-        {
-          const IgnoreLine *line = &g_array_index (file->lines, IgnoreLine, l);
-
-          if (rule_matches_range (line->rule, rules->case_sensitive, target, first, last, is_directory))
-            return !line->negated;
+          if (decision != 0)
+            return decision > 0;
         }
     }
 
+  for (guint f = rules->files_above->len; f-- > 0;)
+    {
+      const IgnoreFile *file = rules->files_above->pdata[f];
+      int decision;
+
+      if (above_views[f] == NULL)
+        {
+          above_views[f] = g_new0 (PathView, 1);
+          path_view_init (above_views[f], g_strconcat (file->prefix, "/", view->path, NULL),
+                          !rules->case_sensitive);
+        }
+      decision = ignore_file_decide (rules, file, above_views[f], 0,
+                                     n + above_views[f]->n_components - view->n_components,
+                                     is_directory);
+      if (decision != 0)
+        return decision > 0;
+    }
+
   return FALSE;
+}
+
+/* Whether @path has no empty component: no leading, trailing or double
+ * '/', so that its prefixes are the keys of files_by_scope. */
+static gboolean
+path_is_clean (const char *path)
+{
+  gsize len = strlen (path);
+
+  return path[0] != '/' && (len == 0 || path[len - 1] != '/') && strstr (path, "//") == NULL;
 }
 
 /* Whether the ignore files hide the path: itself, or a directory above it
@@ -1355,22 +1444,41 @@ ignore_files_hide (const HkFilterRules *rules,
                    const PathView      *view,
                    gboolean             is_directory)
 {
-  g_autofree PathView **prefixed = NULL;
+  g_auto(PathView) clean_view = { NULL, };
+  g_autofree char *clean_path = NULL;
+  g_autofree PathView **above_views = NULL;
   gboolean hidden = FALSE;
 
-  if (rules->ignore_files->len == 0)
+  if (rules->files_by_scope == NULL)
     return FALSE;
 
-  prefixed = g_new0 (PathView *, rules->ignore_files->len);
-  for (guint n = 1; n <= view->n_components && !hidden; n++)
-    hidden = ignore_files_exclude (rules, view, prefixed, n, n < view->n_components || is_directory);
+  if (!path_is_clean (view->path))
+    {
+      g_autoptr(GString) clean = g_string_new (NULL);
 
-  for (guint f = 0; f < rules->ignore_files->len; f++)
-    if (prefixed[f] != NULL)
+      for (guint i = 0; i < view->n_components; i++)
+        {
+          if (i > 0)
+            g_string_append_c (clean, '/');
+          g_string_append_len (clean, view->components[i].start,
+                               view->components[i].end - view->components[i].start);
+        }
+      clean_path = g_string_free (g_steal_pointer (&clean), FALSE);
+      path_view_init (&clean_view, clean_path, !rules->case_sensitive);
+      view = &clean_view;
+    }
+
+  if (rules->files_above->len > 0)
+    above_views = g_new0 (PathView *, rules->files_above->len);
+  for (guint n = 1; n <= view->n_components && !hidden; n++)
+    hidden = ignore_files_exclude (rules, view, above_views, n, n < view->n_components || is_directory);
+
+  for (guint f = 0; above_views != NULL && f < rules->files_above->len; f++)
+    if (above_views[f] != NULL)
       {
-        g_free ((char *) prefixed[f]->path);
-        path_view_clear (prefixed[f]);
-        g_free (prefixed[f]);
+        g_free ((char *) above_views[f]->path);
+        path_view_clear (above_views[f]);
+        g_free (above_views[f]);
       }
 
   return hidden;
@@ -1520,6 +1628,7 @@ hk_filter_commit_rules (HkFilter      *self,
 {
   HkFilterRules *old = g_steal_pointer (&self->rules);
 
+  rules_index_ignore_files (rules);
   self->rules = rules;
   g_mutex_unlock (&self->mutex);
 

@@ -746,6 +746,9 @@ test_ignore_file_deeper_files_override (IgnoreFixture *fixture,
     { "sub/gen", TRUE, FALSE },
     { "sub/gen/keep.c", FALSE, FALSE },     /* no way back from an ignored directory */
     { "sub/deeper/z.tmp", FALSE, TRUE },    /* the deepest file re-includes */
+    { "sub//deeper/z.tmp", FALSE, TRUE },   /* empty components are skipped */
+    { "sub//keep.tmp/", FALSE, TRUE },
+    { "sub//a.tmp", FALSE, FALSE },
   };
 
   add_ignore_file (fixture, ".gitignore", "*.tmp\n");
