@@ -52,6 +52,11 @@
  * Regular expressions use [struct@GLib.Regex] syntax and are searched for
  * anywhere in the relative path; use `^` and `$` to anchor them.
  *
+ * Rules can also be read from `.gitignore`-style files with
+ * [method@Hk.Filter.add_ignore_file], with git's meaning (negation, last
+ * match wins, deeper files override shallower ones); they are relative to
+ * [property@Hk.Filter:base].
+ *
  * For example, to watch only C sources while skipping version control and
  * build output:
  *
@@ -750,6 +755,16 @@ regex_error (const char  *source,
 {
   g_autofree char *printable = g_utf8_make_valid (source, -1);
 
+  /* GLib's message quotes the pattern as it is, bytes and all: GError
+   * messages must be UTF-8. */
+  if (error != NULL && *error != NULL && !g_utf8_validate ((*error)->message, -1, NULL))
+    {
+      char *valid = g_utf8_make_valid ((*error)->message, -1);
+
+      g_free ((*error)->message);
+      (*error)->message = valid;
+    }
+
   g_prefix_error (error, "Invalid regular expression “%s”: ", printable);
   return FALSE;
 }
@@ -794,13 +809,346 @@ failed:
   return NULL;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Ignore files                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* One rule line of an ignore file. */
+typedef struct
+{
+  Rule *rule;
+  gboolean negated;   /* "!pattern": re-includes */
+} IgnoreLine;
+
+static void
+ignore_line_clear (gpointer data)
+{
+  IgnoreLine *line = data;
+
+  g_clear_pointer (&line->rule, rule_unref);
+}
+
+/* The rules read from one file, immutable and shared by every snapshot
+ * that holds them. Where they apply depends on the filter's base: for a
+ * directory inside the base, to paths below @scope; for one above the
+ * base, to every path, seen as @prefix + "/" + path. */
+typedef struct
+{
+  char *key;            /* the file's path: adding it again replaces these rules */
+  char *directory;      /* absolute path of the directory the rules are relative to */
+  GArray *lines;        /* (element-type IgnoreLine), shared between copies */
+  guint64 sequence;     /* order of first addition, among files of one depth */
+  guint depth;          /* components in @directory */
+
+  gboolean applies;     /* FALSE if @directory is unrelated to the base */
+  guint n_scope;
+  char **scope;         /* components of @directory below the base */
+  char *scope_key;      /* the same, joined with '/' ("" for the base) */
+  char *prefix;         /* the base relative to @directory, when above it */
+} IgnoreFile;
+
+static void
+ignore_file_clear (gpointer data)
+{
+  IgnoreFile *file = data;
+
+  g_clear_pointer (&file->key, g_free);
+  g_clear_pointer (&file->directory, g_free);
+  g_clear_pointer (&file->lines, g_array_unref);
+  g_clear_pointer (&file->scope, g_strfreev);
+  g_clear_pointer (&file->scope_key, g_free);
+  g_clear_pointer (&file->prefix, g_free);
+}
+
+static gpointer
+ignore_file_ref (gconstpointer  file,
+                 gpointer       user_data)
+{
+  return g_atomic_rc_box_acquire ((gpointer) file);
+}
+
+static void
+ignore_file_unref (gpointer file)
+{
+  g_atomic_rc_box_release_full (file, ignore_file_clear);
+}
+
+static guint
+count_path_depth (const char *path)
+{
+  guint n = 0;
+
+  for (const char *p = path; *p != '\0'; p++)
+    if (*p != '/' && (p == path || p[-1] == '/'))
+      n++;
+
+  return n;
+}
+
+/* Where @directory's rules apply for @base (NULL: as if @directory were the
+ * root). Returns FALSE when @directory is neither @base, inside it, nor
+ * above it. */
+static gboolean
+compute_scope (const char  *base,
+               const char  *directory,
+               char      ***scope,
+               char       **prefix)
+{
+  gsize base_len = base != NULL ? strlen (base) : 0;
+  gsize dir_len = strlen (directory);
+
+  *scope = NULL;
+  *prefix = NULL;
+
+  if (base == NULL || g_str_equal (base, directory))
+    return TRUE;
+
+  if (dir_len > base_len && strncmp (directory, base, base_len) == 0 &&
+      (directory[base_len] == '/' || g_str_equal (base, "/")))
+    {
+      *scope = g_strsplit (directory + base_len + (directory[base_len] == '/'), "/", -1);
+      return TRUE;
+    }
+
+  if (base_len > dir_len && strncmp (base, directory, dir_len) == 0 &&
+      (base[dir_len] == '/' || g_str_equal (directory, "/")))
+    {
+      *prefix = g_strdup (base + dir_len + (base[dir_len] == '/'));
+      return TRUE;
+    }
+
+  return FALSE;
+}
+
+static IgnoreFile *
+ignore_file_new (const char *key,
+                 const char *directory,
+                 GArray     *lines,
+                 guint64     sequence,
+                 const char *base)
+{
+  IgnoreFile *file = g_atomic_rc_box_new0 (IgnoreFile);
+
+  file->key = g_strdup (key);
+  file->directory = g_strdup (directory);
+  file->lines = g_array_ref (lines);
+  file->sequence = sequence;
+  file->depth = count_path_depth (directory);
+  file->applies = compute_scope (base, directory, &file->scope, &file->prefix);
+  file->n_scope = file->scope != NULL ? g_strv_length (file->scope) : 0;
+  file->scope_key = file->scope != NULL ? g_strjoinv ("/", file->scope) : g_strdup ("");
+
+  return file;
+}
+
+/* Deeper directories last, so that their rules win as in git; files of
+ * one directory in the order they were first added. */
+static int
+compare_ignore_files (gconstpointer a,
+                      gconstpointer b)
+{
+  const IgnoreFile *fa = *(IgnoreFile * const *) a;
+  const IgnoreFile *fb = *(IgnoreFile * const *) b;
+
+  if (fa->depth != fb->depth)
+    return fa->depth < fb->depth ? -1 : 1;
+  if (fa->sequence != fb->sequence)
+    return fa->sequence < fb->sequence ? -1 : 1;
+  return 0;
+}
+
+/* Git's rules: a blank line or one starting with '#' is nothing, trailing
+ * spaces go unless escaped, '!' negates, and the rest is a glob (leading
+ * '\' escapes '#' and '!'). Lines that do not compile are skipped, as git
+ * does. */
+static void
+parse_gitignore_line (GArray *lines,
+                      char   *text)
+{
+  gsize len = strlen (text);
+  IgnoreLine line = { NULL, FALSE };
+
+  if (len > 0 && text[len - 1] == '\r')
+    text[--len] = '\0';
+  if (len == 0 || text[0] == '#')
+    return;
+  while (len > 0 && text[len - 1] == ' ' && !(len >= 2 && text[len - 2] == '\\'))
+    text[--len] = '\0';
+  if (text[0] == '!')
+    {
+      line.negated = TRUE;
+      text++;
+    }
+  if (*text == '\0')
+    return;
+
+  line.rule = rule_new_glob (text, NULL);
+  if (line.rule != NULL)
+    g_array_append_val (lines, line);
+}
+
+/* Mercurial's: "syntax: glob" or "syntax: regexp" (the default) switch the
+ * syntax of the lines that follow, "glob:" and "re:" prefixes that of one
+ * line. A glob applies at any depth, like a gitignore glob without a
+ * leading '/'; a regular expression is searched for in the relative path. */
+static void
+parse_hgignore_line (GArray   *lines,
+                     char     *text,
+                     gboolean *glob_syntax)
+{
+  IgnoreLine line = { NULL, FALSE };
+  gboolean glob = *glob_syntax;
+
+  g_strchomp (text);
+  if (*text == '\0' || *text == '#')
+    return;
+
+  if (g_str_has_prefix (text, "syntax:"))
+    {
+      const char *name = g_strstrip (text + strlen ("syntax:"));
+
+      if (g_str_equal (name, "glob") || g_str_equal (name, "relglob"))
+        *glob_syntax = TRUE;
+      else if (g_str_equal (name, "regexp") || g_str_equal (name, "re"))
+        *glob_syntax = FALSE;
+      return;
+    }
+
+  if (g_str_has_prefix (text, "glob:") || g_str_has_prefix (text, "relglob:"))
+    {
+      glob = TRUE;
+      text = strchr (text, ':') + 1;
+    }
+  else if (g_str_has_prefix (text, "re:") || g_str_has_prefix (text, "regexp:"))
+    {
+      glob = FALSE;
+      text = strchr (text, ':') + 1;
+    }
+
+  if (*text == '\0')
+    return;
+
+  if (glob)
+    {
+      g_autofree char *anywhere = NULL;
+
+      /* A glob with "/" matches at any depth in Mercurial: no anchor. */
+      while (*text == '/')
+        text++;
+      if (strchr (text, '/') != NULL && strchr (text, '/')[1] != '\0')
+        anywhere = g_strconcat ("**/", text, NULL);
+      line.rule = rule_new_glob (anywhere != NULL ? anywhere : text, NULL);
+    }
+  else
+    line.rule = rule_new_regex (text, NULL);
+
+  if (line.rule != NULL)
+    g_array_append_val (lines, line);
+}
+
+static GArray *
+parse_ignore_file (const char *contents,
+                   gsize       length,
+                   gboolean    hg_syntax)
+{
+  GArray *lines = g_array_new (FALSE, FALSE, sizeof (IgnoreLine));
+  g_auto(GStrv) texts = NULL;
+  g_autofree char *copy = g_strndup (contents, length);
+  gboolean glob_syntax = FALSE;
+
+  g_array_set_clear_func (lines, ignore_line_clear);
+  texts = g_strsplit (copy, "\n", -1);
+  for (guint i = 0; texts[i] != NULL; i++)
+    {
+      if (hg_syntax)
+        parse_hgignore_line (lines, texts[i], &glob_syntax);
+      else
+        parse_gitignore_line (lines, texts[i]);
+    }
+
+  return lines;
+}
+
+/* A run of bytes, to look a directory up by a prefix of a path. */
+typedef struct
+{
+  const char *str;
+  gsize len;
+} ByteRange;
+
+static guint
+byte_range_hash (gconstpointer data)
+{
+  const ByteRange *range = data;
+  guint hash = 5381;
+
+  for (gsize i = 0; i < range->len; i++)
+    hash = hash * 33 + (guchar) range->str[i];
+
+  return hash;
+}
+
+static gboolean
+byte_range_equal (gconstpointer a,
+                  gconstpointer b)
+{
+  const ByteRange *ra = a;
+  const ByteRange *rb = b;
+
+  return ra->len == rb->len && memcmp (ra->str, rb->str, ra->len) == 0;
+}
+
 struct _HkFilterRules
 {
-  GPtrArray *include;  /* (element-type Rule) */
-  GPtrArray *ignore;   /* (element-type Rule) */
+  GPtrArray *include;       /* (element-type Rule) */
+  GPtrArray *ignore;        /* (element-type Rule) */
+  GPtrArray *ignore_files;  /* (element-type IgnoreFile), sorted */
   gboolean ignore_directories;
   gboolean case_sensitive;
+
+  /* Built from @ignore_files when committed, so that a query only looks at
+   * the files of the directories above its path. */
+  GHashTable *files_by_scope;  /* ByteRange of scope_key -> GPtrArray of IgnoreFile, sorted */
+  GPtrArray *files_above;      /* IgnoreFile of directories above the base, sorted */
+  guint max_scope;             /* the deepest n_scope */
 };
+
+static void
+rules_index_ignore_files (HkFilterRules *rules)
+{
+  g_clear_pointer (&rules->files_by_scope, g_hash_table_unref);
+  g_clear_pointer (&rules->files_above, g_ptr_array_unref);
+  rules->max_scope = 0;
+  if (rules->ignore_files->len == 0)
+    return;
+
+  rules->files_by_scope = g_hash_table_new_full (byte_range_hash, byte_range_equal,
+                                                 g_free, (GDestroyNotify) g_ptr_array_unref);
+  rules->files_above = g_ptr_array_new ();
+  for (guint i = 0; i < rules->ignore_files->len; i++)
+    {
+      IgnoreFile *file = rules->ignore_files->pdata[i];
+      ByteRange key = { file->scope_key, strlen (file->scope_key) };
+      GPtrArray *files;
+
+      if (!file->applies)
+        continue;
+      if (file->prefix != NULL)
+        {
+          g_ptr_array_add (rules->files_above, file);
+          continue;
+        }
+
+      files = g_hash_table_lookup (rules->files_by_scope, &key);
+      if (files == NULL)
+        {
+          files = g_ptr_array_new ();
+          g_hash_table_insert (rules->files_by_scope, g_memdup2 (&key, sizeof key), files);
+        }
+      g_ptr_array_add (files, file);
+      rules->max_scope = MAX (rules->max_scope, file->n_scope);
+    }
+}
 
 static void
 rules_clear (gpointer data)
@@ -809,6 +1157,9 @@ rules_clear (gpointer data)
 
   g_clear_pointer (&rules->include, g_ptr_array_unref);
   g_clear_pointer (&rules->ignore, g_ptr_array_unref);
+  g_clear_pointer (&rules->files_by_scope, g_hash_table_unref);
+  g_clear_pointer (&rules->files_above, g_ptr_array_unref);
+  g_clear_pointer (&rules->ignore_files, g_ptr_array_unref);
 }
 
 static HkFilterRules *
@@ -818,6 +1169,7 @@ rules_new (void)
 
   rules->include = g_ptr_array_new_with_free_func (rule_unref);
   rules->ignore = g_ptr_array_new_with_free_func (rule_unref);
+  rules->ignore_files = g_ptr_array_new_with_free_func (ignore_file_unref);
   rules->case_sensitive = TRUE;
 
   return rules;
@@ -832,6 +1184,8 @@ rules_copy (const HkFilterRules *rules)
   g_ptr_array_set_free_func (copy->include, rule_unref);
   copy->ignore = g_ptr_array_copy (rules->ignore, rule_ref, NULL);
   g_ptr_array_set_free_func (copy->ignore, rule_unref);
+  copy->ignore_files = g_ptr_array_copy (rules->ignore_files, ignore_file_ref, NULL);
+  g_ptr_array_set_free_func (copy->ignore_files, ignore_file_unref);
   copy->ignore_directories = rules->ignore_directories;
   copy->case_sensitive = rules->case_sensitive;
 
@@ -965,6 +1319,33 @@ path_view_clear (PathView *view)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PathView, path_view_clear)
 
+/* Whether @rule matches components @first to @n_components - 1 of the
+ * path, taken as a path of their own. */
+static gboolean
+rule_matches_range (const Rule     *rule,
+                    gboolean        case_sensitive,
+                    const PathView *view,
+                    guint           first,
+                    guint           n_components,
+                    gboolean        is_directory)
+{
+  guint i = case_sensitive ? 0 : 1;
+  const char *start = view->components[first].start;
+  GRegex *regex;
+  gsize len;
+
+  if (rule->kind == RULE_GLOB)
+    return glob_matches (rule->globs[i], view->glob_components + first,
+                         n_components - first, is_directory);
+
+  regex = view->is_utf8 && rule->utf8_regexes[i] != NULL ? rule->utf8_regexes[i] : rule->raw_regexes[i];
+  if (regex == NULL)
+    return FALSE;
+
+  len = view->components[n_components - 1].end - start;
+  return g_regex_match_full (regex, start, len, 0, 0, NULL, NULL);
+}
+
 /* Whether @rule matches the first @n_components components of the path. */
 static gboolean
 rule_matches (const Rule     *rule,
@@ -973,19 +1354,134 @@ rule_matches (const Rule     *rule,
               guint           n_components,
               gboolean        is_directory)
 {
-  guint i = case_sensitive ? 0 : 1;
-  GRegex *regex;
-  gsize len;
+  return rule_matches_range (rule, case_sensitive, view, 0, n_components, is_directory);
+}
 
-  if (rule->kind == RULE_GLOB)
-    return glob_matches (rule->globs[i], view->glob_components, n_components, is_directory);
+/* The last matching line of @file about components @first to @last - 1 of
+ * @view: 1 ignored, -1 re-included, 0 none. */
+static int
+ignore_file_decide (const HkFilterRules *rules,
+                    const IgnoreFile    *file,
+                    const PathView      *view,
+                    guint                first,
+                    guint                last,
+                    gboolean             is_directory)
+{
+  for (guint l = file->lines->len; l-- > 0;)
+    {
+      const IgnoreLine *line = &g_array_index (file->lines, IgnoreLine, l);
 
-  regex = view->is_utf8 && rule->utf8_regexes[i] != NULL ? rule->utf8_regexes[i] : rule->raw_regexes[i];
-  if (regex == NULL)
+      if (rule_matches_range (line->rule, rules->case_sensitive, view, first, last, is_directory))
+        return line->negated ? -1 : 1;
+    }
+
+  return 0;
+}
+
+/* The decision of the ignore files about the first @n components of the
+ * path (a directory if @is_directory): the last matching line of the
+ * deepest file with one wins. The files that can apply are those of the
+ * directories above the path: looked up by each prefix of @view (which
+ * must be a clean path), deepest first, then those above the base, seen
+ * through @above_views (one per file, made lazily). */
+static gboolean
+ignore_files_exclude (const HkFilterRules *rules,
+                      const PathView      *view,
+                      PathView           **above_views,
+                      guint                n,
+                      gboolean             is_directory)
+{
+  for (guint k = MIN (n - 1, rules->max_scope) + 1; k-- > 0;)
+    {
+      ByteRange key = { view->path, k > 0 ? (gsize) (view->components[k - 1].end - view->path) : 0 };
+      GPtrArray *files = g_hash_table_lookup (rules->files_by_scope, &key);
+
+      for (guint f = files != NULL ? files->len : 0; f-- > 0;)
+        {
+          int decision = ignore_file_decide (rules, files->pdata[f], view, k, n, is_directory);
+
+          if (decision != 0)
+            return decision > 0;
+        }
+    }
+
+  for (guint f = rules->files_above->len; f-- > 0;)
+    {
+      const IgnoreFile *file = rules->files_above->pdata[f];
+      int decision;
+
+      if (above_views[f] == NULL)
+        {
+          above_views[f] = g_new0 (PathView, 1);
+          path_view_init (above_views[f], g_strconcat (file->prefix, "/", view->path, NULL),
+                          !rules->case_sensitive);
+        }
+      decision = ignore_file_decide (rules, file, above_views[f], 0,
+                                     n + above_views[f]->n_components - view->n_components,
+                                     is_directory);
+      if (decision != 0)
+        return decision > 0;
+    }
+
+  return FALSE;
+}
+
+/* Whether @path has no empty component: no leading, trailing or double
+ * '/', so that its prefixes are the keys of files_by_scope. */
+static gboolean
+path_is_clean (const char *path)
+{
+  gsize len = strlen (path);
+
+  return path[0] != '/' && (len == 0 || path[len - 1] != '/') && strstr (path, "//") == NULL;
+}
+
+/* Whether the ignore files hide the path: itself, or a directory above it
+ * (git does not look inside an ignored directory, so a "!" rule cannot
+ * bring back anything below one). */
+static gboolean
+ignore_files_hide (const HkFilterRules *rules,
+                   const PathView      *view,
+                   gboolean             is_directory)
+{
+  g_auto(PathView) clean_view = { NULL, };
+  g_autofree char *clean_path = NULL;
+  g_autofree PathView **above_views = NULL;
+  gboolean hidden = FALSE;
+
+  if (rules->files_by_scope == NULL)
     return FALSE;
 
-  len = view->components[n_components - 1].end - view->path;
-  return g_regex_match_full (regex, view->path, len, 0, 0, NULL, NULL);
+  if (!path_is_clean (view->path))
+    {
+      g_autoptr(GString) clean = g_string_new (NULL);
+
+      for (guint i = 0; i < view->n_components; i++)
+        {
+          if (i > 0)
+            g_string_append_c (clean, '/');
+          g_string_append_len (clean, view->components[i].start,
+                               view->components[i].end - view->components[i].start);
+        }
+      clean_path = g_string_free (g_steal_pointer (&clean), FALSE);
+      path_view_init (&clean_view, clean_path, !rules->case_sensitive);
+      view = &clean_view;
+    }
+
+  if (rules->files_above->len > 0)
+    above_views = g_new0 (PathView *, rules->files_above->len);
+  for (guint n = 1; n <= view->n_components && !hidden; n++)
+    hidden = ignore_files_exclude (rules, view, above_views, n, n < view->n_components || is_directory);
+
+  for (guint f = 0; above_views != NULL && f < rules->files_above->len; f++)
+    if (above_views[f] != NULL)
+      {
+        g_free ((char *) above_views[f]->path);
+        path_view_clear (above_views[f]);
+        g_free (above_views[f]);
+      }
+
+  return hidden;
 }
 
 /* Whether an ignore rule matches the path or one of its ancestors. Ancestors
@@ -1006,7 +1502,7 @@ rules_ignore (const HkFilterRules *rules,
         }
     }
 
-  return FALSE;
+  return ignore_files_hide (rules, view, is_directory);
 }
 
 /*
@@ -1032,7 +1528,7 @@ hk_filter_rules_matches (HkFilterRules *rules,
 
   if (is_directory && rules->ignore_directories)
     return FALSE;
-  if (rules->include->len == 0 && rules->ignore->len == 0)
+  if (rules->include->len == 0 && rules->ignore->len == 0 && rules->ignore_files->len == 0)
     return TRUE;
 
   path_view_init (&view, relative_path, !rules->case_sensitive);
@@ -1073,7 +1569,7 @@ hk_filter_rules_excludes_directory (HkFilterRules *rules,
   g_return_val_if_fail (rules != NULL, FALSE);
   g_return_val_if_fail (relative_path != NULL, FALSE);
 
-  if (rules->ignore->len == 0)
+  if (rules->ignore->len == 0 && rules->ignore_files->len == 0)
     return FALSE;
 
   path_view_init (&view, relative_path, !rules->case_sensitive);
@@ -1091,6 +1587,9 @@ struct _HkFilter
 
   GMutex mutex;           /* guards the @rules pointer, not the rules */
   HkFilterRules *rules;   /* (owned): replaced, never modified */
+
+  GFile *base;            /* (nullable): what relative paths are relative to */
+  guint64 next_sequence;  /* for the order of ignore files */
 };
 
 G_DEFINE_FINAL_TYPE (HkFilter, hk_filter, G_TYPE_OBJECT)
@@ -1099,6 +1598,7 @@ enum {
   PROP_0,
   PROP_IGNORE_DIRECTORIES,
   PROP_CASE_SENSITIVE,
+  PROP_BASE,
   N_PROPS
 };
 
@@ -1128,6 +1628,7 @@ hk_filter_commit_rules (HkFilter      *self,
 {
   HkFilterRules *old = g_steal_pointer (&self->rules);
 
+  rules_index_ignore_files (rules);
   self->rules = rules;
   g_mutex_unlock (&self->mutex);
 
@@ -1158,6 +1659,7 @@ hk_filter_finalize (GObject *object)
   HkFilter *self = (HkFilter *) object;
 
   g_clear_pointer (&self->rules, hk_filter_rules_unref);
+  g_clear_object (&self->base);
   g_mutex_clear (&self->mutex);
 
   G_OBJECT_CLASS (hk_filter_parent_class)->finalize (object);
@@ -1181,6 +1683,10 @@ hk_filter_get_property (GObject    *object,
       g_value_set_boolean (value, hk_filter_get_case_sensitive (self));
       break;
 
+    case PROP_BASE:
+      g_value_set_object (value, hk_filter_get_base (self));
+      break;
+
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1202,6 +1708,10 @@ hk_filter_set_property (GObject      *object,
 
     case PROP_CASE_SENSITIVE:
       hk_filter_set_case_sensitive (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_BASE:
+      hk_filter_set_base (self, g_value_get_object (value));
       break;
 
     default:
@@ -1253,6 +1763,25 @@ hk_filter_class_init (HkFilterClass *klass)
                           (G_PARAM_READWRITE |
                            G_PARAM_EXPLICIT_NOTIFY |
                            G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkFilter:base:
+   *
+   * The directory that relative paths are relative to: the root of the
+   * [class@Hk.Watchdog] the filter is used with.
+   *
+   * Only rules read from ignore files need it, to know where each file's
+   * rules apply (see [method@Hk.Filter.add_ignore_file]). Changing it
+   * moves the rules of the ignore files already added accordingly.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_BASE] =
+    g_param_spec_object ("base", NULL, NULL,
+                         G_TYPE_FILE,
+                         (G_PARAM_READWRITE |
+                          G_PARAM_EXPLICIT_NOTIFY |
+                          G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
@@ -1577,6 +2106,273 @@ hk_filter_excludes_directory (HkFilter   *self,
 
   rules = hk_filter_dup_rules (self);
   return hk_filter_rules_excludes_directory (rules, relative_path);
+}
+
+static char *
+file_key (GFile *file)
+{
+  g_autofree char *path = g_file_get_path (file);
+
+  return path != NULL ? g_canonicalize_filename (path, NULL) : g_file_get_uri (file);
+}
+
+static char *
+base_path (HkFilter *self)
+{
+  g_autofree char *path = self->base != NULL ? g_file_get_path (self->base) : NULL;
+
+  return path != NULL ? g_canonicalize_filename (path, NULL) : NULL;
+}
+
+/**
+ * hk_filter_get_base:
+ * @self: a filter
+ *
+ * Gets [property@Hk.Filter:base].
+ *
+ * Returns: (transfer none) (nullable): the base directory
+ *
+ * Since: 1.0
+ */
+GFile *
+hk_filter_get_base (HkFilter *self)
+{
+  g_return_val_if_fail (HK_IS_FILTER (self), NULL);
+
+  return self->base;
+}
+
+/**
+ * hk_filter_set_base:
+ * @self: a filter
+ * @base: (nullable): the directory relative paths are relative to
+ *
+ * Sets [property@Hk.Filter:base].
+ *
+ * Since: 1.0
+ */
+void
+hk_filter_set_base (HkFilter *self,
+                    GFile    *base)
+{
+  g_autofree char *path = NULL;
+  HkFilterRules *rules;
+
+  g_return_if_fail (HK_IS_FILTER (self));
+  g_return_if_fail (base == NULL || G_IS_FILE (base));
+
+  if (self->base == base || (self->base != NULL && base != NULL && g_file_equal (self->base, base)))
+    return;
+
+  g_set_object (&self->base, base);
+  path = base_path (self);
+
+  /* Recompute where each ignore file applies. */
+  rules = hk_filter_edit_rules (self);
+  for (guint i = 0; i < rules->ignore_files->len; i++)
+    {
+      IgnoreFile *old = rules->ignore_files->pdata[i];
+
+      rules->ignore_files->pdata[i] = ignore_file_new (old->key, old->directory, old->lines,
+                                                       old->sequence, path);
+      ignore_file_unref (old);
+    }
+  hk_filter_commit_rules (self, rules);
+
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BASE]);
+}
+
+/**
+ * hk_filter_add_ignore_file_for_directory:
+ * @self: a filter
+ * @file: a gitignore-style file
+ * @directory: (nullable): the directory its rules are relative to; %NULL
+ *   for the directory that contains @file
+ * @error: return location for a #GError
+ *
+ * Like [method@Hk.Filter.add_ignore_file], with the rules relative to
+ * @directory rather than to the directory of @file: for files that live
+ * elsewhere, such as `$GIT_DIR/info/exclude` or the user's global
+ * excludes file, whose rules are relative to the top of the work tree.
+ *
+ * Returns: %TRUE on success; %FALSE with @error set if @file cannot be
+ *   read, or %G_IO_ERROR_INVALID_ARGUMENT if @directory is neither
+ *   [property@Hk.Filter:base], inside it, nor one of its ancestors
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_add_ignore_file_for_directory (HkFilter  *self,
+                                         GFile     *file,
+                                         GFile     *directory,
+                                         GError   **error)
+{
+  g_autoptr(GFile) parent = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree char *key = NULL;
+  g_autofree char *dir_key = NULL;
+  g_autofree char *base = NULL;
+  g_autofree char *name = NULL;
+  g_autoptr(GArray) lines = NULL;
+  g_auto(GStrv) scope = NULL;
+  g_autofree char *prefix = NULL;
+  HkFilterRules *rules;
+  guint64 sequence;
+  gsize length;
+
+  g_return_val_if_fail (HK_IS_FILTER (self), FALSE);
+  g_return_val_if_fail (G_IS_FILE (file), FALSE);
+  g_return_val_if_fail (directory == NULL || G_IS_FILE (directory), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (directory == NULL)
+    directory = parent = g_file_get_parent (file);
+  if (directory == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "An ignore file needs a directory");
+      return FALSE;
+    }
+
+  key = file_key (file);
+  dir_key = file_key (directory);
+  base = base_path (self);
+  if (!compute_scope (base, dir_key, &scope, &prefix))
+    {
+      g_autofree char *printable_dir = g_utf8_make_valid (dir_key, -1);
+      g_autofree char *printable_base = g_utf8_make_valid (base, -1);
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "Ignore rules for “%s” cannot apply below the base “%s”",
+                   printable_dir, printable_base);
+      return FALSE;
+    }
+
+  if (!g_file_load_contents (file, NULL, &contents, &length, NULL, error))
+    return FALSE;
+
+  name = g_file_get_basename (file);
+  lines = parse_ignore_file (contents, length, name != NULL && g_str_equal (name, ".hgignore"));
+
+  rules = hk_filter_edit_rules (self);
+  sequence = self->next_sequence++;
+  for (guint i = 0; i < rules->ignore_files->len; i++)
+    {
+      IgnoreFile *old = rules->ignore_files->pdata[i];
+
+      /* Replaced in place: the file keeps its rank. */
+      if (g_str_equal (old->key, key))
+        {
+          sequence = old->sequence;
+          g_ptr_array_remove_index (rules->ignore_files, i);
+          break;
+        }
+    }
+  g_ptr_array_add (rules->ignore_files, ignore_file_new (key, dir_key, lines, sequence, base));
+  g_ptr_array_sort (rules->ignore_files, compare_ignore_files);
+  hk_filter_commit_rules (self, rules);
+
+  return TRUE;
+}
+
+/**
+ * hk_filter_add_ignore_file:
+ * @self: a filter
+ * @file: a gitignore-style file, such as `.gitignore`
+ * @error: return location for a #GError
+ *
+ * Reads @file and adds its rules, which apply to the directory that
+ * contains @file and everything below it, with the meaning `git` gives
+ * them:
+ *
+ * - blank lines and lines starting with `#` are ignored; trailing spaces
+ *   are dropped unless escaped (`\ `);
+ * - a glob (see [class@Hk.Filter]) ignores what it matches; with a leading
+ *   `!` it brings back what an earlier rule ignored (`\!` and `\#` start a
+ *   glob with a literal `!` or `#`);
+ * - a glob with a `/` at the start or in the middle is relative to the
+ *   directory of @file; one without matches at any depth below it; a
+ *   trailing `/` matches only directories; `**` spans directories;
+ * - the last matching rule decides, and the rules of a file in a deeper
+ *   directory come after those of shallower files (so a `!` there
+ *   re-includes); files of one directory rank in the order they were
+ *   first added;
+ * - nothing inside an ignored directory can be brought back, and such a
+ *   directory is not watched.
+ *
+ * A file named `.hgignore` is read with Mercurial's syntax: `syntax: glob`
+ * and `syntax: regexp` (the default) sections, `glob:` and `re:` prefixes;
+ * globs match at any depth, regular expressions are searched for in the
+ * path relative to the directory of @file; there is no negation.
+ *
+ * Lines that are not valid globs or regular expressions are skipped, as
+ * `git` does.
+ *
+ * Where the rules apply is worked out from [property@Hk.Filter:base]: the
+ * directory of @file may be the base, a directory inside it, or one above
+ * it (a `.gitignore` at the top of a work tree applies to a watched
+ * subdirectory). Without a base, the directory of @file is taken as the
+ * watched root.
+ *
+ * Adding a file that was added before replaces its rules, so call this
+ * again when the file changes, and [method@Hk.Filter.remove_ignore_file]
+ * when it is deleted. The rules of ignore files combine with the other
+ * rules as one more ignore rule: ignoring still wins over including.
+ *
+ * Returns: %TRUE on success; %FALSE with @error set if @file cannot be
+ *   read or its directory is unrelated to the base, in which case the
+ *   filter is unchanged
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_add_ignore_file (HkFilter  *self,
+                           GFile     *file,
+                           GError   **error)
+{
+  return hk_filter_add_ignore_file_for_directory (self, file, NULL, error);
+}
+
+/**
+ * hk_filter_remove_ignore_file:
+ * @self: a filter
+ * @file: a file given to [method@Hk.Filter.add_ignore_file] before
+ *
+ * Removes the rules that were read from @file.
+ *
+ * Returns: %TRUE if @file had rules in the filter
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_filter_remove_ignore_file (HkFilter *self,
+                              GFile    *file)
+{
+  g_autofree char *key = NULL;
+  HkFilterRules *rules;
+
+  g_return_val_if_fail (HK_IS_FILTER (self), FALSE);
+  g_return_val_if_fail (G_IS_FILE (file), FALSE);
+
+  key = file_key (file);
+  rules = hk_filter_edit_rules (self);
+  for (guint i = 0; i < rules->ignore_files->len; i++)
+    {
+      IgnoreFile *old = rules->ignore_files->pdata[i];
+
+      if (g_str_equal (old->key, key))
+        {
+          g_ptr_array_remove_index (rules->ignore_files, i);
+          hk_filter_commit_rules (self, rules);
+          return TRUE;
+        }
+    }
+
+  /* Nothing to change: drop the copy and release the lock. */
+  g_mutex_unlock (&self->mutex);
+  hk_filter_rules_unref (rules);
+
+  return FALSE;
 }
 
 /*

@@ -9,7 +9,7 @@
 # error "Only <hachiko.h> can be included directly."
 #endif
 
-#include <glib-object.h>
+#include <gio/gio.h>
 
 #include "hk-version-macros.h"
 
@@ -63,5 +63,22 @@ gboolean  hk_filter_matches                (HkFilter    *self,
 HK_AVAILABLE_IN_1_0
 gboolean  hk_filter_excludes_directory     (HkFilter    *self,
                                             const char  *relative_path);
+HK_AVAILABLE_IN_1_0
+GFile    *hk_filter_get_base               (HkFilter    *self);
+HK_AVAILABLE_IN_1_0
+void      hk_filter_set_base               (HkFilter    *self,
+                                            GFile       *base);
+HK_AVAILABLE_IN_1_0
+gboolean  hk_filter_add_ignore_file        (HkFilter    *self,
+                                            GFile       *file,
+                                            GError     **error);
+HK_AVAILABLE_IN_1_0
+gboolean  hk_filter_add_ignore_file_for_directory (HkFilter *self,
+                                                   GFile    *file,
+                                                   GFile    *directory,
+                                                   GError  **error);
+HK_AVAILABLE_IN_1_0
+gboolean  hk_filter_remove_ignore_file     (HkFilter    *self,
+                                            GFile       *file);
 
 G_END_DECLS

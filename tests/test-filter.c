@@ -8,6 +8,7 @@
 #include <gio/gio.h>
 
 #include "hk-filter-private.h"
+#include "hk-test-util.h"
 
 /* ------------------------------------------------------------------------ */
 /* Glob syntax, table-driven: each behaviour is one test over its rows.     */
@@ -582,6 +583,288 @@ test_invalid_regexes (void)
   g_assert_false (hk_filter_excludes_directory (filter, "anything"));
 }
 
+/* Issue 10, item 12: GLib's own message quotes the raw pattern, so a
+ * regex that is not UTF-8 used to give a message that is not UTF-8. */
+static void
+test_invalid_non_utf8_regex_message_is_utf8 (void)
+{
+  static const char * const cases[] = { "caf\xe9(", "\xff\xfe[", "(\xc3" };
+  g_autoptr(HkFilter) filter = hk_filter_new ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GError) ignore_error = NULL;
+
+      g_assert_false (hk_filter_add_regex (filter, cases[i], &error));
+      g_assert_nonnull (error);
+      g_assert_true (error->domain == G_REGEX_ERROR);
+      g_assert_true (g_utf8_validate (error->message, -1, NULL));
+      g_assert_true (g_str_has_prefix (error->message, "Invalid regular expression “"));
+
+      g_assert_false (hk_filter_add_ignore_regex (filter, cases[i], &ignore_error));
+      g_assert_nonnull (ignore_error);
+      g_assert_true (g_utf8_validate (ignore_error->message, -1, NULL));
+    }
+
+  g_assert_true (hk_filter_matches (filter, "anything", FALSE));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Ignore files                                                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  char *root;
+  HkFilter *filter;
+} IgnoreFixture;
+
+static void
+ignore_fixture_set_up (IgnoreFixture *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(GFile) base = NULL;
+
+  fixture->root = hk_test_make_tmpdir ();
+  fixture->filter = hk_filter_new ();
+  base = g_file_new_for_path (fixture->root);
+  hk_filter_set_base (fixture->filter, base);
+}
+
+static void
+ignore_fixture_tear_down (IgnoreFixture *fixture,
+                          gconstpointer  data)
+{
+  g_clear_object (&fixture->filter);
+  hk_test_rm_rf (fixture->root);
+  g_clear_pointer (&fixture->root, g_free);
+}
+
+/* Writes @contents to ROOT/@relative (creating directories) and adds it. */
+static void
+add_ignore_file (IgnoreFixture *fixture,
+                 const char    *relative,
+                 const char    *contents)
+{
+  g_autofree char *path = g_build_filename (fixture->root, relative, NULL);
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (path, contents, -1, NULL));
+  g_assert_true (hk_filter_add_ignore_file (fixture->filter, file, &error));
+  g_assert_no_error (error);
+}
+
+typedef struct
+{
+  const char *path;
+  gboolean is_directory;
+  gboolean reported;
+} PathCase;
+
+static void
+assert_paths (HkFilter       *filter,
+              const PathCase *cases,
+              gsize           n)
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      gboolean reported = hk_filter_matches (filter, cases[i].path, cases[i].is_directory);
+
+      if (reported != cases[i].reported)
+        g_error ("“%s”%s: expected %s", cases[i].path, cases[i].is_directory ? " (dir)" : "",
+                 cases[i].reported ? "reported" : "ignored");
+    }
+}
+
+static void
+test_ignore_file_git_syntax (IgnoreFixture *fixture,
+                             gconstpointer  data)
+{
+  static const PathCase cases[] = {
+    { "x.o", FALSE, FALSE },                 /* no slash: any depth */
+    { "src/deep/y.o", FALSE, FALSE },
+    { "important.o", FALSE, TRUE },          /* negation, later line wins */
+    { "build", TRUE, FALSE },                /* directory-only */
+    { "build", FALSE, TRUE },
+    { "build/out.txt", FALSE, FALSE },       /* inside an ignored directory */
+    { "src/build/gen.c", FALSE, FALSE },
+    { "TODO", FALSE, FALSE },                /* anchored by a leading slash */
+    { "doc/TODO", FALSE, TRUE },
+    { "doc/api/x.html", FALSE, FALSE },      /* anchored by a middle slash */
+    { "src/doc/api/x.html", FALSE, TRUE },
+    { "logs/a/b/c.log", FALSE, FALSE },      /* ** */
+    { "logs/c.txt", FALSE, TRUE },
+    { "#hash", FALSE, FALSE },               /* escaped # */
+    { "!bang", FALSE, FALSE },               /* escaped ! */
+    { "trailing", FALSE, FALSE },            /* trailing spaces dropped */
+    { "space ", FALSE, FALSE },              /* an escaped one kept */
+    { "space", FALSE, TRUE },
+    { "comment", FALSE, TRUE },
+    { "main.c", FALSE, TRUE },
+    { "", TRUE, TRUE },
+  };
+
+  add_ignore_file (fixture, ".gitignore",
+                   "# a comment\n"
+                   "comment-not\n"
+                   "*.o\n"
+                   "!important.o\n"
+                   "build/\n"
+                   "/TODO\n"
+                   "doc/api/\n"
+                   "logs/**/*.log\n"
+                   "\\#hash\n"
+                   "\\!bang\n"
+                   "trailing   \n"
+                   "space\\ \n"
+                   "\n"
+                   "[z-a]\n");   /* invalid: skipped */
+  assert_paths (fixture->filter, cases, G_N_ELEMENTS (cases));
+
+  g_assert_true (hk_filter_excludes_directory (fixture->filter, "build"));
+  g_assert_true (hk_filter_excludes_directory (fixture->filter, "src/build"));
+  g_assert_false (hk_filter_excludes_directory (fixture->filter, "src"));
+}
+
+static void
+test_ignore_file_deeper_files_override (IgnoreFixture *fixture,
+                                        gconstpointer  data)
+{
+  static const PathCase cases[] = {
+    { "a.tmp", FALSE, FALSE },
+    { "sub/a.tmp", FALSE, FALSE },
+    { "sub/keep.tmp", FALSE, TRUE },        /* re-included by the deeper file */
+    { "keep.tmp", FALSE, FALSE },           /* the deeper file is not about the top */
+    { "sub/local.c", FALSE, FALSE },        /* relative to sub/ */
+    { "local.c", FALSE, TRUE },
+    { "other/sub/local.c", FALSE, TRUE },
+    { "sub/x/local.c", FALSE, TRUE },       /* anchored to sub/ itself */
+    { "sub/gen", TRUE, FALSE },
+    { "sub/gen/keep.c", FALSE, FALSE },     /* no way back from an ignored directory */
+    { "sub/deeper/z.tmp", FALSE, TRUE },    /* the deepest file re-includes */
+    { "sub//deeper/z.tmp", FALSE, TRUE },   /* empty components are skipped */
+    { "sub//keep.tmp/", FALSE, TRUE },
+    { "sub//a.tmp", FALSE, FALSE },
+  };
+
+  add_ignore_file (fixture, ".gitignore", "*.tmp\n");
+  add_ignore_file (fixture, "sub/.gitignore", "!keep.tmp\n/local.c\ngen/\n!gen/keep.c\n");
+  add_ignore_file (fixture, "sub/deeper/.gitignore", "!*.tmp\n");
+  assert_paths (fixture->filter, cases, G_N_ELEMENTS (cases));
+}
+
+static void
+count_changes (guint *changes)
+{
+  (*changes)++;
+}
+
+static void
+test_ignore_file_is_replaced_and_removed (IgnoreFixture *fixture,
+                                          gconstpointer  data)
+{
+  g_autofree char *path = g_build_filename (fixture->root, ".gitignore", NULL);
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autofree char *missing_path = g_build_filename (fixture->root, "gone", ".gitignore", NULL);
+  g_autoptr(GFile) missing = g_file_new_for_path (missing_path);
+  g_autoptr(GError) error = NULL;
+  guint changes = 0;
+
+  g_signal_connect_swapped (fixture->filter, "changed", G_CALLBACK (count_changes), &changes);
+
+  add_ignore_file (fixture, ".gitignore", "*.a\n");
+  g_assert_false (hk_filter_matches (fixture->filter, "x.a", FALSE));
+  add_ignore_file (fixture, ".gitignore", "*.b\n");
+  g_assert_true (hk_filter_matches (fixture->filter, "x.a", FALSE));
+  g_assert_false (hk_filter_matches (fixture->filter, "x.b", FALSE));
+  g_assert_cmpuint (changes, ==, 2);
+
+  g_assert_true (hk_filter_remove_ignore_file (fixture->filter, file));
+  g_assert_true (hk_filter_matches (fixture->filter, "x.b", FALSE));
+  g_assert_false (hk_filter_remove_ignore_file (fixture->filter, file));
+  g_assert_cmpuint (changes, ==, 3);
+
+  g_assert_false (hk_filter_add_ignore_file (fixture->filter, missing, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+}
+
+static void
+test_ignore_file_other_directory_and_base (IgnoreFixture *fixture,
+                                           gconstpointer  data)
+{
+  g_autofree char *exclude_path = g_build_filename (fixture->root, ".git", "info", "exclude", NULL);
+  g_autofree char *sub = g_build_filename (fixture->root, "sub", NULL);
+  g_autoptr(GFile) exclude = g_file_new_for_path (exclude_path);
+  g_autoptr(GFile) root = g_file_new_for_path (fixture->root);
+  g_autoptr(GFile) sub_file = g_file_new_for_path (sub);
+  g_autoptr(GFile) elsewhere = g_file_new_for_path ("/usr");
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (sub, 0755), ==, 0);
+  add_ignore_file (fixture, ".gitignore", "/sub/top-only\n*.log\n");
+  add_ignore_file (fixture, ".git/info/unused", "");
+  hk_test_write_file (exclude_path, "/excluded\n");
+
+  /* $GIT_DIR/info/exclude: relative to the work tree, not to .git/info. */
+  g_assert_true (hk_filter_add_ignore_file_for_directory (fixture->filter, exclude, root, &error));
+  g_assert_no_error (error);
+  g_assert_false (hk_filter_matches (fixture->filter, "excluded", FALSE));
+  g_assert_true (hk_filter_matches (fixture->filter, "sub/excluded", FALSE));
+
+  /* A directory unrelated to the base is refused. */
+  g_assert_false (hk_filter_add_ignore_file_for_directory (fixture->filter, exclude, elsewhere, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+
+  /* Watching sub/ of the work tree: the top .gitignore still applies. */
+  hk_filter_set_base (fixture->filter, sub_file);
+  g_assert_false (hk_filter_matches (fixture->filter, "top-only", FALSE));
+  g_assert_false (hk_filter_matches (fixture->filter, "a/b.log", FALSE));
+  g_assert_true (hk_filter_matches (fixture->filter, "a/top-only", FALSE));
+  g_assert_true (hk_filter_matches (fixture->filter, "excluded", FALSE));
+}
+
+static void
+test_ignore_file_hgignore_syntax (IgnoreFixture *fixture,
+                                  gconstpointer  data)
+{
+  static const PathCase cases[] = {
+    { "x.pyc", FALSE, FALSE },
+    { "a/b/x.pyc", FALSE, FALSE },
+    { "out/bin", FALSE, FALSE },
+    { "deep/out/bin", FALSE, FALSE },
+    { "x.orig", FALSE, FALSE },
+    { "x.rej", FALSE, FALSE },
+    { "main.c", FALSE, TRUE },
+  };
+
+  add_ignore_file (fixture, ".hgignore",
+                   "\\.orig$\n"
+                   "syntax: glob\n"
+                   "*.pyc\n"
+                   "out/bin\n"
+                   "re:\\.rej$\n");
+  assert_paths (fixture->filter, cases, G_N_ELEMENTS (cases));
+}
+
+static void
+test_ignore_file_combines_with_ignore_rules (IgnoreFixture *fixture,
+                                             gconstpointer  data)
+{
+  add_pattern (fixture->filter, "*.c");
+  add_ignore_pattern (fixture->filter, "vendor/");
+  add_ignore_file (fixture, ".gitignore", "*.c\n!keep.c\n!vendor/\n");
+
+  g_assert_false (hk_filter_matches (fixture->filter, "x.c", FALSE));
+  g_assert_true (hk_filter_matches (fixture->filter, "keep.c", FALSE));
+  g_assert_false (hk_filter_matches (fixture->filter, "keep.h", FALSE));   /* include rules */
+  g_assert_false (hk_filter_matches (fixture->filter, "vendor/keep.c", FALSE));  /* ignore wins */
+}
+
 /* ------------------------------------------------------------------------ */
 /* Snapshots and threads                                                    */
 /* ------------------------------------------------------------------------ */
@@ -743,6 +1026,14 @@ main (int   argc,
   g_test_add_func ("/filter/deep-paths-match", test_deep_paths);
   g_test_add_func ("/filter/invalid/pattern-is-rejected-with-its-text", test_invalid_patterns);
   g_test_add_func ("/filter/invalid/regex-is-rejected-with-its-text", test_invalid_regexes);
+  g_test_add_func ("/filter/invalid/non-utf8-regex-message-is-utf8", test_invalid_non_utf8_regex_message_is_utf8);
+#define ADD_IGNORE_TEST(name, func)   g_test_add ("/filter/ignore-file/" name, IgnoreFixture, NULL,               ignore_fixture_set_up, func, ignore_fixture_tear_down)
+  ADD_IGNORE_TEST ("git-syntax", test_ignore_file_git_syntax);
+  ADD_IGNORE_TEST ("deeper-files-override-shallower", test_ignore_file_deeper_files_override);
+  ADD_IGNORE_TEST ("adding-again-replaces-and-remove-removes", test_ignore_file_is_replaced_and_removed);
+  ADD_IGNORE_TEST ("other-directory-and-base", test_ignore_file_other_directory_and_base);
+  ADD_IGNORE_TEST ("hgignore-syntax", test_ignore_file_hgignore_syntax);
+  ADD_IGNORE_TEST ("combines-with-ignore-rules", test_ignore_file_combines_with_ignore_rules);
   g_test_add_func ("/filter/rules/snapshot-is-unchanged-by-edits", test_snapshot_is_unchanged_by_edits);
   g_test_add_func ("/filter/rules/match-concurrently-with-edits", test_rules_match_concurrently_with_edits);
 

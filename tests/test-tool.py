@@ -131,7 +131,8 @@ def b64decode(text):
 class Tool:
     """A running hachiko; its stdout and stderr are read line by line."""
 
-    def __init__(self, args, cwd=None, env=None, binary=None, stderr_tty=False):
+    def __init__(self, args, cwd=None, env=None, binary=None, stderr_tty=False,
+                 stdin=subprocess.DEVNULL, preexec_fn=None):
         self.args = [binary or TOOL] + args
         if env is None:
             env = os.environ
@@ -147,7 +148,7 @@ class Tool:
             self.pty_master, slave = pty.openpty()
             stderr = slave
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=stderr,
-                                     stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+                                     stdin=stdin, cwd=cwd, env=env, preexec_fn=preexec_fn)
         if stderr_tty:
             os.close(slave)
             self._start_reader(self._read_pty, self.stderr)
@@ -351,11 +352,11 @@ class TestHelp(ToolTestCase):
         result = run_tool(["--help"])
         self.assertEqual(result.returncode, 0)
         out = result.stdout.decode()
-        for word in ("log", "exec", "restart", "Exit status", "Examples"):
+        for word in ("log", "exec", "restart", "wait", "Exit status", "Examples"):
             self.assertIn(word, out)
 
     def test_each_subcommand_has_help(self):
-        for command in ("log", "exec", "restart"):
+        for command in ("log", "exec", "restart", "wait"):
             result = run_tool([command, "--help"])
             self.assertEqual(result.returncode, 0, command)
             out = result.stdout.decode()
@@ -413,6 +414,21 @@ class TestErrors(ToolTestCase):
             (["exec", self.root, "--", "/nonexistent/program"], "/nonexistent/program"),
             (["exec", "--per-event", "--once-per-batch", self.root, "--", "true"], "together"),
             (["exec", "--queue", "--drop", self.root, "--", "true"], "together"),
+            (["exec", "--drop", "--on-busy-update=queue", self.root, "--", "true"], "together"),
+            (["exec", "--on-busy-update=later", self.root, "--", "true"], "later"),
+            (["exec", "--clear=sometimes", self.root, "--", "true"], "sometimes"),
+            (["exec", "-k", "1e300", self.root, "--", "true"], "kill-after"),
+            (["restart", "--kill-after", "1e300", self.root, "--", "true"], "one day"),
+            (["restart", "--kill-after", "inf", self.root, "--", "true"], "kill-after"),
+            (["restart", "--kill-after", "nan", self.root, "--", "true"], "kill-after"),
+            (["log", "-e", "", self.root], "Empty event type"),
+            (["log", "-e", "created,,deleted", self.root], "Empty event type"),
+            (["log", "-p", "*.c;", self.root], "Empty pattern"),
+            (["log", ""], "empty PATH"),
+            (["log", "--format", "{nope}", self.root], "{nope}"),
+            (["log", "--json", "--format", "{path}", self.root], "together"),
+            (["wait", "--count", "0", self.root], "count"),
+            (["wait", "--timeout", "-1", self.root], "timeout"),
             (["restart", "--signal", "NOPE", self.root, "--", "true"], "NOPE"),
             (["restart", "--kill-after", "-1", self.root, "--", "true"], "kill-after"),
             (["frobnicate"], "frobnicate"),
@@ -456,6 +472,9 @@ class TestLog(ToolTestCase):
         touch(self.path("a.txt"))
         os.mkdir(self.path("dir"))
         tool.stdout_until(lambda line: b"created" in line and line.rstrip().endswith(b"dir/"))
+        # Only an event from inside proves that "dir" is watched now.
+        touch(self.path("dir", "probe"))
+        tool.stdout_until(lambda line: line.rstrip().endswith(b"dir/probe"))
         os.rename(self.path("a.txt"), self.path("dir", "b.txt"))
         os.unlink(self.path("dir", "b.txt"))
 
@@ -464,6 +483,7 @@ class TestLog(ToolTestCase):
         types = [(t, p) for _, t, p, _, _ in seen]
         self.assertIn(("created", self.bpath(b"a.txt")), types)
         self.assertIn(("created", self.bpath(b"dir/")), types)
+        seen = [e for e in seen if not e[2].endswith(b"/probe")]
         moves = [(p, d) for _, t, p, d, _ in seen if t == "moved"]
         self.assertEqual(moves, [(self.bpath(b"a.txt"), self.bpath(b"dir/b.txt"))], seen)
         self.assertEqual(seen[-1][1:3], ("deleted", self.bpath(b"dir/b.txt")))
@@ -476,6 +496,13 @@ class TestLog(ToolTestCase):
         os.mkdir(self.path("dir"))
         tool.stdout_until(lambda line: events.append(json.loads(line)) or
                           events[-1]["path"] == self.path("dir"))
+        touch(self.path("dir", "probe"))
+        tool.stdout_until(lambda line: events.append(json.loads(line)) or
+                          events[-1]["path"] == self.path("dir", "probe"))
+        os.unlink(self.path("dir", "probe"))
+        tool.stdout_until(lambda line: events.append(json.loads(line)) or
+                          events[-1]["type"] == "deleted")
+        events = [e for e in events if not e["path"].endswith("/probe")]
         os.rename(self.path("a.txt"), self.path("dir", "b.txt"))
         shutil.rmtree(self.path("dir"))
 
@@ -670,7 +697,7 @@ class TestExec(ToolTestCase):
         self.assertEqual([b64decode(a) for a in record["argv"]], [self.bpath(b"to\nnew"), b"moved"])
 
     def test_once_per_batch_is_the_default(self):
-        self.start(["exec", "--latency", "300", self.root, "--",
+        self.start(["exec", "--postpone", "--latency", "300", self.root, "--",
                     PYTHON, RECORD, self.log, "{paths}"])
         names = [b"f%d" % i for i in range(5)]
         for name in names:
@@ -700,7 +727,7 @@ class TestExec(ToolTestCase):
     def run_while_busy(self, mode):
         gate = os.path.join(self.tmp, "gate")
         env = dict(os.environ, RECORD_GATE=gate)
-        self.start(["exec", mode, "--latency", "50", "--event", "created", self.root, "--",
+        self.start(["exec", "--postpone", mode, "--latency", "50", "--event", "created", self.root, "--",
                     PYTHON, RECORD, self.log, "{paths}"], env=env)
         touch(self.path("first"))
         self.wait_records(1)
@@ -868,6 +895,415 @@ class TestRestart(ToolTestCase):
         self.pgids.add(records[1]["pid"])
         self.assertEqual(b64decode(records[1]["env"]["HACHIKO_PATH"]), self.bpath(b"new\nfile"))
         self.assertEqual(b64decode(records[1]["env"]["HACHIKO_EVENT_TYPE"]), b"created")
+
+
+# --- everyday use (issue 15) -------------------------------------------------
+
+EDITOR_TEMPORARIES = [".a.c.swp", ".a.c.swo", "a.c~", ".#a.c", "#a.c#", "4913"]
+
+
+def write(path, data=b"x", mode="wb"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, mode) as f:
+        f.write(data)
+
+
+class TestIgnoreFiles(ToolTestCase):
+    """A make project: builds only on source changes, once per burst."""
+
+    def setUp(self):
+        super().setUp()
+        self.runs = os.path.join(self.tmp, "runs.log")
+        write(self.path("Makefile"),
+              b"all:\n"
+              b"\tmkdir -p build\n"
+              b"\tcat src/*.c > build/out.txt\n"
+              b"\tdate > x.log\n"
+              b"\techo run >> $(RUNS)\n")
+        write(self.path(".gitignore"), b"build/\n*.log\n")
+        write(self.path("src", ".gitignore"), b"gen/\n*.tmp\n!keep.tmp\n")
+        write(self.path("src", "a.c"), b"int a;\n")
+
+    def n_runs(self):
+        return len(read_lines(self.runs))
+
+    def wait_runs(self, n):
+        wait_for(lambda: self.n_runs() >= n, what="%d runs" % n)
+        time.sleep(QUIET_PERIOD)          # and no more
+        self.assertEqual(self.n_runs(), n, read_lines(self.runs))
+
+    def test_make_project_runs_only_on_source_changes(self):
+        # 300 ms: a burst is one batch even on a busy machine.
+        self.start(["exec", "--latency", "300", self.root, "--",
+                    "make", "-s", "-C", self.root, "RUNS=" + self.runs])
+        self.wait_runs(1)                 # at start; its own output runs nothing
+
+        for name in EDITOR_TEMPORARIES:
+            write(self.path("src", name))
+        write(self.path("src", "gen", "x.c"))        # nested .gitignore
+        write(self.path("src", "b.tmp"))
+        write(self.path("build", "extra"))
+        write(self.path("y.log"))
+        self.assertEqual(self.n_runs(), 1)
+
+        for i in range(10):                           # one burst, one run
+            write(self.path("src", "a.c"), b"int a%d;\n" % i)
+        self.wait_runs(2)
+
+        write(self.path("src", "keep.tmp"))          # re-included by "!"
+        self.wait_runs(3)
+
+        # A change to an ignore file applies at once (and is a change itself).
+        write(self.path("src", ".gitignore"), b"later.c\n", mode="ab")
+        self.wait_runs(4)
+        write(self.path("src", "later.c"))
+        time.sleep(QUIET_PERIOD)
+        self.assertEqual(self.n_runs(), 4)
+        write(self.path("src", "a.c"), b"int z;\n")
+        self.wait_runs(5)
+
+    def test_log_without_ignore_files_or_default_ignores(self):
+        tool = self.start(["log", "--no-ignore-files", "--no-default-ignores", "-e", "created",
+                           self.root])
+        write(self.path("x.log"))
+        write(self.path(".a.c.swp"))
+        write(self.path("last"))
+        paths = []
+        tool.stdout_until(lambda line: paths.append(parse_text_line(line.decode().rstrip())[2])
+                          or paths[-1] == self.bpath(b"last"))
+        self.assertEqual(paths, [self.bpath(b"x.log"), self.bpath(b".a.c.swp"), self.bpath(b"last")])
+
+    def test_ignore_file_option(self):
+        extra = os.path.join(self.tmp, "extra-ignore")
+        write(extra, b"*.txt\n")
+        tool = self.start(["log", "--ignore-file", extra, "-e", "created", self.root])
+        write(self.path("a.txt"))
+        write(self.path("a.log"))
+        write(self.path("b.md"))
+        line = tool.stdout_line()
+        self.assertEqual(parse_text_line(line.decode().rstrip())[2], self.bpath(b"b.md"))
+
+    def test_git_exclude_files_and_parent_gitignore(self):
+        home = os.path.join(self.tmp, "home")
+        write(os.path.join(home, ".gitconfig"),
+              b"[user]\n\tname = x\n[core]\n\texcludesFile = ~/global-ignore\n")
+        write(os.path.join(home, "global-ignore"), b"*.bak\n")
+        write(self.path(".git", "info", "exclude"), b"/sub/secret\n")
+        write(self.path(".gitignore"), b"*.o\n")
+        os.makedirs(self.path("sub"))
+        env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"))
+        # Watching a subdirectory of the work tree: the top's rules apply.
+        tool = self.start(["log", "-e", "created", self.path("sub")], env=env)
+        for name in ("x.bak", "secret", "y.o", "plain"):
+            write(self.path("sub", name))
+        line = tool.stdout_line()
+        self.assertEqual(parse_text_line(line.decode().rstrip())[2], self.bpath(b"sub/plain"))
+        self.assertEqual(tool.drain_stdout(), [])
+
+
+class TestPatterns(ToolTestCase):
+    def test_semicolons_and_commas_split_patterns(self):
+        for pattern in ("*.c;*.h", "*.c,*.h"):
+            with self.subTest(pattern=pattern):
+                tool = self.start(["log", "-p", pattern, "-e", "created", self.root])
+                for name in ("a.txt", "a.c", "a.h", "z.c"):
+                    touch(self.path(name))
+                paths = []
+                tool.stdout_until(lambda line: paths.append(parse_text_line(line.decode().rstrip())[2])
+                                  or paths[-1] == self.bpath(b"z.c"))
+                self.assertEqual(paths, [self.bpath(b"a.c"), self.bpath(b"a.h"), self.bpath(b"z.c")])
+                tool.kill()
+                for name in ("a.txt", "a.c", "a.h", "z.c"):
+                    os.unlink(self.path(name))
+
+    def test_escaped_separator_is_literal(self):
+        tool = self.start(["log", "-p", r"a\;b", "-e", "created", self.root])
+        touch(self.path("a"))
+        touch(self.path("a;b"))
+        line = tool.stdout_line()
+        self.assertEqual(parse_text_line(line.decode().rstrip())[2], self.bpath(b"a;b"))
+
+
+class TestLogFormat(ToolTestCase):
+    def test_placeholders(self):
+        tool = self.start(["log", "--format", "{type}|{path}|{dest}|{is-dir}|{synthetic}|{time}",
+                           "-e", "created,moved", self.root])
+        touch(self.path("a"))
+        os.mkdir(self.path("d"))
+        os.rename(self.path("a"), self.path("b c"))
+        lines = [tool.stdout_line().decode().rstrip("\n") for _ in range(3)]
+        self.assertRegex(lines[0], r"^created\|%s\|\|0\|0\|\d\d:\d\d:\d\d\.\d\d\d$" % re.escape(self.path("a")))
+        self.assertTrue(lines[1].startswith("created|%s||1|0|" % self.path("d")), lines[1])
+        self.assertTrue(lines[2].startswith('moved|%s|"%s"|0|0|' % (self.path("a"), self.path("b c"))),
+                        lines[2])
+
+
+class TestExecEveryday(ToolTestCase):
+    def setUp(self):
+        super().setUp()
+        self.log = os.path.join(self.tmp, "runs.jsonl")
+
+    def records(self):
+        return read_records(self.log)
+
+    def wait_records(self, n):
+        return wait_for(lambda: len(self.records()) >= n and self.records(),
+                        what="%d runs" % n)
+
+    def test_runs_once_at_start(self):
+        self.start(["exec", self.root, "--", PYTHON, RECORD, self.log, "{paths}"])
+        first = self.wait_records(1)[0]
+        self.assertEqual(first["env"], {})
+        self.assertEqual(first["argv"], [])          # {paths}: none at start
+        time.sleep(QUIET_PERIOD)
+        self.assertEqual(len(self.records()), 1)
+        touch(self.path("x"))
+        second = self.wait_records(2)[1]
+        self.assertIn(base64.b64encode(self.bpath(b"x")).decode(), second["argv"])
+
+    def test_postpone_waits_for_a_change(self):
+        self.start(["exec", "--postpone", self.root, "--", PYTHON, RECORD, self.log])
+        time.sleep(QUIET_PERIOD)
+        self.assertEqual(self.records(), [])
+        touch(self.path("x"))
+        self.assertEqual(b64decode(self.wait_records(1)[0]["env"]["HACHIKO_PATH"]), self.bpath(b"x"))
+
+    def test_command_with_path_placeholder_is_not_run_at_start(self):
+        self.start(["exec", self.root, "--", PYTHON, RECORD, self.log, "{path}"])
+        time.sleep(QUIET_PERIOD)
+        self.assertEqual(self.records(), [])
+
+    def test_clear(self):
+        for option, sequence in (("--clear", b"\x1b[H\x1b[2J\x1b[3J"), ("-c", b"\x1b[H\x1b[2J\x1b[3J"),
+                                 ("--clear=reset", b"\x1bc")):
+            with self.subTest(option=option):
+                tool = self.start(["exec", option, self.root, "--", "echo", "run"])
+                self.assertEqual(tool.stdout_line(), sequence + b"run\n")
+                touch(self.path("x"))
+                self.assertEqual(tool.stdout_line(), sequence + b"run\n")
+                tool.kill()
+
+    def test_on_busy_update_restart_stops_the_run(self):
+        gate = os.path.join(self.tmp, "gate")     # never opened: each run waits 20 s
+        env = dict(os.environ, RECORD_GATE=gate)
+        tool = self.start(["exec", "--on-busy-update=restart", self.root, "--",
+                           PYTHON, RECORD, self.log], env=env)
+        first = self.wait_records(1)[0]
+        self.pgids.add(first["pid"])
+        touch(self.path("x"))
+        second = self.wait_records(2)[1]          # long before the gate's 20 s
+        self.pgids.add(second["pid"])
+        self.assertTrue(process_gone(first["pid"]))
+        self.assertEqual(b64decode(second["env"]["HACHIKO_PATH"]), self.bpath(b"x"))
+        tool.signal(signal.SIGTERM)
+        self.assertEqual(tool.wait(), 143)
+
+    def test_on_busy_update_signal_only_signals(self):
+        gate = os.path.join(self.tmp, "gate")
+        env = dict(os.environ, RECORD_GATE=gate)
+        self.start(["exec", "--on-busy-update", "signal", "--signal", "TERM", self.root, "--",
+                    PYTHON, RECORD, self.log], env=env)
+        first = self.wait_records(1)[0]
+        self.pgids.add(first["pid"])
+        touch(self.path("x"))
+        wait_for(lambda: process_gone(first["pid"]), what="the signalled run to end")
+        time.sleep(QUIET_PERIOD)
+        self.assertEqual(len(self.records()), 1)
+
+    def test_paths_beyond_the_argument_limit_are_split_not_lost(self):
+        # A 1 MiB stack limit makes the argument limit 256 KiB: 1200 paths of
+        # about 250 bytes do not fit in one run (issue 10, item 13).
+        import resource
+
+        def small_stack():
+            resource.setrlimit(resource.RLIMIT_STACK, (1 << 20, 1 << 20))
+
+        tool = self.start(["exec", "--postpone", "--latency", "500", "-e", "created", self.root,
+                           "--", PYTHON, RECORD, self.log, "{paths}"], preexec_fn=small_stack)
+        names = [("f%04d-" % i + "x" * 230).encode() for i in range(1200)]
+        for name in names:
+            fd = os.open(self.bpath(name), os.O_WRONLY | os.O_CREAT, 0o644)
+            os.close(fd)
+        expected = {base64.b64encode(self.bpath(n)).decode() for n in names}
+        wait_for(lambda: {p for r in self.records() for p in r["argv"]} >= expected,
+                 what="every path in some run")
+        records = self.records()
+        self.assertGreater(len(records), 1)
+        self.assertTrue(all(r["argv"] for r in records))
+        self.assertEqual(sum(len(r["argv"]) for r in records), len(names))   # each once
+        self.assertNotIn("cannot run", b"".join(tool.stderr_lines).decode())
+
+    def test_run_that_cannot_start_is_retried(self):
+        script = os.path.join(self.tmp, "cmd.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nprintf '%s\\n' \"$HACHIKO_PATH\" >> \"" + self.log + "\"\n")
+        os.chmod(script, 0o755)
+        tool = self.start(["exec", "--postpone", "-e", "created", self.root, "--", script])
+        os.rename(script, script + ".away")
+        touch(self.path("x"))
+        tool.expect_stderr(r"cannot run .*trying again")
+        os.rename(script + ".away", script)
+        wait_for(lambda: read_lines(self.log) == [self.path("x")], what="the retried run")
+
+
+class TestWait(ToolTestCase):
+    def test_one_event_then_exit_0(self):
+        tool = self.start(["wait", "-e", "created", self.root])
+        touch(self.path("a"))
+        self.assertEqual(tool.wait(), 0)
+        lines = tool.drain_stdout(0.2) + tool.stdout_lines
+        parsed = [parse_text_line(l.decode().rstrip()) for l in tool.stdout_lines]
+        self.assertEqual([(t, p) for _, t, p, _, _ in parsed], [("created", self.bpath(b"a"))])
+
+    def test_count_and_json(self):
+        tool = self.start(["wait", "--count", "3", "--json", "-e", "created", self.root])
+        for name in ("a", "b", "c", "d"):
+            touch(self.path(name))
+        self.assertEqual(tool.wait(), 0)
+        tool.drain_stdout(0.2)
+        events = [json.loads(l) for l in tool.stdout_lines]
+        self.assertEqual([e["path"] for e in events], [self.path(n) for n in ("a", "b", "c")])
+
+    def test_timeout_exits_1_with_nothing(self):
+        begin = time.monotonic()
+        result = run_tool(["wait", "-q", "--timeout", "0.5", self.root])
+        self.assertEqual(result.returncode, 1)
+        self.assertEqual(result.stdout, b"")
+        self.assertGreaterEqual(time.monotonic() - begin, 0.5)
+
+
+class TestCompletions(ToolTestCase):
+    def script(self, shell):
+        built = os.environ.get("HACHIKO_TOOL_COMPLETIONS")
+        generated = run_tool(["completions", shell]).stdout
+        if built:
+            name = {"bash": "hachiko", "zsh": "_hachiko", "fish": "hachiko.fish"}[shell]
+            with open(os.path.join(built, name), "rb") as f:
+                self.assertEqual(f.read(), generated)   # the installed file is current
+        path = os.path.join(self.tmp, "completion." + shell)
+        with open(path, "wb") as f:
+            f.write(generated)
+        return path
+
+    def bash(self, script, code):
+        return subprocess.run(["bash", "--norc", "-c", "source %s; %s" % (script, code)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=DEADLINE)
+
+    def test_bash_loads_and_completes_from_the_option_tables(self):
+        script = self.script("bash")
+        result = self.bash(script, "complete -p hachiko")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(b"-F _hachiko hachiko", result.stdout)
+
+        def complete(*words):
+            code = ("COMP_WORDS=(%s); COMP_CWORD=%d; _hachiko; printf '%%s\\n' \"${COMPREPLY[@]}\""
+                    % (" ".join("'%s'" % w for w in words), len(words) - 1))
+            return self.bash(script, code).stdout.decode().split()
+
+        self.assertEqual(complete("hachiko", "wa"), ["wait"])
+        self.assertIn("--postpone", complete("hachiko", "exec", "--po"))
+        self.assertIn("--on-busy-update", complete("hachiko", "exec", "--on"))
+        self.assertEqual(complete("hachiko", "exec", "--on-busy-update", "re"), ["restart"])
+        self.assertIn("--no-ignore-files", complete("hachiko", "log", "--no-i"))
+        self.assertIn("attribute-changed", complete("hachiko", "log", "-e", ""))
+        self.assertIn("--stdin", complete("hachiko", "restart", "--st"))
+        self.assertNotIn("completions", complete("hachiko", ""))
+
+    def test_zsh_and_fish_scripts_parse(self):
+        for shell, check in (("zsh", ["zsh", "-n"]), ("fish", ["fish", "--no-execute"])):
+            with self.subTest(shell=shell):
+                script = self.script(shell)
+                if shutil.which(check[0]) is None:
+                    continue
+                result = subprocess.run(check + [script], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, timeout=DEADLINE)
+                self.assertEqual(result.returncode, 0, result.stderr)
+
+
+class TestRestartEveryday(ToolTestCase):
+    def zombies_of(self, pid):
+        out = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[1]) == pid and fields[0] == "Z":
+                out.append(int(entry))
+        return out
+
+    def test_no_zombies_after_20_restarts_of_a_command_leaving_a_daemon(self):
+        # Each run leaves a daemon in a session of its own (setsid), which
+        # ends soon after the run is stopped; hachiko, the subreaper,
+        # inherits it and must reap it (issue 10, item 14).
+        starts = os.path.join(self.tmp, "starts")
+        daemons = os.path.join(self.tmp, "daemons")
+        command = ("echo $$ >> %s; setsid sh -c 'echo $$ >> %s; sleep 0.3' & exec sleep 60"
+                   % (starts, daemons))
+        tool = self.start(["restart", "--latency", "20", self.root, "--", "sh", "-c", command])
+        for i in range(1, 21):
+            wait_for(lambda: len(read_lines(starts)) >= i, what="start %d" % i)
+            self.pgids.add(int(read_lines(starts)[-1]))
+            touch(self.path("change%d" % (i % 3)))
+        wait_for(lambda: len(read_lines(starts)) >= 21, what="the last start")
+        self.pgids.add(int(read_lines(starts)[-1]))
+        daemon_pids = [int(p) for p in read_lines(daemons)]
+        self.assertGreaterEqual(len(daemon_pids), 20)
+        # Every daemon of a stopped run has ended: none may be left a zombie.
+        wait_for(lambda: all(process_gone(p) for p in daemon_pids[:20]), what="the daemons to end")
+        wait_for(lambda: not self.zombies_of(tool.proc.pid), timeout=5, what="no zombies")
+        tool.signal(signal.SIGTERM)
+        tool.wait()
+
+    def test_stdin_is_passed_with_the_option_only(self):
+        out = os.path.join(self.tmp, "out")
+        for option, expected in ((["--stdin"], b"hello\n"), ([], b"")):
+            with self.subTest(option=option):
+                if os.path.exists(out):
+                    os.unlink(out)
+                read_end, write_end = os.pipe()
+                tool = self.start(["restart", *option, self.root, "--", "sh", "-c",
+                                   "cat > %s.part; mv %s.part %s; exec sleep 60" % (out, out, out)],
+                                  stdin=read_end)
+                os.close(read_end)
+                os.write(write_end, b"hello\n")
+                os.close(write_end)
+                wait_for(lambda: os.path.exists(out), what="the command to read its input")
+                with open(out, "rb") as f:
+                    self.assertEqual(f.read(), expected)
+                tool.signal(signal.SIGTERM)
+                tool.wait()
+
+    def test_stdin_on_a_terminal(self):
+        # hachiko on a terminal of its own: COMMAND's group gets the
+        # terminal to read, and Ctrl-C there ends hachiko with 130.
+        import fcntl
+        import termios
+
+        out = os.path.join(self.tmp, "out")
+        master, slave = pty.openpty()
+
+        def controlling_terminal():
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        try:
+            tool = self.start(["restart", "--stdin", self.root, "--", "sh", "-c",
+                               'read line; echo "$line" > %s; exec sleep 60' % out],
+                              stdin=slave, preexec_fn=controlling_terminal)
+            os.close(slave)
+            slave = None
+            os.write(master, b"hello\n")
+            wait_for(lambda: read_lines(out) == ["hello"], what="the command to read the terminal")
+            os.write(master, b"\x03")
+            self.assertEqual(tool.wait(), 130)
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
 
 
 if __name__ == "__main__":

@@ -17,43 +17,55 @@
 # include "hk-watchdog-private.h"
 #endif
 
-static const struct
-{
-  const char *name;
-  int       (*run) (int argc, char **argv);
-  const char *summary;
-} commands[] = {
-  { "log", hk_tool_log, "print one line per file system event" },
-  { "exec", hk_tool_exec, "run a command after changes" },
-  { "restart", hk_tool_restart, "keep a command running, restart it after changes" },
+/* The subcommands: adding one is adding a row. */
+const HkToolCommand hk_tool_commands[] = {
+  { "log", hk_tool_log, "print one line per file system event",
+    hk_tool_log_options, TRUE, FALSE, FALSE },
+  { "exec", hk_tool_exec, "run a command at start and after changes",
+    hk_tool_exec_options, TRUE, TRUE, FALSE },
+  { "restart", hk_tool_restart, "keep a command running, restart it after changes",
+    hk_tool_restart_options, TRUE, TRUE, FALSE },
+  { "wait", hk_tool_wait, "wait for a change, print it and exit",
+    hk_tool_wait_options, TRUE, FALSE, FALSE },
   { "snapshot", hk_tool_snapshot, "save a tree's state; later, print what changed" },
+  { "completions", hk_tool_completions, "print shell completions (bash, zsh, fish)",
+    NULL, FALSE, FALSE, TRUE },
 };
+
+const guint hk_tool_n_commands = G_N_ELEMENTS (hk_tool_commands);
 
 static void
 print_overview (FILE *out)
 {
-  fputs ("Usage:\n"
-         "  hachiko log     [OPTION...] [PATH...]\n"
-         "  hachiko exec    [OPTION...] [PATH...] -- COMMAND [ARG...]\n"
-         "  hachiko restart [OPTION...] [PATH...] -- COMMAND [ARG...]\n"
-         "\n"
+  fputs ("Usage:\n", out);
+  for (guint i = 0; i < hk_tool_n_commands; i++)
+    if (!hk_tool_commands[i].hidden)
+      fprintf (out, "  hachiko %-8s [OPTION...]%s\n", hk_tool_commands[i].name,
+               hk_tool_commands[i].takes_command ? " [PATH...] -- COMMAND [ARG...]" :
+               hk_tool_commands[i].watches ? " [PATH...]" : "");
+  fputs ("\n"
          "Watch directory trees and react to changes.\n"
          "\n"
          "Commands:\n", out);
-  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    fprintf (out, "  %-9s%s\n", commands[i].name, commands[i].summary);
+  for (guint i = 0; i < hk_tool_n_commands; i++)
+    if (!hk_tool_commands[i].hidden)
+      fprintf (out, "  %-9s%s\n", hk_tool_commands[i].name, hk_tool_commands[i].summary);
   fputs ("\n"
          "Examples:\n"
          "  hachiko log .                      show what changes under the current directory\n"
          "  hachiko log --json src             the same, as JSON Lines\n"
-         "  hachiko exec src -- make           run make after each burst of changes in src\n"
+         "  hachiko exec src -- make           run make now and after each burst of changes\n"
          "  hachiko exec -p '*.md' . -- pandoc -o out.html {path}\n"
          "                                     pass the changed file as an argument\n"
          "  hachiko restart -p '*.py' . -- python3 server.py\n"
          "                                     restart a server when a Python file changes\n"
+         "  while hachiko wait -q src; do make; done\n"
+         "                                     the same loop in a shell script\n"
          "\n"
-         "Without PATH, the current directory is watched. Directories named .git,\n"
-         ".hg and .svn are ignored unless --no-default-ignores is given.\n"
+         "Without PATH, the current directory is watched. What .gitignore, .ignore\n"
+         "and .hgignore files (and git's exclude files) ignore is ignored, unless\n"
+         "--no-ignore-files is given; so are version control directories and editor\n"
+         "temporaries (.git/, *.swp, *~, ...), unless --no-default-ignores is given.\n"
          "\n"
          "Run \"hachiko log --help\" (exec, restart) for the options of each command,\n"
          "and see hachiko(1).\n"
@@ -103,7 +115,7 @@ main (int    argc,
 
   if (argc < 2)
     {
-      fputs ("Usage: hachiko log|exec|restart [OPTION...] [PATH...] [-- COMMAND [ARG...]]\n"
+      fputs ("Usage: hachiko log|exec|restart|wait [OPTION...] [PATH...] [-- COMMAND [ARG...]]\n"
              "Run \"hachiko --help\" for more.\n", stderr);
       return HK_TOOL_EXIT_USAGE;
     }
@@ -117,9 +129,9 @@ main (int    argc,
         {
           char *help_argv[] = { argv[2], (char *) "--help", NULL };
 
-          for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-            if (g_str_equal (argv[2], commands[i].name))
-              return commands[i].run (2, help_argv);
+          for (guint i = 0; i < hk_tool_n_commands; i++)
+            if (g_str_equal (argv[2], hk_tool_commands[i].name))
+              return hk_tool_commands[i].run (2, help_argv);
           hk_tool_usage_error (NULL, "unknown command “%s”", argv[2]);
           return HK_TOOL_EXIT_USAGE;
         }
@@ -133,14 +145,14 @@ main (int    argc,
       return HK_TOOL_EXIT_OK;
     }
 
-  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    if (g_str_equal (name, commands[i].name))
-      return commands[i].run (argc - 1, argv + 1);
+  for (guint i = 0; i < hk_tool_n_commands; i++)
+    if (g_str_equal (name, hk_tool_commands[i].name))
+      return hk_tool_commands[i].run (argc - 1, argv + 1);
 
   if (name[0] == '-')
-    hk_tool_usage_error (NULL, "“%s” must come after a command (log, exec or restart)", name);
+    hk_tool_usage_error (NULL, "“%s” must come after a command (log, exec, restart or wait)", name);
   else
-    hk_tool_usage_error (NULL, "unknown command “%s” (expected log, exec or restart)", name);
+    hk_tool_usage_error (NULL, "unknown command “%s” (expected log, exec, restart or wait)", name);
 
   return HK_TOOL_EXIT_USAGE;
 }

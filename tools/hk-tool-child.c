@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,19 +119,45 @@ hk_tool_check_command (const char  *command,
 }
 
 /* Each placeholder is recognized only as a whole argument, and is
- * replaced by exactly one value ({paths}: one argument per path). */
+ * replaced by exactly one value ({paths}: one argument per path, those
+ * from *@next_path on that fit in @budget bytes; *@next_path is moved past
+ * them). A run without an event (the run at start) has no paths. */
 static GPtrArray *
 expand_argv (char      **argv,
-             HkToolRun  *run)
+             HkToolRun  *run,
+             guint      *next_path,
+             gsize       budget)
 {
   GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
   HkEvent *event = run != NULL ? run->last : NULL;
+  gboolean has_paths = FALSE;
 
   for (guint i = 0; argv[i] != NULL; i++)
     {
       const char *arg = argv[i];
 
-      if (i == 0 || event == NULL)
+      if (i == 0 || run == NULL)
+        g_ptr_array_add (out, g_strdup (arg));
+      else if (g_str_equal (arg, "{paths}") && !has_paths)
+        {
+          has_paths = TRUE;
+          gsize used = 0;
+          guint j = *next_path;
+
+          for (; j < run->paths->len; j++)
+            {
+              const char *path = g_ptr_array_index (run->paths, j);
+              gsize cost = strlen (path) + 1 + sizeof (char *);
+
+              /* At least one path per run, whatever it costs. */
+              if (j > *next_path && used + cost > budget)
+                break;
+              used += cost;
+              g_ptr_array_add (out, g_strdup (path));
+            }
+          *next_path = j;
+        }
+      else if (event == NULL)
         g_ptr_array_add (out, g_strdup (arg));
       else if (g_str_equal (arg, "{path}"))
         g_ptr_array_add (out, g_strdup (hk_event_get_path (event)));
@@ -139,15 +166,59 @@ expand_argv (char      **argv,
                                         hk_event_get_dest_path (event) : ""));
       else if (g_str_equal (arg, "{type}"))
         g_ptr_array_add (out, g_strdup (hk_tool_event_type_nick (event)));
-      else if (g_str_equal (arg, "{paths}"))
-        for (guint j = 0; j < run->paths->len; j++)
-          g_ptr_array_add (out, g_strdup (g_ptr_array_index (run->paths, j)));
       else
         g_ptr_array_add (out, g_strdup (arg));
     }
   g_ptr_array_add (out, NULL);
 
+  /* Without {paths}, one run is the whole run. */
+  if (run != NULL && !has_paths)
+    *next_path = run->paths->len;
+
   return out;
+}
+
+/* Whether @argv has a placeholder that needs an event. */
+gboolean
+hk_tool_command_needs_event (char **argv)
+{
+  for (guint i = 1; argv[i] != NULL; i++)
+    if (g_str_equal (argv[i], "{path}") || g_str_equal (argv[i], "{dest}") ||
+        g_str_equal (argv[i], "{type}"))
+      return TRUE;
+
+  return FALSE;
+}
+
+/* How many bytes of arguments and environment execve() takes, less what
+ * the environment of a run of @argv and @run uses; {paths} must fit in
+ * what is left. */
+gsize
+hk_tool_paths_budget (char      **argv,
+                      HkToolRun  *run)
+{
+  long arg_max = sysconf (_SC_ARG_MAX);
+  gsize used = 0;
+  gsize limit;
+  char **env = g_get_environ ();
+
+  limit = arg_max > 0 ? (gsize) arg_max : 131072;
+  for (guint i = 0; env[i] != NULL; i++)
+    used += strlen (env[i]) + 1 + sizeof (char *);
+  g_strfreev (env);
+  for (guint i = 0; argv[i] != NULL; i++)
+    used += strlen (argv[i]) + 1 + sizeof (char *);
+  /* HACHIKO_* variables: two paths and a few short values. */
+  if (run != NULL && run->last != NULL)
+    {
+      const char *dest = hk_event_get_dest_path (run->last);
+
+      used += strlen (hk_event_get_path (run->last)) + (dest != NULL ? strlen (dest) : 0) + 256;
+    }
+  /* A margin for the program name, the auxiliary vector and alignment. */
+  used += 4096 + limit / 16;
+
+  return used < limit ? limit - used : 0;
 }
 
 static void
@@ -176,15 +247,47 @@ set_environment (GSubprocessLauncher *launcher,
   g_subprocess_launcher_setenv (launcher, "HACHIKO_EVENT_COUNT", count, TRUE);
 }
 
-/* Runs in the child between fork and exec: async-signal-safe calls only. */
+/* Runs in the child between fork and exec: async-signal-safe calls only.
+ * With @data, the new group takes the terminal on standard input (before
+ * COMMAND can try to read it and be stopped); SIGTTOU is still ignored
+ * here, as inherited from hachiko. */
 static void
 child_setup (gpointer data)
 {
   setpgid (0, 0);
+  if (data != NULL)
+    tcsetpgrp (STDIN_FILENO, getpid ());
+  /* hachiko may ignore SIGTTOU (restart --stdin); COMMAND must not. */
+  signal (SIGTTOU, SIG_DFL);
 #ifdef __linux__
   /* If hachiko dies without cleaning up, its child is told. */
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 #endif
+}
+
+/* Spawns a run of @argv for @run (NULL: none; no HACHIKO_* variables).
+ * With @next_path, placeholders are replaced, {paths} with the paths
+ * from *@next_path that fit in @budget bytes (see expand_argv()). */
+GSubprocess *
+hk_tool_spawn_full (char       **argv,
+                    HkToolRun   *run,
+                    guint       *next_path,
+                    gsize        budget,
+                    HkToolStdin  stdin_mode,
+                    GError     **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (stdin_mode != HK_TOOL_STDIN_NULL ? G_SUBPROCESS_FLAGS_STDIN_INHERIT
+                                                                : G_SUBPROCESS_FLAGS_NONE);
+  guint unused = 0;
+  g_autoptr(GPtrArray) args = expand_argv (argv, next_path != NULL ? run : NULL,
+                                           next_path != NULL ? next_path : &unused, budget);
+
+  set_environment (launcher, run);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup,
+                                         stdin_mode == HK_TOOL_STDIN_TERMINAL ? launcher : NULL, NULL);
+
+  return g_subprocess_launcher_spawnv (launcher, (const char * const *) args->pdata, error);
 }
 
 GSubprocess *
@@ -193,13 +296,28 @@ hk_tool_spawn (char       **argv,
                gboolean     placeholders,
                GError     **error)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_autoptr(GPtrArray) args = expand_argv (argv, placeholders ? run : NULL);
+  guint next_path = 0;
 
-  set_environment (launcher, run);
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  return hk_tool_spawn_full (argv, run, placeholders ? &next_path : NULL, G_MAXSIZE,
+                             HK_TOOL_STDIN_NULL, error);
+}
 
-  return g_subprocess_launcher_spawnv (launcher, (const char * const *) args->pdata, error);
+/* --- kill-after -------------------------------------------------------- */
+
+/* Checks a --kill-after value: finite, 0 or more, and at most a day, so
+ * that it converts to microseconds without overflow. */
+gboolean
+hk_tool_check_kill_after (const char *command,
+                          double      seconds)
+{
+  if (!isfinite (seconds) || seconds < 0 || seconds > HK_TOOL_MAX_KILL_AFTER)
+    {
+      hk_tool_usage_error (command, "--kill-after must be from 0 to %d seconds (one day), not %g",
+                           HK_TOOL_MAX_KILL_AFTER, seconds);
+      return FALSE;
+    }
+
+  return TRUE;
 }
 
 /* --- statuses and signals ---------------------------------------------- */

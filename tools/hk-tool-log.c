@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
-#include <time.h>
 
 #include <glib-unix.h>
 
@@ -20,6 +19,8 @@ typedef struct
 {
   HkToolOptions  options;
   gboolean       json;
+  char          *format_template;
+  HkToolFormat  *format;
   GMainLoop     *loop;
   int            exit_code;
 } LogState;
@@ -43,6 +44,11 @@ static const char description[] =
   "its bad bytes in path, and its exact bytes in path_bytes (base64); the\n"
   "same for dest and dest_bytes.\n"
   "\n"
+  "With --format, each line is TEMPLATE with {type}, {path}, {dest}, {time},\n"
+  "{timestamp} (seconds since the epoch), {is-dir} and {synthetic} (1 or 0)\n"
+  "replaced; paths are escaped as in the text format; \\n, \\t, {{ and }}\n"
+  "stand for a newline, a tab and braces. Example: --format '{type} {path}'.\n"
+  "\n"
   "\"ready\" is printed to standard error once every directory is watched;\n"
   "on a terminal, the number of directories watched so far is shown while\n"
   "a large tree is walked. Latency defaults to 0 (every event at once).\n"
@@ -52,76 +58,14 @@ static const char description[] =
   "every PATH was deleted.";
 
 static void
-append_time (GString *out,
-             gint64   wall_us)
-{
-  time_t seconds = (time_t) (wall_us / G_USEC_PER_SEC);
-  struct tm tm;
-
-  localtime_r (&seconds, &tm);
-  g_string_append_printf (out, "%02d:%02d:%02d.%03d",
-                          tm.tm_hour, tm.tm_min, tm.tm_sec,
-                          (int) (wall_us % G_USEC_PER_SEC) / 1000);
-}
-
-static void
-append_text (GString *out,
-             HkEvent *event,
-             gint64   wall_us)
-{
-  gboolean is_dir = hk_event_get_is_directory (event);
-  const char *dest = hk_event_get_dest_path (event);
-
-  append_time (out, wall_us);
-  g_string_append_printf (out, " %s ", hk_tool_event_type_nick (event));
-  hk_tool_append_text_path (out, hk_event_get_path (event), is_dir);
-  if (dest != NULL)
-    {
-      g_string_append (out, " -> ");
-      hk_tool_append_text_path (out, dest, is_dir);
-    }
-  if (hk_event_get_is_synthetic (event))
-    g_string_append (out, " (synthetic)");
-  g_string_append_c (out, '\n');
-}
-
-static void
-append_json (GString *out,
-             HkEvent *event,
-             gint64   wall_us)
-{
-  g_string_append (out, "{\"type\":");
-  hk_tool_append_json_string (out, hk_tool_event_type_nick (event));
-  g_string_append_c (out, ',');
-  hk_tool_append_json_path (out, "path", hk_event_get_path (event));
-  g_string_append_c (out, ',');
-  hk_tool_append_json_path (out, "dest", hk_event_get_dest_path (event));
-  g_string_append_printf (out, ",\"is_directory\":%s,\"synthetic\":%s,"
-                          "\"timestamp\":%" G_GINT64_FORMAT ".%06d}\n",
-                          hk_event_get_is_directory (event) ? "true" : "false",
-                          hk_event_get_is_synthetic (event) ? "true" : "false",
-                          wall_us / G_USEC_PER_SEC, (int) (wall_us % G_USEC_PER_SEC));
-}
-
-static void
 on_batch (GPtrArray *events,
           gpointer   data)
 {
   LogState *self = data;
   g_autoptr(GString) out = g_string_new (NULL);
-  /* Event timestamps are monotonic; the wall clock is what people read. */
-  gint64 offset = g_get_real_time () - g_get_monotonic_time ();
 
   for (guint i = 0; i < events->len; i++)
-    {
-      HkEvent *event = g_ptr_array_index (events, i);
-      gint64 wall_us = hk_event_get_timestamp (event) + offset;
-
-      if (self->json)
-        append_json (out, event, wall_us);
-      else
-        append_text (out, event, wall_us);
-    }
+    hk_tool_format_append (self->format, out, g_ptr_array_index (events, i));
 
   /* One write and flush per batch, so that pipes see events promptly. */
   if (fwrite (out->str, 1, out->len, stdout) != out->len || fflush (stdout) != 0)
@@ -177,18 +121,40 @@ on_sigterm (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+static GOptionEntry *
+log_entries (LogState *state)
+{
+  const GOptionEntry entries[] = {
+    { "json", 'j', 0, G_OPTION_ARG_NONE, &state->json,
+      "Print JSON Lines instead of text", NULL },
+    { "format", 0, 0, G_OPTION_ARG_STRING, &state->format_template,
+      "Print each event as TEMPLATE ({type}, {path}, {dest}, {time}, ...)", "TEMPLATE" },
+    G_OPTION_ENTRY_NULL
+  };
+
+  return g_memdup2 (entries, sizeof entries);
+}
+
+const GOptionEntry *
+hk_tool_log_options (void)
+{
+  static LogState unused;
+  static GOptionEntry *entries;
+
+  if (entries == NULL)
+    entries = log_entries (&unused);
+  return entries;
+}
+
 int
 hk_tool_log (int    argc,
              char **argv)
 {
   LogState state = { 0 };
-  const GOptionEntry entries[] = {
-    { "json", 'j', 0, G_OPTION_ARG_NONE, &state.json,
-      "Print JSON Lines instead of text", NULL },
-    G_OPTION_ENTRY_NULL
-  };
+  g_autofree GOptionEntry *entries = log_entries (&state);
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(HkToolWatch) watch = NULL;
+  g_autoptr(GError) error = NULL;
   g_auto(GStrv) args = g_strdupv (argv);
   guint sigint_id, sigterm_id;
 
@@ -198,6 +164,13 @@ hk_tool_log (int    argc,
   watch = hk_tool_prepare (context, "log", &args, &state.options, 0, &state.exit_code);
   if (watch == NULL)
     goto out;
+  state.format = hk_tool_format_new (state.json, state.format_template, &error);
+  if (state.format == NULL)
+    {
+      hk_tool_usage_error ("log", "%s", error->message);
+      state.exit_code = HK_TOOL_EXIT_USAGE;
+      goto out;
+    }
 
   state.loop = g_main_loop_new (NULL, FALSE);
   sigint_id = g_unix_signal_add (SIGINT, on_sigint, &state);
@@ -212,6 +185,8 @@ hk_tool_log (int    argc,
   g_main_loop_unref (state.loop);
 
 out:
+  g_clear_pointer (&state.format, hk_tool_format_free);
+  g_free (state.format_template);
   hk_tool_options_clear (&state.options);
   return state.exit_code;
 }

@@ -12,9 +12,25 @@
 
 #define LATENCY_UNSET G_MININT
 
-/* Version-control metadata nobody wants reported; --no-default-ignores
- * turns this off. */
-static const char * const default_ignores[] = { ".git/", ".hg/", ".svn/" };
+/* Version-control metadata and editor temporaries nobody wants reported
+ * (documented in hachiko(1), DEFAULT IGNORES); --no-default-ignores turns
+ * this off. Kept conservative: each names a file no build reads. */
+static const char * const default_ignores[] = {
+  ".git/", ".hg/", ".svn/", ".bzr/", "_darcs/", "CVS/",   /* version control */
+  ".*.sw?", ".*.sw??",                  /* vim swap files: .a.c.swp, .a.c.swo */
+  "*~",                                 /* backups of vim, emacs, nano, ... */
+  ".#*",                                /* emacs lock files */
+  "#*#",                                /* emacs auto-save files */
+  "4913",                               /* vim's check that it can write a directory */
+  "*.kate-swp",                         /* kate */
+  ".goutputstream-*",                   /* gedit and other GIO writers */
+  "*___jb_tmp___", "*___jb_old___",     /* JetBrains safe write */
+  "__pycache__/", "*.py[co]",           /* Python bytecode */
+  ".DS_Store",
+};
+
+/* The ignore files read in every directory of a tree, in rank order. */
+const char * const hk_tool_ignore_file_names[] = { ".gitignore", ".ignore", ".hgignore", NULL };
 
 #define MAX_WARNINGS 20
 
@@ -29,21 +45,17 @@ hk_tool_options_clear (HkToolOptions *options)
   g_clear_pointer (&options->ignore_regexes, g_strfreev);
   g_clear_pointer (&options->event_types, g_strfreev);
   g_clear_pointer (&options->backend_name, g_free);
+  g_clear_pointer (&options->ignore_files, g_strfreev);
 }
 
-GOptionContext *
-hk_tool_option_context_new (const char         *command,
-                            const char         *parameter_string,
-                            const char         *summary,
-                            const char         *description,
-                            const GOptionEntry *entries,
-                            HkToolOptions      *o)
+static GOptionEntry *
+common_entries (HkToolOptions *o)
 {
   const GOptionEntry common[] = {
     { "pattern", 'p', 0, G_OPTION_ARG_STRING_ARRAY, &o->patterns,
-      "Only report paths matching GLOB (repeatable)", "GLOB" },
+      "Only report paths matching GLOB (repeatable; \";\" or \",\" separate several)", "GLOB" },
     { "ignore", 'i', 0, G_OPTION_ARG_STRING_ARRAY, &o->ignore_patterns,
-      "Ignore paths matching GLOB, and everything below (repeatable)", "GLOB" },
+      "Ignore paths matching GLOB, and everything below (repeatable, as -p)", "GLOB" },
     { "regex", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->regexes,
       "Only report paths matching REGEX (repeatable)", "REGEX" },
     { "ignore-regex", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->ignore_regexes,
@@ -53,7 +65,11 @@ hk_tool_option_context_new (const char         *command,
     { "case-sensitive", 0, 0, G_OPTION_ARG_NONE, &o->case_sensitive,
       "Match globs and regexes case-sensitively (default: ignore case)", NULL },
     { "no-default-ignores", 0, 0, G_OPTION_ARG_NONE, &o->no_default_ignores,
-      "Also watch .git, .hg and .svn directories", NULL },
+      "Also watch .git, .hg, .svn and report editor temporaries", NULL },
+    { "no-ignore-files", 0, 0, G_OPTION_ARG_NONE, &o->no_ignore_files,
+      "Do not read .gitignore, .ignore, .hgignore and git's exclude files", NULL },
+    { "ignore-file", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->ignore_files,
+      "Read more ignore rules from FILE, gitignore syntax (repeatable)", "FILE" },
     { "event", 'e', 0, G_OPTION_ARG_STRING_ARRAY, &o->event_types,
       "Only report these event types (comma-separated, repeatable)", "TYPE" },
     { "no-recursive", 0, 0, G_OPTION_ARG_NONE, &o->no_recursive,
@@ -72,6 +88,31 @@ hk_tool_option_context_new (const char         *command,
       "Print no progress, \"ready\" or status messages", NULL },
     G_OPTION_ENTRY_NULL
   };
+
+  return g_memdup2 (common, sizeof common);
+}
+
+/* The options every watching subcommand takes, for completions. */
+const GOptionEntry *
+hk_tool_common_options (void)
+{
+  static HkToolOptions unused;
+  static GOptionEntry *entries;
+
+  if (entries == NULL)
+    entries = common_entries (&unused);
+  return entries;
+}
+
+GOptionContext *
+hk_tool_option_context_new (const char         *command,
+                            const char         *parameter_string,
+                            const char         *summary,
+                            const char         *description,
+                            const GOptionEntry *entries,
+                            HkToolOptions      *o)
+{
+  g_autofree GOptionEntry *common = common_entries (o);
   g_autofree char *prgname = g_strdup_printf ("hachiko %s", command);
   GOptionContext *context;
 
@@ -100,13 +141,26 @@ parse_event_types (HkToolOptions  *o,
     {
       g_auto(GStrv) names = g_strsplit (o->event_types[i], ",", -1);
 
+      if (names[0] == NULL)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "Empty event type: give names separated by commas, "
+                       "as in “-e created,deleted”");
+          return FALSE;
+        }
+
       for (guint j = 0; names[j] != NULL; j++)
         {
           const char *name = g_strstrip (names[j]);
           GEnumValue *value;
 
           if (*name == '\0')
-            continue;
+            {
+              g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "Empty event type in “%s”: give names separated by commas, "
+                           "as in “-e created,deleted”", o->event_types[i]);
+              return FALSE;
+            }
           value = g_enum_get_value_by_nick (klass, name);
           if (value == NULL)
             {
@@ -158,6 +212,64 @@ parse_backend (HkToolOptions  *o,
       return FALSE;
     }
   o->backend = value->value;
+
+  return TRUE;
+}
+
+/* Splits each of @globs at unescaped ';' and ',' outside brackets, as
+ * watchmedo users write them ("*.c;*.h"); "\;" and "\," stay literal. */
+static gboolean
+split_globs (char     ***globs,
+             const char *option,
+             GError    **error)
+{
+  g_autoptr(GStrvBuilder) out = g_strv_builder_new ();
+
+  for (guint i = 0; *globs != NULL && (*globs)[i] != NULL; i++)
+    {
+      const char *glob = (*globs)[i];
+      g_autoptr(GString) piece = g_string_new (NULL);
+      gboolean in_class = FALSE;
+
+      for (const char *p = glob;; p++)
+        {
+          if (*p == '\\' && (p[1] == ';' || p[1] == ','))
+            {
+              g_string_append_c (piece, *++p);
+              continue;
+            }
+          if (*p == '\\' && p[1] != '\0')
+            {
+              g_string_append_c (piece, *p++);
+              g_string_append_c (piece, *p);
+              continue;
+            }
+          if (*p == '[')
+            in_class = TRUE;
+          else if (*p == ']')
+            in_class = FALSE;
+
+          if (*p == '\0' || (!in_class && (*p == ';' || *p == ',')))
+            {
+              if (piece->len == 0)
+                {
+                  g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                               "Empty pattern in %s “%s”: separate globs with “;” or “,” "
+                               "(as in “%s '*.c;*.h'”), or repeat %s", option, glob, option, option);
+                  return FALSE;
+                }
+              g_strv_builder_add (out, piece->str);
+              g_string_truncate (piece, 0);
+              if (*p == '\0')
+                break;
+              continue;
+            }
+          g_string_append_c (piece, *p);
+        }
+    }
+
+  g_strfreev (*globs);
+  *globs = g_strv_builder_end (out);
   return TRUE;
 }
 
@@ -185,7 +297,9 @@ hk_tool_parse (GOptionContext   *context,
       return FALSE;
     }
 
-  if (!parse_event_types (o, &error))
+  if (!parse_event_types (o, &error) ||
+      !split_globs (&o->patterns, "-p", &error) ||
+      !split_globs (&o->ignore_patterns, "-i", &error))
     {
       hk_tool_usage_error (command, "%s", error->message);
       return FALSE;
@@ -196,6 +310,13 @@ hk_tool_parse (GOptionContext   *context,
       hk_tool_usage_error (command, "%s", error->message);
       return FALSE;
     }
+  for (guint i = 1; (*args)[i] != NULL; i++)
+    if ((*args)[i][0] == '\0')
+      {
+        hk_tool_usage_error (command, "an empty PATH was given; name a directory, "
+                             "such as “.” for the current one");
+        return FALSE;
+      }
 
   return TRUE;
 }
@@ -215,23 +336,57 @@ add_rules (HkFilter     *filter,
   return TRUE;
 }
 
+/* The filter given to the watchdog of @root: every ignore rule (the
+ * defaults, -i, --ignore-regex, --ignore-file), so that ignored directories
+ * are not even watched. Include rules (-p, --regex) are kept apart, in
+ * hk_tool_options_build_selection(), so that events about ignore files
+ * reach hachiko whatever the patterns. */
 HkFilter *
 hk_tool_options_build_filter (const HkToolOptions  *o,
+                              GFile                *root,
                               GError              **error)
+{
+  g_autoptr(HkFilter) filter = hk_filter_new ();
+
+  hk_filter_set_case_sensitive (filter, o->case_sensitive);
+  if (root != NULL)
+    hk_filter_set_base (filter, root);
+
+  if (!o->no_default_ignores)
+    for (guint i = 0; i < G_N_ELEMENTS (default_ignores); i++)
+      hk_filter_add_ignore_pattern (filter, default_ignores[i], NULL);
+
+  if (!add_rules (filter, hk_filter_add_ignore_pattern, o->ignore_patterns, error) ||
+      !add_rules (filter, hk_filter_add_ignore_regex, o->ignore_regexes, error))
+    return NULL;
+
+  for (guint i = 0; o->ignore_files != NULL && o->ignore_files[i] != NULL; i++)
+    {
+      g_autoptr(GFile) file = g_file_new_for_commandline_arg (o->ignore_files[i]);
+
+      if (!hk_filter_add_ignore_file_for_directory (filter, file, root, error))
+        {
+          g_prefix_error (error, "--ignore-file: ");
+          return NULL;
+        }
+    }
+
+  return g_steal_pointer (&filter);
+}
+
+/* What hachiko reports of the events that pass the watchdog's filter:
+ * -p, --regex, --ignore-directories. */
+HkFilter *
+hk_tool_options_build_selection (const HkToolOptions  *o,
+                                 GError              **error)
 {
   g_autoptr(HkFilter) filter = hk_filter_new ();
 
   hk_filter_set_case_sensitive (filter, o->case_sensitive);
   hk_filter_set_ignore_directories (filter, o->ignore_directories);
 
-  if (!o->no_default_ignores)
-    for (guint i = 0; i < G_N_ELEMENTS (default_ignores); i++)
-      hk_filter_add_ignore_pattern (filter, default_ignores[i], NULL);
-
   if (!add_rules (filter, hk_filter_add_pattern, o->patterns, error) ||
-      !add_rules (filter, hk_filter_add_ignore_pattern, o->ignore_patterns, error) ||
-      !add_rules (filter, hk_filter_add_regex, o->regexes, error) ||
-      !add_rules (filter, hk_filter_add_ignore_regex, o->ignore_regexes, error))
+      !add_rules (filter, hk_filter_add_regex, o->regexes, error))
     return NULL;
 
   return g_steal_pointer (&filter);
@@ -372,8 +527,9 @@ hk_tool_prepare (GOptionContext   *context,
                  int              *exit_code)
 {
   char *current[] = { (char *) ".", NULL };
-  g_autoptr(HkFilter) filter = NULL;
+  g_autoptr(HkFilter) selection = NULL;
   g_autoptr(GError) error = NULL;
+  HkToolWatch *watch;
 
   if (!hk_tool_parse (context, command, args, o, default_latency))
     {
@@ -381,16 +537,17 @@ hk_tool_prepare (GOptionContext   *context,
       return NULL;
     }
 
-  filter = hk_tool_options_build_filter (o, &error);
-  if (filter == NULL)
+  selection = hk_tool_options_build_selection (o, &error);
+  /* (*args)[0] is the program name. */
+  watch = selection != NULL ? hk_tool_watch_new (o, selection, (*args)[1] != NULL ? *args + 1 : current, &error) : NULL;
+  if (watch == NULL)
     {
       hk_tool_report_error (error);
       *exit_code = HK_TOOL_EXIT_USAGE;
       return NULL;
     }
 
-  /* (*args)[0] is the program name. */
-  return hk_tool_watch_new (o, filter, (*args)[1] != NULL ? *args + 1 : current);
+  return watch;
 }
 
 /* The exit status for a failure to start watching. */

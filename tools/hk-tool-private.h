@@ -35,6 +35,8 @@ typedef struct
   gboolean   ignore_directories;
   gboolean   case_sensitive;
   gboolean   no_default_ignores;
+  gboolean   no_ignore_files;
+  char     **ignore_files;       /* --ignore-file */
   gboolean   no_recursive;
   gboolean   follow_symlinks;
   gboolean   access_events;
@@ -65,8 +67,13 @@ gboolean    hk_tool_parse                  (GOptionContext   *context,
                                             HkToolOptions    *options,
                                             int               default_latency);
 
+extern const char * const hk_tool_ignore_file_names[];
+
 HkFilter   *hk_tool_options_build_filter   (const HkToolOptions *options,
+                                            GFile            *root,
                                             GError          **error);
+HkFilter   *hk_tool_options_build_selection (const HkToolOptions *options,
+                                             GError          **error);
 gboolean    hk_tool_options_accepts        (const HkToolOptions *options,
                                             HkEvent          *event);
 
@@ -102,6 +109,28 @@ void        hk_tool_append_json_path       (GString          *out,
 char       *hk_tool_escape_line            (const char       *text);
 const char *hk_tool_event_type_nick        (HkEvent          *event);
 
+/* --- ignore files (hk-tool-ignore.c) ---------------------------------- */
+
+void        hk_tool_ignore_load            (HkFilter         *filter,
+                                            const char       *root);
+gboolean    hk_tool_ignore_update          (HkFilter         *filter,
+                                            HkEvent          *event,
+                                            const char       *root);
+
+/* --- event lines (hk-tool-format.c) ------------------------------------ */
+
+typedef struct _HkToolFormat HkToolFormat;
+
+HkToolFormat *hk_tool_format_new           (gboolean          json,
+                                            const char       *template,
+                                            GError          **error);
+void        hk_tool_format_append          (const HkToolFormat *format,
+                                            GString          *out,
+                                            HkEvent          *event);
+void        hk_tool_format_free            (HkToolFormat     *format);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HkToolFormat, hk_tool_format_free)
+
 /* --- watching (hk-tool-watch.c) --------------------------------------- */
 
 /* Events that passed the options' event types; never empty. */
@@ -115,8 +144,9 @@ typedef void (*HkToolReadyFunc) (const GError *error,
 typedef void (*HkToolLostFunc)  (gpointer      user_data);
 
 HkToolWatch *hk_tool_watch_new             (const HkToolOptions *options,
-                                            HkFilter         *filter,
-                                            char            **paths);
+                                            HkFilter         *selection,
+                                            char            **paths,
+                                            GError          **error);
 void         hk_tool_watch_start           (HkToolWatch      *self,
                                             HkToolReadyFunc   ready,
                                             HkToolBatchFunc   batch,
@@ -153,6 +183,27 @@ GSubprocess *hk_tool_spawn                 (char            **argv,
                                             HkToolRun        *run,
                                             gboolean          placeholders,
                                             GError          **error);
+typedef enum
+{
+  HK_TOOL_STDIN_NULL,       /* /dev/null */
+  HK_TOOL_STDIN_INHERIT,    /* hachiko's */
+  HK_TOOL_STDIN_TERMINAL,   /* hachiko's terminal, and its foreground group */
+} HkToolStdin;
+
+GSubprocess *hk_tool_spawn_full            (char            **argv,
+                                            HkToolRun        *run,
+                                            guint            *next_path,
+                                            gsize             budget,
+                                            HkToolStdin       stdin_mode,
+                                            GError          **error);
+gboolean    hk_tool_command_needs_event    (char            **argv);
+gsize       hk_tool_paths_budget           (char            **argv,
+                                            HkToolRun        *run);
+
+/* --kill-after is at most this many seconds (one day). */
+#define HK_TOOL_MAX_KILL_AFTER 86400
+gboolean    hk_tool_check_kill_after       (const char       *command,
+                                            double            seconds);
 int         hk_tool_child_status           (GSubprocess      *child);
 char       *hk_tool_describe_status        (GSubprocess      *child);
 gboolean    hk_tool_parse_signal           (const char       *name,
@@ -162,6 +213,35 @@ gboolean    hk_tool_signal_group           (GPid              pgid,
                                             int               signum);
 
 /* --- subcommands -------------------------------------------------------- */
+
+/* One row of the command table (hachiko.c). Only the first three fields
+ * are needed; the others default to "no options of its own, no PATHs". */
+typedef struct
+{
+  const char *name;
+  int       (*run) (int argc, char **argv);
+  const char *summary;
+  const GOptionEntry *(*options) (void);  /* its own options, for completions */
+  gboolean    watches;                    /* takes PATHs and the common options */
+  gboolean    takes_command;              /* "-- COMMAND [ARG...]" */
+  gboolean    hidden;                     /* not listed in --help */
+} HkToolCommand;
+
+extern const HkToolCommand hk_tool_commands[];
+extern const guint         hk_tool_n_commands;
+
+/* Each subcommand's own options, and the common ones, for completions
+ * (the entries point at storage nobody reads). */
+const GOptionEntry *hk_tool_common_options (void);
+const GOptionEntry *hk_tool_log_options    (void);
+const GOptionEntry *hk_tool_exec_options   (void);
+const GOptionEntry *hk_tool_restart_options (void);
+const GOptionEntry *hk_tool_wait_options   (void);
+
+int         hk_tool_wait                   (int               argc,
+                                            char            **argv);
+int         hk_tool_completions            (int               argc,
+                                            char            **argv);
 
 int         hk_tool_log                    (int               argc,
                                             char            **argv);

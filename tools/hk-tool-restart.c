@@ -16,10 +16,10 @@
 #include "config.h"
 
 #include <errno.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #ifdef __linux__
 # include <sys/prctl.h>
 #endif
@@ -40,6 +40,8 @@ typedef struct
   char          *signal_name;
   double         kill_after;
   gboolean       restart_on_exit;
+  gboolean       pass_stdin;
+  gboolean       own_terminal;   /* --stdin on a terminal: COMMAND gets it while it runs */
   char         **command;
   int            signum;
 
@@ -80,7 +82,13 @@ static const char description[] =
   "HACHIKO_DEST_PATH, HACHIKO_IS_DIRECTORY, HACHIKO_IS_SYNTHETIC (the last\n"
   "event before the restart) and HACHIKO_EVENT_COUNT (the events since the\n"
   "previous start), as with \"hachiko exec\"; the first start gets none.\n"
-  "COMMAND runs with standard input from /dev/null.\n"
+  "COMMAND runs with standard input from /dev/null; with --stdin, it gets\n"
+  "hachiko's (on a terminal, its process group is the foreground one while\n"
+  "it runs, and a COMMAND ended by Ctrl-C ends hachiko too).\n"
+  "\n"
+  "hachiko is a child subreaper: every process COMMAND leaves behind, in its\n"
+  "group or not (a daemon after setsid), is reaped by hachiko when it ends,\n"
+  "so none is left a zombie.\n"
   "\n"
   "SIGINT and SIGTERM are forwarded to COMMAND's process group (SIGKILL\n"
   "follows after --kill-after seconds, or at a second signal), and hachiko\n"
@@ -94,6 +102,100 @@ static const char description[] =
   "watched or every PATH was deleted.";
 
 static void launch (RestartState *self);
+
+/* --- reaping adopted orphans ---------------------------------------------
+ *
+ * As the subreaper, hachiko adopts every orphan of COMMAND, daemons that
+ * left its group included, and must reap them when they end. A thread
+ * waits for any child to end, without reaping it (WNOWAIT), and reaps it
+ * unless it is a leader GSubprocess waits for (GLib reaps that one, and
+ * must get its status). A leader is registered under the same lock it is
+ * spawned under, so the thread never takes one for an orphan. */
+
+static GMutex      reaper_mutex;
+static GCond       reaper_cond;
+static GHashTable *reaper_leaders;     /* pids GLib reaps */
+static gboolean    reaper_spawned;     /* a child was spawned since ECHILD */
+
+static gpointer
+reaper_thread (gpointer data)
+{
+  for (;;)
+    {
+      siginfo_t info = { 0 };
+      gboolean ours;
+
+      if (waitid (P_ALL, 0, &info, WEXITED | WNOWAIT) != 0)
+        {
+          if (errno == EINTR)
+            continue;
+          /* No child at all: wait for the next spawn. */
+          g_mutex_lock (&reaper_mutex);
+          while (!reaper_spawned)
+            g_cond_wait (&reaper_cond, &reaper_mutex);
+          reaper_spawned = FALSE;
+          g_mutex_unlock (&reaper_mutex);
+          continue;
+        }
+
+      g_mutex_lock (&reaper_mutex);
+      ours = !g_hash_table_contains (reaper_leaders, GINT_TO_POINTER (info.si_pid));
+      if (ours)
+        waitpid (info.si_pid, NULL, WNOHANG);
+      g_mutex_unlock (&reaper_mutex);
+
+      /* A leader's zombie stays until GLib reaps it, very soon. */
+      if (!ours)
+        g_usleep (5 * 1000);
+    }
+
+  return NULL;
+}
+
+static void
+reaper_start (void)
+{
+  reaper_leaders = g_hash_table_new (NULL, NULL);
+  g_thread_unref (g_thread_new ("hachiko-reaper", reaper_thread, NULL));
+}
+
+static GSubprocess *
+spawn_leader (RestartState  *self,
+              HkToolRun     *run,
+              GError       **error)
+{
+  GSubprocess *child;
+
+  g_mutex_lock (&reaper_mutex);
+  child = hk_tool_spawn_full (self->command, run, NULL, 0,
+                              self->own_terminal ? HK_TOOL_STDIN_TERMINAL :
+                              self->pass_stdin ? HK_TOOL_STDIN_INHERIT : HK_TOOL_STDIN_NULL,
+                              error);
+  if (child != NULL)
+    g_hash_table_add (reaper_leaders, GINT_TO_POINTER (hk_tool_child_pid (child)));
+  reaper_spawned = TRUE;
+  g_cond_signal (&reaper_cond);
+  g_mutex_unlock (&reaper_mutex);
+
+  return child;
+}
+
+static void
+forget_leader (GPid pid)
+{
+  g_mutex_lock (&reaper_mutex);
+  g_hash_table_remove (reaper_leaders, GINT_TO_POINTER (pid));
+  g_mutex_unlock (&reaper_mutex);
+}
+
+/* --stdin on a terminal: the foreground process group gets the input. */
+static void
+give_terminal (RestartState *self,
+               GPid          pgid)
+{
+  if (self->own_terminal)
+    tcsetpgrp (STDIN_FILENO, pgid > 0 ? pgid : getpgrp ());
+}
 
 /* Reaps orphaned members of the group, which came to us as the subreaper.
  * Only once the leader is reaped: GSubprocess must get its status. */
@@ -262,9 +364,11 @@ on_leader_exited (GObject      *source,
   g_autofree char *status = NULL;
 
   g_subprocess_wait_finish (child, result, NULL);
+  forget_leader (GPOINTER_TO_INT (g_object_get_data (G_OBJECT (child), "hk-tool-pid")));
   if (child != self->child)
     return;
 
+  give_terminal (self, 0);
   self->child_status = hk_tool_child_status (child);
   status = hk_tool_describe_status (child);
   g_clear_object (&self->child);
@@ -272,6 +376,19 @@ on_leader_exited (GObject      *source,
   if (self->stopping)
     {
       check_stop (self);
+      return;
+    }
+
+  /* Ctrl-C on the terminal COMMAND had: meant for hachiko too. */
+  if (self->own_terminal && self->child_status == HK_TOOL_EXIT_SIGNALED (SIGINT))
+    {
+      self->quitting = TRUE;
+      self->exit_code = self->child_status;
+      hk_tool_watch_stop (self->watch);
+      if (!group_alive (self))
+        g_main_loop_quit (self->loop);
+      else
+        begin_stop (self, SIGTERM);
       return;
     }
 
@@ -293,7 +410,7 @@ launch (RestartState *self)
 
   g_assert (self->child == NULL);
 
-  self->child = hk_tool_spawn (self->command, run, FALSE, &error);
+  self->child = spawn_leader (self, run, &error);
   if (self->child == NULL)
     {
       hk_tool_message (&self->options, "cannot run “%s”: %s; waiting for changes",
@@ -302,6 +419,7 @@ launch (RestartState *self)
     }
 
   self->pgid = hk_tool_child_pid (self->child);
+  g_object_set_data (G_OBJECT (self->child), "hk-tool-pid", GINT_TO_POINTER (self->pgid));
   self->started_at = g_get_monotonic_time ();
   g_subprocess_wait_async (self->child, NULL, on_leader_exited, self);
 }
@@ -419,13 +537,37 @@ check_options (RestartState *self)
                            "INT, HUP, or a number)", self->signal_name);
       return FALSE;
     }
-  if (!isfinite (self->kill_after) || self->kill_after < 0)
-    {
-      hk_tool_usage_error ("restart", "--kill-after must be 0 or more seconds");
-      return FALSE;
-    }
+  return hk_tool_check_kill_after ("restart", self->kill_after);
+}
 
-  return TRUE;
+static GOptionEntry *
+restart_entries (RestartState *state)
+{
+  const GOptionEntry entries[] = {
+    { "signal", 's', 0, G_OPTION_ARG_STRING, &state->signal_name,
+      "Signal to stop COMMAND with (default TERM)", "SIGNAL" },
+    { "kill-after", 'k', 0, G_OPTION_ARG_DOUBLE, &state->kill_after,
+      "Send SIGKILL if COMMAND is still running SECONDS after the signal (default 10, at most 86400)",
+      "SECONDS" },
+    { "restart-on-exit", 0, 0, G_OPTION_ARG_NONE, &state->restart_on_exit,
+      "Start COMMAND again when it exits by itself", NULL },
+    { "stdin", 0, 0, G_OPTION_ARG_NONE, &state->pass_stdin,
+      "Give COMMAND hachiko's standard input (default: /dev/null)", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+
+  return g_memdup2 (entries, sizeof entries);
+}
+
+const GOptionEntry *
+hk_tool_restart_options (void)
+{
+  static RestartState unused;
+  static GOptionEntry *entries;
+
+  if (entries == NULL)
+    entries = restart_entries (&unused);
+  return entries;
 }
 
 int
@@ -433,16 +575,7 @@ hk_tool_restart (int    argc,
                  char **argv)
 {
   RestartState state = { .kill_after = 10.0, .signum = SIGTERM };
-  const GOptionEntry entries[] = {
-    { "signal", 's', 0, G_OPTION_ARG_STRING, &state.signal_name,
-      "Signal to stop COMMAND with (default TERM)", "SIGNAL" },
-    { "kill-after", 'k', 0, G_OPTION_ARG_DOUBLE, &state.kill_after,
-      "Send SIGKILL if COMMAND is still running SECONDS after the signal (default 10)",
-      "SECONDS" },
-    { "restart-on-exit", 0, 0, G_OPTION_ARG_NONE, &state.restart_on_exit,
-      "Start COMMAND again when it exits by itself", NULL },
-    G_OPTION_ENTRY_NULL
-  };
+  g_autofree GOptionEntry *entries = restart_entries (&state);
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(HkToolWatch) watch = NULL;
   g_auto(GStrv) args = NULL;
@@ -463,9 +596,18 @@ hk_tool_restart (int    argc,
     }
 
 #ifdef __linux__
-  /* Orphans of COMMAND's group come to us, to be reaped by reap_group(). */
+  /* Orphans of COMMAND come to us: the group's are seen gone at once by
+   * reap_group(), and every one is reaped by the reaper thread. */
   prctl (PR_SET_CHILD_SUBREAPER, 1);
 #endif
+  reaper_start ();
+
+  if (state.pass_stdin && isatty (STDIN_FILENO) && tcgetpgrp (STDIN_FILENO) == getpgrp ())
+    {
+      /* Handing the terminal over and back must not stop hachiko. */
+      signal (SIGTTOU, SIG_IGN);
+      state.own_terminal = TRUE;
+    }
 
   state.command = command;
   state.watch = watch;
@@ -482,6 +624,7 @@ hk_tool_restart (int    argc,
   clear_relaunch_delay (&state);
   g_clear_pointer (&state.pending, hk_tool_run_free);
   g_clear_object (&state.child);
+  give_terminal (&state, 0);
   g_main_loop_unref (state.loop);
 
 out:

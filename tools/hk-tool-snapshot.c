@@ -87,13 +87,12 @@ take (SnapshotState  *state,
       HkFilter      **filter_out,
       GError        **error)
 {
-  g_autoptr(HkFilter) filter = hk_tool_options_build_filter (&state->options, error);
-  g_autoptr(GFile) root = NULL;
+  g_autoptr(GFile) root = g_file_new_for_commandline_arg (dir);
+  g_autoptr(HkFilter) filter = hk_tool_options_build_filter (&state->options, root, error);
   HkSnapshot *snapshot;
 
   if (filter == NULL)
     return NULL;
-  root = g_file_new_for_commandline_arg (dir);
   snapshot = hk_snapshot_take (root, filter, NULL, error);
   if (filter_out != NULL)
     *filter_out = g_steal_pointer (&filter);
@@ -168,6 +167,7 @@ run_diff (SnapshotState  *state,
   g_autoptr(GFile) file = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(HkFilter) filter = NULL;
+  g_autoptr(HkFilter) selection = NULL;
   g_autofree char *dir = NULL;
   guint n_args = g_strv_length (args);
 
@@ -193,13 +193,22 @@ run_diff (SnapshotState  *state,
       return HK_TOOL_EXIT_FAILURE;
     }
 
+  /* Include patterns select what is printed, as for `log`. */
+  selection = hk_tool_options_build_selection (&state->options, &error);
+  if (selection == NULL)
+    {
+      hk_tool_report_error (error);
+      return HK_TOOL_EXIT_FAILURE;
+    }
+
   events = hk_snapshot_diff (before, after);
   for (guint i = 0; i < events->len; i++)
     {
       HkEvent *event = g_ptr_array_index (events, i);
 
       if (!hk_tool_options_accepts (&state->options, event) ||
-          !filter_accepts (filter, after, event))
+          !filter_accepts (filter, after, event) ||
+          !filter_accepts (selection, after, event))
         continue;
       if (state->json)
         append_json (out, event, hk_snapshot_get_taken_at (after));

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "hk-tool-private.h"
@@ -19,6 +20,7 @@
 struct _HkToolWatch
 {
   const HkToolOptions *options;
+  HkFilter            *selection;  /* -p, --regex, --ignore-directories */
   GPtrArray           *watchdogs;
   GCancellable        *cancellable;
   GSource             *progress;
@@ -47,6 +49,7 @@ watch_clear (HkToolWatch *self)
 {
   g_clear_pointer (&self->watchdogs, g_ptr_array_unref);
   g_clear_object (&self->cancellable);
+  g_clear_object (&self->selection);
 }
 
 static void
@@ -86,20 +89,64 @@ on_progress (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Whether @path (under the watchdog's root) passes @filter. */
+static gboolean
+filter_matches_path (HkFilter   *filter,
+                     const char *root,
+                     const char *path,
+                     gboolean    is_directory)
+{
+  gsize len = strlen (root);
+  const char *relative = path;
+
+  if (path == NULL)
+    return FALSE;
+  if (strncmp (path, root, len) == 0)
+    relative = path + len;
+  while (*relative == '/')
+    relative++;
+
+  return hk_filter_matches (filter, relative, is_directory);
+}
+
+static gboolean
+filter_accepts (HkFilter   *filter,
+                const char *root,
+                HkEvent    *event)
+{
+  gboolean is_dir = hk_event_get_is_directory (event);
+
+  return filter_matches_path (filter, root, hk_event_get_path (event), is_dir) ||
+         filter_matches_path (filter, root, hk_event_get_dest_path (event), is_dir);
+}
+
 static void
 on_batch (HkWatchdog *watchdog,
           GPtrArray  *events,
           gpointer    data)
 {
   HkToolWatch *self = data;
+  HkFilter *filter = hk_watchdog_get_filter (watchdog);
+  const char *root = g_object_get_data (G_OBJECT (watchdog), "hk-tool-root");
   g_autoptr(GPtrArray) accepted = g_ptr_array_new_with_free_func ((GDestroyNotify) hk_event_unref);
+
+  /* Ignore files first, so that the whole batch sees their new rules. */
+  if (!self->options->no_ignore_files)
+    for (guint i = 0; i < events->len; i++)
+      hk_tool_ignore_update (filter, g_ptr_array_index (events, i), root);
 
   for (guint i = 0; i < events->len; i++)
     {
       HkEvent *event = g_ptr_array_index (events, i);
 
-      if (hk_tool_options_accepts (self->options, event))
-        g_ptr_array_add (accepted, hk_event_ref (event));
+      if (!hk_tool_options_accepts (self->options, event))
+        continue;
+      if (!filter_accepts (self->selection, root, event))
+        continue;
+      /* The watchdog may have matched older rules than the filter has now. */
+      if (!filter_accepts (filter, root, event))
+        continue;
+      g_ptr_array_add (accepted, hk_event_ref (event));
     }
 
   if (accepted->len > 0 && self->batch != NULL)
@@ -133,14 +180,16 @@ on_running_changed (HkWatchdog *watchdog,
 }
 
 HkToolWatch *
-hk_tool_watch_new (const HkToolOptions *options,
-                   HkFilter            *filter,
-                   char               **paths)
+hk_tool_watch_new (const HkToolOptions  *options,
+                   HkFilter             *selection,
+                   char                **paths,
+                   GError              **error)
 {
   HkToolWatch *self = g_rc_box_new0 (HkToolWatch);
   g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   self->options = options;
+  self->selection = g_object_ref (selection);
   self->watchdogs = g_ptr_array_new_with_free_func (g_object_unref);
   self->cancellable = g_cancellable_new ();
 
@@ -148,13 +197,24 @@ hk_tool_watch_new (const HkToolOptions *options,
     {
       g_autofree char *canonical = g_canonicalize_filename (paths[i], NULL);
       g_autoptr(GFile) root = NULL;
+      g_autoptr(HkFilter) filter = NULL;
       HkWatchdog *watchdog;
 
       /* The same root twice would report every event twice. */
-      if (!g_hash_table_add (seen, g_steal_pointer (&canonical)))
+      if (g_hash_table_contains (seen, canonical))
         continue;
 
       root = g_file_new_for_path (paths[i]);
+      /* One filter per root: ignore files are relative to it. */
+      filter = hk_tool_options_build_filter (options, root, error);
+      if (filter == NULL)
+        {
+          watch_unref (self);
+          return NULL;
+        }
+      if (!options->no_ignore_files)
+        hk_tool_ignore_load (filter, canonical);
+
       watchdog = hk_watchdog_new (root);
       hk_watchdog_set_recursive (watchdog, !options->no_recursive);
       hk_watchdog_set_follow_symlinks (watchdog, options->follow_symlinks);
@@ -164,10 +224,12 @@ hk_tool_watch_new (const HkToolOptions *options,
       if (options->poll_interval > 0)
         hk_watchdog_set_poll_interval (watchdog, options->poll_interval);
       hk_watchdog_set_filter (watchdog, filter);
+      g_object_set_data_full (G_OBJECT (watchdog), "hk-tool-root", g_file_get_path (root), g_free);
       g_signal_connect (watchdog, "batch", G_CALLBACK (on_batch), self);
       g_signal_connect (watchdog, "error", G_CALLBACK (on_error), self);
       g_signal_connect (watchdog, "notify::running", G_CALLBACK (on_running_changed), self);
       g_ptr_array_add (self->watchdogs, watchdog);
+      g_hash_table_add (seen, g_steal_pointer (&canonical));
     }
 
   return self;
