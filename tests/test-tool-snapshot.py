@@ -160,6 +160,66 @@ class SnapshotToolTest(unittest.TestCase):
             self.assertTrue(result.stderr.startswith(b"hachiko snapshot: "), result.stderr)
 
 
+
+class LogSinceSaveTest(unittest.TestCase):
+    """`hachiko log --save FILE` on exit, `--since FILE` at the next start."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp(prefix="hachiko-tool-since-")
+        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
+        self.tree = os.path.join(self.root, "tree")
+        self.file = os.path.join(self.root, "saved")
+        os.makedirs(self.tree)
+        for name in ("gone", "old", "same"):
+            with open(os.path.join(self.tree, name), "w") as f:
+                f.write(name)
+
+    def log_until_ready(self, *args):
+        """Runs `hachiko log`, waits for "ready", then SIGINT; returns stdout lines."""
+        proc = subprocess.Popen([TOOL, "log", *args, self.tree],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            for line in proc.stderr:
+                if line.strip() == b"ready":
+                    break
+            proc.send_signal(2)
+            out, _ = proc.communicate(timeout=TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        return proc.returncode, out.decode("utf-8", "surrogateescape").splitlines()
+
+    def test_since_reports_what_changed_while_not_running(self):
+        code, _ = self.log_until_ready("--save", self.file)
+        self.assertEqual(code, 130)
+        self.assertTrue(os.path.getsize(self.file) > 0)
+
+        os.unlink(os.path.join(self.tree, "gone"))
+        os.rename(os.path.join(self.tree, "old"), os.path.join(self.tree, "new"))
+        with open(os.path.join(self.tree, "added"), "w") as f:
+            f.write("x")
+
+        code, lines = self.log_until_ready("--since", self.file)
+        self.assertEqual(code, 130)
+        events = [" ".join(line.split(" ")[1:]) for line in lines]
+        tree = self.tree
+        self.assertIn(f"deleted {tree}/gone (synthetic)", events)
+        self.assertIn(f"moved {tree}/old -> {tree}/new (synthetic)", events)
+        self.assertIn(f"created {tree}/added (synthetic)", events)
+        self.assertFalse(any("same" in e for e in events), events)
+        self.assertEqual(len(events), 3, events)
+
+    def test_since_needs_one_path_and_a_readable_file(self):
+        result = subprocess.run([TOOL, "log", "--since", self.file, self.tree],
+                                capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        other = os.path.join(self.root, "other")
+        os.mkdir(other)
+        result = subprocess.run([TOOL, "log", "--save", self.file, self.tree, other],
+                                capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(result.returncode, 2, result.stderr)
+
 if __name__ == "__main__":
     if len(sys.argv) > 1 and os.path.isfile(sys.argv[1]) and os.access(sys.argv[1], os.X_OK):
         TOOL = sys.argv.pop(1)

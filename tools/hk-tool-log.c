@@ -21,6 +21,8 @@ typedef struct
   gboolean       json;
   char          *format_template;
   HkToolFormat  *format;
+  char          *since_file;
+  char          *save_file;
   GMainLoop     *loop;
   int            exit_code;
 } LogState;
@@ -121,6 +123,34 @@ on_sigterm (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* --save: what the watchdog knows as it exits. */
+static void
+save_snapshot (LogState   *state,
+               HkWatchdog *watchdog)
+{
+  g_autoptr(HkSnapshot) snapshot = hk_watchdog_dup_snapshot (watchdog);
+  g_autoptr(GFile) file = g_file_new_for_commandline_arg (state->save_file);
+  g_autoptr(GError) error = NULL;
+
+  if (snapshot == NULL)
+    {
+      g_autoptr(GError) gone = g_error_new (G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                                            "Not saving “%s”: the tree is no longer watched",
+                                            state->save_file);
+
+      hk_tool_report_error (gone);
+      if (state->exit_code == HK_TOOL_EXIT_OK)
+        state->exit_code = HK_TOOL_EXIT_FAILURE;
+      return;
+    }
+  if (!hk_snapshot_save (snapshot, file, NULL, &error))
+    {
+      hk_tool_report_error (error);
+      if (state->exit_code == HK_TOOL_EXIT_OK)
+        state->exit_code = HK_TOOL_EXIT_FAILURE;
+    }
+}
+
 static GOptionEntry *
 log_entries (LogState *state)
 {
@@ -129,6 +159,10 @@ log_entries (LogState *state)
       "Print JSON Lines instead of text", NULL },
     { "format", 0, 0, G_OPTION_ARG_STRING, &state->format_template,
       "Print each event as TEMPLATE ({type}, {path}, {dest}, {time}, ...)", "TEMPLATE" },
+    { "since", 0, 0, G_OPTION_ARG_FILENAME, &state->since_file,
+      "First print what changed since the snapshot in FILE (hachiko snapshot save, or --save)", "FILE" },
+    { "save", 0, 0, G_OPTION_ARG_FILENAME, &state->save_file,
+      "On exit, save the tree's snapshot to FILE, for a later --since", "FILE" },
     G_OPTION_ENTRY_NULL
   };
 
@@ -172,12 +206,36 @@ hk_tool_log (int    argc,
       goto out;
     }
 
+  if ((state.since_file != NULL || state.save_file != NULL) &&
+      hk_tool_watch_get_watchdogs (watch)->len != 1)
+    {
+      hk_tool_usage_error ("log", "--since and --save take exactly one PATH");
+      state.exit_code = HK_TOOL_EXIT_USAGE;
+      goto out;
+    }
+  if (state.since_file != NULL)
+    {
+      g_autoptr(GFile) file = g_file_new_for_commandline_arg (state.since_file);
+      g_autoptr(HkSnapshot) since = hk_snapshot_load (file, NULL, &error);
+
+      if (since == NULL)
+        {
+          hk_tool_report_error (error);
+          state.exit_code = HK_TOOL_EXIT_FAILURE;
+          goto out;
+        }
+      hk_watchdog_set_since (g_ptr_array_index (hk_tool_watch_get_watchdogs (watch), 0), since);
+    }
+
   state.loop = g_main_loop_new (NULL, FALSE);
   sigint_id = g_unix_signal_add (SIGINT, on_sigint, &state);
   sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, &state);
 
   hk_tool_watch_start (watch, on_ready, on_batch, on_lost, &state);
   g_main_loop_run (state.loop);
+
+  if (state.save_file != NULL)
+    save_snapshot (&state, g_ptr_array_index (hk_tool_watch_get_watchdogs (watch), 0));
 
   hk_tool_watch_stop (watch);
   g_source_remove (sigint_id);
@@ -187,6 +245,8 @@ hk_tool_log (int    argc,
 out:
   g_clear_pointer (&state.format, hk_tool_format_free);
   g_free (state.format_template);
+  g_free (state.since_file);
+  g_free (state.save_file);
   hk_tool_options_clear (&state.options);
   return state.exit_code;
 }

@@ -153,6 +153,8 @@ void         hk_tool_watch_start           (HkToolWatch      *self,
                                             HkToolLostFunc    lost,
                                             gpointer          user_data);
 void         hk_tool_watch_stop            (HkToolWatch      *self);
+/* The watchdogs, one per PATH (owned by the watch). */
+GPtrArray   *hk_tool_watch_get_watchdogs   (HkToolWatch      *self);
 void         hk_tool_watch_free            (HkToolWatch      *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HkToolWatch, hk_tool_watch_free)

@@ -314,6 +314,12 @@ hk_tool_watch_stop (HkToolWatch *self)
     hk_watchdog_stop (g_ptr_array_index (self->watchdogs, i));
 }
 
+GPtrArray *
+hk_tool_watch_get_watchdogs (HkToolWatch *self)
+{
+  return self->watchdogs;
+}
+
 void
 hk_tool_watch_free (HkToolWatch *self)
 {
