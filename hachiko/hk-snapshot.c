@@ -16,6 +16,7 @@
 
 #include "hk-event-private.h"
 #include "hk-filter-private.h"
+#include "hk-scanner-private.h"
 #include "hk-snapshot-private.h"
 
 /**
@@ -600,26 +601,22 @@ static gboolean
 read_names (Walk *walk,
             int   fd)
 {
-  gssize n;
+  HkScanner scanner;
+  HkScannerEntry entry;
 
   g_byte_array_set_size (walk->name_buf, 0);
   g_array_set_size (walk->name_offsets, 0);
   g_ptr_array_set_size (walk->sorted, 0);
 
-  while ((n = getdents64 (fd, walk->dents, DENTS_SIZE)) > 0)
-    for (gssize pos = 0; pos < n;)
-      {
-        struct dirent64 *de = (struct dirent64 *) (walk->dents + pos);
-        const char *name = de->d_name;
-        guint32 offset = walk->name_buf->len;
+  hk_scanner_init (&scanner, fd, walk->dents, DENTS_SIZE);
+  while (hk_scanner_next (&scanner, &entry))
+    {
+      guint32 offset = walk->name_buf->len;
 
-        pos += de->d_reclen;
-        if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
-          continue;
-        g_byte_array_append (walk->name_buf, (const guint8 *) name, strlen (name) + 1);
-        g_array_append_val (walk->name_offsets, offset);
-      }
-  if (n < 0)
+      g_byte_array_append (walk->name_buf, (const guint8 *) entry.name, strlen (entry.name) + 1);
+      g_array_append_val (walk->name_offsets, offset);
+    }
+  if (hk_scanner_failed (&scanner))
     return FALSE;
 
   for (guint i = 0; i < walk->name_offsets->len; i++)

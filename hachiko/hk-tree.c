@@ -15,6 +15,7 @@
 
 #include "hk-event-private.h"
 #include "hk-mount-monitor-private.h"
+#include "hk-scanner-private.h"
 #include "hk-snapshot-private.h"
 #include "hk-tree-private.h"
 
@@ -820,7 +821,8 @@ scan_one (Scan      *scan,
    * no duplicate check: readdir lists each name once. */
   gboolean fresh = dir->children == NULL;
   gboolean polled;
-  gssize n;
+  HkScanner scanner;
+  HkScannerEntry entry;
   int fd;
 
   if (dir != tree->root && !watch_dir (tree, dir, path, NULL))
@@ -857,54 +859,47 @@ scan_one (Scan      *scan,
   if (scan->dents == NULL)
     scan->dents = g_malloc (DENTS_SIZE);
 
-  while ((n = getdents64 (fd, scan->dents, DENTS_SIZE)) > 0)
+  hk_scanner_init (&scanner, fd, scan->dents, DENTS_SIZE);
+  while (hk_scanner_next (&scanner, &entry))
     {
-      for (gssize pos = 0; pos < n;)
+      const char *name = entry.name;
+      HkNodeKind kind;
+      HkNode *child;
+
+      if (!tree_accepts (tree, dir, name))
+        continue;
+      if (!fresh && node_lookup (tree, dir, name) != NULL)
+        continue;
+
+      kind = kind_from_dtype (entry.type);
+      if (entry.type == DT_UNKNOWN)
         {
-          struct dirent64 *de = (struct dirent64 *) (scan->dents + pos);
-          const char *name = de->d_name;
-          HkNodeKind kind;
-          HkNode *child;
+          struct stat st;
 
-          pos += de->d_reclen;
-
-          if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+          if (fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
-          if (!tree_accepts (tree, dir, name))
-            continue;
-          if (!fresh && node_lookup (tree, dir, name) != NULL)
-            continue;
-
-          kind = kind_from_dtype (de->d_type);
-          if (de->d_type == DT_UNKNOWN)
-            {
-              struct stat st;
-
-              if (fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-                continue;
-              kind = kind_from_mode (st.st_mode);
-            }
-
-          child = add_entry (tree, dir, fd, name, kind, de->d_ino);
-          if (scan->emit)
-            {
-              report_found (tree, child, fd, scan);
-              continue;
-            }
-
-          /* A polled directory's files are compared with what they were
-           * when read; kernel-watched ones need no stat. */
-          if (polled && child->kind != HK_NODE_DIR)
-            {
-              struct stat st;
-
-              if (fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-                child->stamp = stamp_from_stat (&st);
-            }
-
-          if (descend_into (tree, child))
-            g_ptr_array_add (scan->pending, child);
+          kind = kind_from_mode (st.st_mode);
         }
+
+      child = add_entry (tree, dir, fd, name, kind, entry.ino);
+      if (scan->emit)
+        {
+          report_found (tree, child, fd, scan);
+          continue;
+        }
+
+      /* A polled directory's files are compared with what they were
+       * when read; kernel-watched ones need no stat. */
+      if (polled && child->kind != HK_NODE_DIR)
+        {
+          struct stat st;
+
+          if (fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            child->stamp = stamp_from_stat (&st);
+        }
+
+      if (descend_into (tree, child))
+        g_ptr_array_add (scan->pending, child);
     }
 
   close (fd);
