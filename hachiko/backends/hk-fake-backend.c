@@ -64,8 +64,9 @@ hk_fake_backend_add_watch (HkBackend     *backend,
 
   G_LOCK (fake_lock);
   if (pending_failures != NULL &&
-      g_hash_table_steal_extended (pending_failures, path, NULL, &code))
+      g_hash_table_lookup_extended (pending_failures, path, NULL, &code))
     {
+      g_hash_table_remove (pending_failures, path);
       G_UNLOCK (fake_lock);
       g_set_error (error, G_IO_ERROR, GPOINTER_TO_INT (code),
                    "Cannot watch “%s”: injected failure", path);
