@@ -10,7 +10,7 @@
 G_BEGIN_DECLS
 
 /* From how many directories AUTO prefers fanotify (filesystem marks) over
- * inotify for a local tree: see docs/backend-fanotify.md for the figures
+ * inotify for a local tree: see docs/backends.md for the figures
  * behind it. */
 #define HK_FANOTIFY_AUTO_MIN_DIRECTORIES 10000
 
