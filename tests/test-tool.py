@@ -456,6 +456,17 @@ class TestErrors(ToolTestCase):
         self.assertIn("sysctl", line)
         tool.wait_ready()
 
+    def test_ready_says_what_is_only_polled(self):
+        if not TOOL_TESTING:
+            self.skipTest("HACHIKO_TOOL_TESTING not set")
+        os.makedirs(self.path("a", "b"))
+        env = dict(os.environ, HACHIKO_TEST_WATCH_LIMIT="1")
+        tool = self.start(["log", "--backend", "inotify", self.root],
+                          binary=TOOL_TESTING, env=env, ready=False)
+        line = tool.expect_stderr(r"2 directories are only polled")
+        self.assertIn("max_user_watches", line)
+        tool.wait_ready()
+
     def test_root_deleted_exits(self):
         tool = self.start(["log", self.root])
         shutil.rmtree(self.root)

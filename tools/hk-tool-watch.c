@@ -242,6 +242,20 @@ finish_starting (HkToolWatch  *self,
   self->finished_starting = TRUE;
   clear_progress (self);
 
+  if (error == NULL)
+    {
+      guint polled = 0;
+
+      /* "ready" must not hide that part of the tree is only polled. */
+      for (guint i = 0; i < self->watchdogs->len; i++)
+        polled += hk_watchdog_get_n_polled_directories (g_ptr_array_index (self->watchdogs, i));
+      if (polled > 0)
+        hk_tool_message (self->options,
+                         "%u directories are only polled, every %u ms: the kernel's watch "
+                         "limit is reached (raise it: sysctl fs.inotify.max_user_watches)",
+                         polled, self->options->poll_interval > 0 ? self->options->poll_interval : 1000);
+    }
+
   if (error != NULL)
     hk_tool_watch_stop (self);
   else if (!self->options->quiet)
