@@ -92,7 +92,11 @@ test_difference_then_live_events (Fixture *f, gconstpointer data)
   write_rel (f, "old", "x");
   write_rel (f, "same", "x");
   write_rel (f, "changed", "x");
-  g_assert_cmpint (g_mkdir (path_of (f, "sub"), 0755), ==, 0);
+  {
+    g_autofree char *sub = path_of (f, "sub");
+
+    g_assert_cmpint (g_mkdir (sub, 0755), ==, 0);
+  }
   since = snapshot_of_running_watchdog (f);
   g_assert_nonnull (since);
 
@@ -172,8 +176,9 @@ test_seam_with_a_writer (Fixture *f, gconstpointer data)
   for (guint i = 0; i < 300; i++)
     {
       g_autofree char *name = g_strdup_printf ("pre/d%u", i);
+      g_autofree char *path = path_of (f, name);
 
-      g_assert_cmpint (g_mkdir_with_parents (path_of (f, name), 0755), ==, 0);
+      g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
     }
   since = snapshot_of_running_watchdog (f);
 
