@@ -10,50 +10,13 @@
 
 #include "hk-event-queue-private.h"
 #include "hk-filter-private.h"
+#include "hk-nodes-private.h"
 #include "hk-snapshot.h"
 #include "hk-watch-private.h"
 
 G_BEGIN_DECLS
 
 typedef struct _HkTree    HkTree;
-typedef struct _HkNode    HkNode;
-typedef struct _HkDirNode HkDirNode;
-
-typedef enum
-{
-  HK_NODE_FILE,
-  HK_NODE_DIR,
-  HK_NODE_SYMLINK,
-  HK_NODE_OTHER,
-} HkNodeKind;
-
-/* One entry of the in-memory snapshot. Files are plain HkNodes; directories
- * are HkDirNodes. Kept small on purpose: the snapshot holds every entry of
- * the tree (see docs/performance.md for the bytes per directory). */
-struct _HkNode
-{
-  HkDirNode *parent;
-  HkNode    *prev;
-  HkNode    *next;
-  char      *name;
-  guint64    ino;
-  guint8     kind;
-  guint8     name_is_inline : 1;
-  guint32    stamp;            /* files: hash of (mtime, size, ctime) last
-                                * reported, 0 when unknown; fits the padding */
-};
-
-struct _HkDirNode
-{
-  HkNode     node;
-  HkNode    *children;
-  HkWatch   *watch;            /* NULL when unwatched */
-  guint32    followed : 1;     /* a symbolic link followed to a directory */
-  guint32    fallback : 1;     /* polled for lack of kernel watches */
-  guint32    queued : 1;       /* waiting in the start walk's list */
-  dev_t      dev;              /* with node.ino: loop detection for symlinks */
-};
-
 typedef struct
 {
   char          *root_path;      /* absolute, the user's root */

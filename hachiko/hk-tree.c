@@ -15,6 +15,7 @@
 
 #include "hk-event-private.h"
 #include "hk-mount-monitor-private.h"
+#include "hk-nodes-private.h"
 #include "hk-scanner-private.h"
 #include "hk-snapshot-private.h"
 #include "hk-tree-private.h"
@@ -57,7 +58,7 @@ struct _HkTree
   HkTreeOptions  options;
   char          *only_name;      /* single-file root: the file's name */
   HkDirNode     *root;
-  GHashTable    *nodes;          /* set of HkNode, keyed by (parent, name) */
+  HkNodes        nodes;          /* the snapshot */
   GCancellable  *cancellable;    /* the start's, only during start */
   HkMountMonitor *mount_monitor; /* recursive trees: mounts coming and going */
   char          *real_root;      /* root_path with links resolved, as mountinfo has it */
@@ -77,8 +78,6 @@ struct _HkTree
   guint          root_gone : 1;
 };
 
-/* The stamp fits the padding of HkNode: files still cost 48 bytes. */
-G_STATIC_ASSERT (GLIB_SIZEOF_VOID_P != 8 || sizeof (HkNode) == 48);
 
 static gint64
 realtime_ns (void)
@@ -89,84 +88,7 @@ realtime_ns (void)
   return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
 }
 
-/* --- snapshot nodes ---------------------------------------------------- */
-
-static guint
-node_hash (gconstpointer key)
-{
-  const HkNode *node = key;
-
-  return g_str_hash (node->name) ^ (guint) (GPOINTER_TO_SIZE (node->parent) >> 4) * 2654435761u;
-}
-
-static gboolean
-node_equal (gconstpointer a,
-            gconstpointer b)
-{
-  const HkNode *na = a, *nb = b;
-
-  return na->parent == nb->parent && strcmp (na->name, nb->name) == 0;
-}
-
-static HkNode *
-node_lookup (HkTree     *tree,
-             HkDirNode  *parent,
-             const char *name)
-{
-  HkNode key = { .parent = parent, .name = (char *) name };
-
-  return g_hash_table_lookup (tree->nodes, &key);
-}
-
-static HkNode *
-node_new (HkTree     *tree,
-          HkDirNode  *parent,
-          const char *name,
-          HkNodeKind  kind,
-          guint64     ino)
-{
-  gsize len = strlen (name) + 1;
-  gsize size = kind == HK_NODE_DIR ? sizeof (HkDirNode) : sizeof (HkNode);
-  HkNode *node = g_malloc0 (size + len);
-
-  node->name = (char *) node + size;
-  memcpy (node->name, name, len);
-  node->name_is_inline = TRUE;
-  node->kind = kind;
-  node->ino = ino;
-  node->parent = parent;
-
-  if (parent != NULL)
-    {
-      node->next = parent->children;
-      if (parent->children != NULL)
-        parent->children->prev = node;
-      parent->children = node;
-      g_hash_table_add (tree->nodes, node);
-    }
-
-  return node;
-}
-
-static void
-node_unlink (HkTree *tree,
-             HkNode *node)
-{
-  HkDirNode *parent = node->parent;
-
-  if (parent == NULL)
-    return;
-
-  g_hash_table_remove (tree->nodes, node);
-  if (node->prev != NULL)
-    node->prev->next = node->next;
-  else
-    parent->children = node->next;
-  if (node->next != NULL)
-    node->next->prev = node->prev;
-  node->prev = node->next = NULL;
-  node->parent = NULL;
-}
+/* --- the tree's side of the snapshot ----------------------------------- */
 
 static gboolean
 is_fallback (HkTree    *tree,
@@ -189,183 +111,17 @@ unwatch_dir (HkTree    *tree,
   g_atomic_int_add (&tree->n_watched, -1);
 }
 
+/* The snapshot frees a directory: the tree lets its watch go. */
 static void
-node_free (HkTree *tree,
-           HkNode *node)
+dir_freed (HkDirNode *dir,
+           gpointer   user_data)
 {
-  if (node->kind == HK_NODE_DIR)
-    {
-      HkDirNode *dir = (HkDirNode *) node;
+  HkTree *tree = user_data;
 
-      /* Deleted by an event handled while the start walk yielded. */
-      if (dir->queued && tree->walk != NULL)
-        g_ptr_array_remove_fast (tree->walk, dir);
-      unwatch_dir (tree, dir);
-    }
-
-  if (!node->name_is_inline)
-    g_free (node->name);
-  g_free (node);
-}
-
-/* Removes @node and everything below it, without recursion (trees can be
- * deeper than the stack). */
-static void
-node_remove_subtree (HkTree *tree,
-                     HkNode *node)
-{
-  g_autoptr(GPtrArray) stack = g_ptr_array_new ();
-
-  node_unlink (tree, node);
-  g_ptr_array_add (stack, node);
-
-  while (stack->len > 0)
-    {
-      HkNode *top = g_ptr_array_steal_index_fast (stack, stack->len - 1);
-
-      if (top->kind == HK_NODE_DIR)
-        {
-          HkDirNode *dir = (HkDirNode *) top;
-
-          while (dir->children != NULL)
-            {
-              HkNode *child = dir->children;
-
-              node_unlink (tree, child);
-              g_ptr_array_add (stack, child);
-            }
-        }
-      node_free (tree, top);
-    }
-}
-
-static void
-node_rename (HkTree     *tree,
-             HkNode     *node,
-             HkDirNode  *new_parent,
-             const char *new_name)
-{
-  char *name = g_strdup (new_name);
-
-  node_unlink (tree, node);
-  if (!node->name_is_inline)
-    g_free (node->name);
-  node->name = name;
-  node->name_is_inline = FALSE;
-
-  node->parent = new_parent;
-  node->next = new_parent->children;
-  if (new_parent->children != NULL)
-    new_parent->children->prev = node;
-  new_parent->children = node;
-  g_hash_table_add (tree->nodes, node);
-}
-
-/* Absolute path of @node; *relative points inside it, at the path
- * relative to the root ("" for the root itself). */
-static char *
-node_path (HkTree      *tree,
-           HkNode      *node,
-           const char  *child_name,
-           const char **relative)
-{
-  const char *parts[256];
-  g_autoptr(GPtrArray) many = NULL;
-  const char **names = parts;
-  guint n = 0;
-  gsize root_len = strlen (tree->options.root_path);
-  gsize len = root_len;
-  GString *path;
-
-  if (child_name != NULL)
-    {
-      parts[n++] = child_name;
-      len += strlen (child_name) + 1;
-    }
-
-  for (HkNode *it = node; it != NULL && it->parent != NULL; it = &it->parent->node)
-    {
-      if (n == G_N_ELEMENTS (parts) && many == NULL)
-        {
-          many = g_ptr_array_new ();
-          for (guint i = 0; i < n; i++)
-            g_ptr_array_add (many, (gpointer) parts[i]);
-        }
-      if (many != NULL)
-        g_ptr_array_add (many, it->name);
-      else
-        parts[n] = it->name;
-      n++;
-      len += strlen (it->name) + 1;
-    }
-  if (many != NULL)
-    names = (const char **) many->pdata;
-
-  path = g_string_sized_new (len + 1);
-  g_string_append_len (path, tree->options.root_path, root_len);
-  for (guint i = n; i > 0; i--)
-    {
-      if (path->len == 0 || path->str[path->len - 1] != '/')
-        g_string_append_c (path, '/');
-      g_string_append (path, names[i - 1]);
-    }
-
-  if (relative != NULL)
-    {
-      const char *rel = path->str + MIN (root_len, path->len);
-
-      while (*rel == '/')
-        rel++;
-      *relative = rel;
-    }
-
-  /* g_string_free (.., FALSE) keeps str at the same address. */
-  return g_string_free (path, FALSE);
-}
-
-static HkNodeKind
-kind_from_mode (mode_t mode)
-{
-  if (S_ISDIR (mode))
-    return HK_NODE_DIR;
-  if (S_ISREG (mode))
-    return HK_NODE_FILE;
-  if (S_ISLNK (mode))
-    return HK_NODE_SYMLINK;
-  return HK_NODE_OTHER;
-}
-
-static HkNodeKind
-kind_from_dtype (unsigned char d_type)
-{
-  switch (d_type)
-    {
-    case DT_DIR: return HK_NODE_DIR;
-    case DT_REG: return HK_NODE_FILE;
-    case DT_LNK: return HK_NODE_SYMLINK;
-    default:     return HK_NODE_OTHER;
-    }
-}
-
-/* What a file looked like when it was last reported or read, folded into
- * 32 bits (0: unknown). A rescan reports `modified` for a file only when it
- * no longer matches: the user was told about that state already. */
-static guint32
-stamp_from_stat (const struct stat *st)
-{
-  guint64 parts[] = { st->st_mtim.tv_sec, st->st_mtim.tv_nsec, st->st_size,
-                      st->st_ctim.tv_sec, st->st_ctim.tv_nsec };
-  guint64 h = G_GUINT64_CONSTANT (14695981039346656037);
-  guint32 stamp;
-
-  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
-    h = (h ^ parts[i]) * G_GUINT64_CONSTANT (1099511628211);
-  h ^= h >> 33;
-  h *= G_GUINT64_CONSTANT (0xff51afd7ed558ccd);
-  h ^= h >> 33;
-  stamp = (guint32) h;
-
-  return stamp != 0 ? stamp : 1;
+  /* Deleted by an event handled while the start walk yielded. */
+  if (dir->queued && tree->walk != NULL)
+    g_ptr_array_remove_fast (tree->walk, dir);
+  unwatch_dir (tree, dir);
 }
 
 /* Records the state of @node (a file at @path) that is being reported. */
@@ -377,7 +133,7 @@ node_stamp (HkNode     *node,
 
   if (node->kind == HK_NODE_DIR)
     return;
-  node->stamp = lstat (path, &st) == 0 ? stamp_from_stat (&st) : 0;
+  node->stamp = lstat (path, &st) == 0 ? hk_node_stamp_from_stat (&st) : 0;
 }
 
 /* --- output ------------------------------------------------------------ */
@@ -406,7 +162,7 @@ emit_node (HkTree      *tree,
            gboolean     synthetic,
            gint64       now)
 {
-  emit (tree, type, node_path (tree, node, NULL, NULL), NULL,
+  emit (tree, type, hk_node_path (&tree->nodes, node, NULL, NULL), NULL,
         node->kind == HK_NODE_DIR, synthetic, now);
 }
 
@@ -651,7 +407,7 @@ descend_into (HkTree *tree,
   if (tree->options.rules == NULL)
     return TRUE;
 
-  path = node_path (tree, node, NULL, &relative);
+  path = hk_node_path (&tree->nodes, node, NULL, &relative);
   return !is_excluded (tree, relative);
 }
 
@@ -698,7 +454,7 @@ report_link_loop (HkTree     *tree,
                   HkDirNode  *parent,
                   const char *name)
 {
-  g_autofree char *path = node_path (tree, &parent->node, name, NULL);
+  g_autofree char *path = hk_node_path (&tree->nodes, &parent->node, name, NULL);
   g_autofree char *display = g_filename_display_name (path);
 
   report_error (tree, g_error_new (G_IO_ERROR, G_IO_ERROR_TOO_MANY_LINKS,
@@ -753,13 +509,13 @@ add_entry (HkTree     *tree,
 
   if (kind == HK_NODE_SYMLINK && resolve_symlink (tree, dir, dir_fd, name, &target) == HK_NODE_DIR)
     {
-      node = node_new (tree, dir, name, HK_NODE_DIR, target.st_ino);
+      node = hk_node_new (&tree->nodes, dir, name, HK_NODE_DIR, target.st_ino);
       ((HkDirNode *) node)->followed = TRUE;
       ((HkDirNode *) node)->dev = target.st_dev;
       return node;
     }
 
-  node = node_new (tree, dir, name, kind, ino);
+  node = hk_node_new (&tree->nodes, dir, name, kind, ino);
   if (kind == HK_NODE_DIR)
     ((HkDirNode *) node)->dev = dir->dev;
   return node;
@@ -777,7 +533,7 @@ static gboolean
 watch_new_dir (HkTree    *tree,
                HkDirNode *dir)
 {
-  g_autofree char *path = node_path (tree, &dir->node, NULL, NULL);
+  g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
 
   if (watch_dir (tree, dir, path, NULL))
     return TRUE;
@@ -801,7 +557,7 @@ report_found (HkTree *tree,
 
   if (child->kind != HK_NODE_DIR)
     child->stamp = fstatat (dir_fd, child->name, &st, AT_SYMLINK_NOFOLLOW) == 0
-      ? stamp_from_stat (&st) : 0;
+      ? hk_node_stamp_from_stat (&st) : 0;
 
   emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
   if (descend)
@@ -816,7 +572,7 @@ scan_one (Scan      *scan,
           HkDirNode *dir)
 {
   HkTree *tree = scan->tree;
-  g_autofree char *path = node_path (tree, &dir->node, NULL, NULL);
+  g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
   /* A directory with no known entries (the usual case while walking) needs
    * no duplicate check: readdir lists each name once. */
   gboolean fresh = dir->children == NULL;
@@ -868,17 +624,17 @@ scan_one (Scan      *scan,
 
       if (!tree_accepts (tree, dir, name))
         continue;
-      if (!fresh && node_lookup (tree, dir, name) != NULL)
+      if (!fresh && hk_node_lookup (&tree->nodes, dir, name) != NULL)
         continue;
 
-      kind = kind_from_dtype (entry.type);
+      kind = hk_node_kind_from_dtype (entry.type);
       if (entry.type == DT_UNKNOWN)
         {
           struct stat st;
 
           if (fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue;
-          kind = kind_from_mode (st.st_mode);
+          kind = hk_node_kind_from_mode (st.st_mode);
         }
 
       child = add_entry (tree, dir, fd, name, kind, entry.ino);
@@ -895,7 +651,7 @@ scan_one (Scan      *scan,
           struct stat st;
 
           if (fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            child->stamp = stamp_from_stat (&st);
+            child->stamp = hk_node_stamp_from_stat (&st);
         }
 
       if (descend_into (tree, child))
@@ -998,7 +754,7 @@ lookup_dir (HkTree     *tree,
 
       if (names[i][0] == '\0')
         continue;
-      node = node_lookup (tree, dir, names[i]);
+      node = hk_node_lookup (&tree->nodes, dir, names[i]);
       dir = node != NULL && node->kind == HK_NODE_DIR ? (HkDirNode *) node : NULL;
     }
 
@@ -1091,7 +847,8 @@ hk_tree_new (HkWatchHub          *hub,
   tree->options.access_events = options->access_events;
   tree->options.follow_symlinks = options->follow_symlinks;
   tree->options.rules = options->rules ? hk_filter_rules_ref (options->rules) : NULL;
-  tree->nodes = g_hash_table_new (node_hash, node_equal);
+  hk_nodes_init (&tree->nodes, dir_freed, tree);
+  hk_nodes_set_root_path (&tree->nodes, tree->options.root_path);
 
   return tree;
 }
@@ -1103,10 +860,10 @@ hk_tree_free (HkTree *tree)
     return;
 
   if (tree->root != NULL)
-    node_remove_subtree (tree, &tree->root->node);
+    hk_node_remove_subtree (&tree->nodes, &tree->root->node);
   g_clear_pointer (&tree->mount_monitor, hk_mount_monitor_free);
   g_free (tree->real_root);
-  g_hash_table_unref (tree->nodes);
+  hk_nodes_clear (&tree->nodes);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
   g_clear_pointer (&tree->options.mounts, g_hash_table_unref);
   g_clear_object (&tree->options.since);
@@ -1160,6 +917,7 @@ hk_tree_start (HkTree        *tree,
       tree->only_name = g_path_get_basename (tree->options.root_path);
       g_free (tree->options.root_path);
       tree->options.root_path = g_strdup (parent_path);
+      hk_nodes_set_root_path (&tree->nodes, parent_path);
       tree->options.recursive = FALSE;
       watch_path = parent_path;
       if (stat (watch_path, &st) != 0)
@@ -1174,7 +932,7 @@ hk_tree_start (HkTree        *tree,
       return FALSE;
     }
 
-  tree->root = (HkDirNode *) node_new (tree, NULL, "", HK_NODE_DIR, st.st_ino);
+  tree->root = (HkDirNode *) hk_node_new (&tree->nodes, NULL, "", HK_NODE_DIR, st.st_ino);
   tree->root->dev = st.st_dev;
   remember_above_root (tree);
   tree->synced_at_ns = realtime_ns ();
@@ -1308,7 +1066,7 @@ node_is_on_disk (HkTree *tree,
 
   if (node->ino == 0)
     return FALSE;
-  path = node_path (tree, node, NULL, NULL);
+  path = hk_node_path (&tree->nodes, node, NULL, NULL);
   if (lstat (path, &st) != 0)
     return TRUE;  /* gone again: its deletion is queued */
   return node->ino == st.st_ino;
@@ -1323,17 +1081,17 @@ add_created_file (HkTree     *tree,
                   HkDirNode  *dir,
                   const char *name)
 {
-  g_autofree char *path = node_path (tree, &dir->node, name, NULL);
+  g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, name, NULL);
   HkNode *node;
   struct stat st;
 
   /* Gone or replaced by a directory already: the events for that follow. */
   if (lstat (path, &st) != 0 || S_ISDIR (st.st_mode))
-    return node_new (tree, dir, name, HK_NODE_FILE, 0);
+    return hk_node_new (&tree->nodes, dir, name, HK_NODE_FILE, 0);
 
   if (S_ISLNK (st.st_mode) && tree->options.follow_symlinks)
     {
-      g_autofree char *dir_path = node_path (tree, &dir->node, NULL, NULL);
+      g_autofree char *dir_path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
       int dir_fd = open_dir_fd (tree, dir, dir_path);
 
       if (dir_fd >= 0)
@@ -1341,13 +1099,13 @@ add_created_file (HkTree     *tree,
           node = add_entry (tree, dir, dir_fd, name, HK_NODE_SYMLINK, st.st_ino);
           close (dir_fd);
           if (node->kind != HK_NODE_DIR)
-            node->stamp = stamp_from_stat (&st);
+            node->stamp = hk_node_stamp_from_stat (&st);
           return node;
         }
     }
 
-  node = node_new (tree, dir, name, kind_from_mode (st.st_mode), 0);
-  node->stamp = stamp_from_stat (&st);
+  node = hk_node_new (&tree->nodes, dir, name, hk_node_kind_from_mode (st.st_mode), 0);
+  node->stamp = hk_node_stamp_from_stat (&st);
   return node;
 }
 
@@ -1366,7 +1124,7 @@ tree_on_created (HkTree     *tree,
   if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
     return;
 
-  node = node_lookup (tree, dir, name);
+  node = hk_node_lookup (&tree->nodes, dir, name);
   if (node != NULL)
     {
       /* Already reported by the read of a new directory... */
@@ -1374,14 +1132,14 @@ tree_on_created (HkTree     *tree,
         return;
       /* ...or renamed over from outside: the old entry is gone. */
       emit_node (tree, HK_EVENT_DELETED, node, FALSE, now);
-      node_remove_subtree (tree, node);
+      hk_node_remove_subtree (&tree->nodes, node);
       node = NULL;
     }
 
   /* Not every backend knows a directory from a link to one. */
   if (is_directory)
     {
-      g_autofree char *path = node_path (tree, &dir->node, name, NULL);
+      g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, name, NULL);
       struct stat st;
 
       is_directory = lstat (path, &st) != 0 || S_ISDIR (st.st_mode);
@@ -1391,7 +1149,7 @@ tree_on_created (HkTree     *tree,
     node = add_created_file (tree, dir, name);
   else
     {
-      node = node_new (tree, dir, name, kind, 0);
+      node = hk_node_new (&tree->nodes, dir, name, kind, 0);
       ((HkDirNode *) node)->dev = dir->dev;
     }
 
@@ -1416,12 +1174,12 @@ tree_on_deleted (HkTree     *tree,
 
   /* Never reported as created (it came and went before we read its
    * directory): nothing to report. */
-  node = node_lookup (tree, dir, name);
+  node = hk_node_lookup (&tree->nodes, dir, name);
   if (node == NULL)
     return;
 
   emit_node (tree, HK_EVENT_DELETED, node, FALSE, now);
-  node_remove_subtree (tree, node);
+  hk_node_remove_subtree (&tree->nodes, node);
 }
 
 static void
@@ -1452,7 +1210,7 @@ tree_on_changed (HkTree      *tree,
   /* A name the snapshot does not have is stale: the read of its new
    * directory already saw it renamed or deleted (and reported the result),
    * or its creation was never reported. */
-  node = node_lookup (tree, dir, name);
+  node = hk_node_lookup (&tree->nodes, dir, name);
   if (node == NULL)
     return;
   /* What the entry is, the snapshot knows best: not every backend says. */
@@ -1471,7 +1229,7 @@ tree_on_changed (HkTree      *tree,
       break;
     }
 
-  path = node_path (tree, &dir->node, name, NULL);
+  path = hk_node_path (&tree->nodes, &dir->node, name, NULL);
   if (event_type == HK_EVENT_MODIFIED || event_type == HK_EVENT_ATTRIBUTE_CHANGED ||
       event_type == HK_EVENT_CLOSED)
     node_stamp (node, path);
@@ -1539,7 +1297,7 @@ tree_on_moved (HkTree     *tree,
       return;
     }
 
-  node = node_lookup (tree, from_dir, from_name);
+  node = hk_node_lookup (&tree->nodes, from_dir, from_name);
   if (node == NULL)
     {
       /* Its creation was never seen: it is new to us where it lands. */
@@ -1548,18 +1306,18 @@ tree_on_moved (HkTree     *tree,
     }
 
   /* rename(2) over an existing entry replaces it. */
-  replaced = node_lookup (tree, to_dir, to_name);
+  replaced = hk_node_lookup (&tree->nodes, to_dir, to_name);
   if (replaced != NULL && replaced != node)
     {
       /* Reported, so that a move never lands on an entry that exists:
        * the coalescer relies on it (docs/coalescing.md). */
       emit_node (tree, HK_EVENT_DELETED, replaced, FALSE, now);
-      node_remove_subtree (tree, replaced);
+      hk_node_remove_subtree (&tree->nodes, replaced);
     }
 
-  old_path = node_path (tree, node, NULL, NULL);
-  node_rename (tree, node, to_dir, to_name);
-  new_path = node_path (tree, node, NULL, NULL);
+  old_path = hk_node_path (&tree->nodes, node, NULL, NULL);
+  hk_node_rename (&tree->nodes, node, to_dir, to_name);
+  new_path = hk_node_path (&tree->nodes, node, NULL, NULL);
   node_stamp (node, new_path);  /* a rename changes the ctime */
   emit (tree, HK_EVENT_MOVED, old_path, new_path, node->kind == HK_NODE_DIR, FALSE, now);
 
@@ -1579,7 +1337,7 @@ dir_still_on_disk (HkTree    *tree,
 
   if (dir->node.parent == NULL)
     return FALSE;
-  path = node_path (tree, &dir->node, NULL, NULL);
+  path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
   if ((dir_may_be_link (tree, dir) ? stat (path, &st) : lstat (path, &st)) != 0)
     return FALSE;
   return S_ISDIR (st.st_mode) &&
@@ -1691,14 +1449,14 @@ vanish (Scan   *scan,
   if (scan->pairing == NULL)
     {
       emit_node (scan->tree, HK_EVENT_DELETED, node, TRUE, scan->now);
-      node_remove_subtree (scan->tree, node);
+      hk_node_remove_subtree (&scan->tree->nodes, node);
       return;
     }
 
   v = g_new0 (Vanished, 1);
-  v->path = node_path (scan->tree, node, NULL, NULL);
+  v->path = hk_node_path (&scan->tree->nodes, node, NULL, NULL);
   v->node = node;
-  node_unlink (scan->tree, node);
+  hk_node_unlink (&scan->tree->nodes, node);
   g_ptr_array_add (scan->pairing->vanished, v);
   if (node->ino != 0)
     g_hash_table_insert (scan->pairing->by_ino, &v->node->ino, v);
@@ -1712,7 +1470,7 @@ appear (Scan              *scan,
         const struct stat *st)
 {
   Appeared a = { dir, g_strdup (name), kind, st->st_ino,
-                 kind != HK_NODE_DIR ? stamp_from_stat (st) : 0, NULL };
+                 kind != HK_NODE_DIR ? hk_node_stamp_from_stat (st) : 0, NULL };
 
   g_array_append_val (scan->pairing->appeared, a);
 }
@@ -1754,7 +1512,7 @@ reattach (HkTree   *tree,
   HkNode *node = a->source->node;
 
   a->source->node = NULL;
-  node_rename (tree, node, a->dir, a->name);
+  hk_node_rename (&tree->nodes, node, a->dir, a->name);
   if (node->kind != HK_NODE_DIR)
     node->stamp = a->stamp;  /* a rename changes the ctime */
   return node;
@@ -1794,7 +1552,7 @@ pairing_finish (Scan *scan)
         continue;
       emit (tree, HK_EVENT_DELETED, g_strdup (v->path), NULL,
             v->node->kind == HK_NODE_DIR, TRUE, scan->now);
-      node_remove_subtree (tree, g_steal_pointer (&v->node));
+      hk_node_remove_subtree (&tree->nodes, g_steal_pointer (&v->node));
     }
 
   while (progress)
@@ -1808,7 +1566,7 @@ pairing_finish (Scan *scan)
 
           if (a->source == NULL || a->source->node == NULL)
             continue;
-          dest = node_path (tree, &a->dir->node, a->name, NULL);
+          dest = hk_node_path (&tree->nodes, &a->dir->node, a->name, NULL);
           if (g_hash_table_contains (occupied, dest))
             continue;
 
@@ -1835,9 +1593,9 @@ pairing_finish (Scan *scan)
           emit_subtree_created (tree, reattach (tree, a), scan->now);
         }
       else if (a->source == NULL && is_attached (tree, a->dir) &&
-               node_lookup (tree, a->dir, a->name) == NULL)
+               hk_node_lookup (&tree->nodes, a->dir, a->name) == NULL)
         {
-          g_autofree char *dir_path = node_path (tree, &a->dir->node, NULL, NULL);
+          g_autofree char *dir_path = hk_node_path (&tree->nodes, &a->dir->node, NULL, NULL);
           int dir_fd = open (dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
           child = add_entry (tree, a->dir, dir_fd, a->name, a->kind, a->ino);
@@ -1883,7 +1641,7 @@ file_changed_unreported (HkNode            *node,
   gint64 ctime_ns;
 
   if (node->stamp != 0)
-    return node->stamp != stamp_from_stat (st);
+    return node->stamp != hk_node_stamp_from_stat (st);
 
   ctime_ns = (gint64) st->st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_ctim.tv_nsec;
   return ctime_ns >= threshold_ns && (until_ns == 0 || ctime_ns < until_ns);
@@ -1911,7 +1669,7 @@ rescan_dir (HkTree    *tree,
             gint64     threshold_ns)
 {
   const char *relative;
-  g_autofree char *path = node_path (tree, &dir->node, NULL, &relative);
+  g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, NULL, &relative);
   g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GError) error = NULL;
   struct dirent *de;
@@ -1946,8 +1704,8 @@ rescan_dir (HkTree    *tree,
       if (fstatat (dirfd (dirp), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
         continue;
 
-      kind = kind_from_mode (st.st_mode);
-      child = node_lookup (tree, dir, name);
+      kind = hk_node_kind_from_mode (st.st_mode);
+      child = hk_node_lookup (&tree->nodes, dir, name);
       if (child != NULL && child->kind == HK_NODE_DIR && ((HkDirNode *) child)->followed &&
           kind == HK_NODE_SYMLINK && followed_link_unchanged (tree, (HkDirNode *) child, dirfd (dirp)))
         {
@@ -1985,7 +1743,7 @@ rescan_dir (HkTree    *tree,
             {
               if (file_changed_unreported (child, &st, threshold_ns, scan->until_ns))
                 emit_node (tree, lost_change (scan, &st, threshold_ns), child, TRUE, scan->now);
-              child->stamp = stamp_from_stat (&st);
+              child->stamp = hk_node_stamp_from_stat (&st);
             }
           else if (!scan->shallow && descend_into (tree, child))
             rescan_dir (tree, (HkDirNode *) child, scan, threshold_ns);
@@ -2089,7 +1847,7 @@ retry_kernel_watch (HkTree    *tree,
   if (releases == tree->releases_seen && now < tree->next_retry_us)
     return;
 
-  path = node_path (tree, &dir->node, NULL, NULL);
+  path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
   watch = add_watch (tree, tree->options.backend, dir, path, NULL);
   if (watch == NULL)
     {
@@ -2112,7 +1870,7 @@ check_contents (HkTree    *tree,
                 Scan      *scan,
                 gint64     since_ns)
 {
-  g_autofree char *path = node_path (tree, &dir->node, NULL, NULL);
+  g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
   int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   gboolean consistent = TRUE;
 
@@ -2133,7 +1891,7 @@ check_contents (HkTree    *tree,
         }
       if (file_changed_unreported (child, &st, since_ns, scan->until_ns))
         emit_node (tree, lost_change (scan, &st, since_ns), child, TRUE, scan->now);
-      child->stamp = stamp_from_stat (&st);
+      child->stamp = hk_node_stamp_from_stat (&st);
     }
 
   close (fd);
@@ -2205,6 +1963,11 @@ client_changed (gpointer    client,
   };
   HkTree *tree = client;
   HkDirNode *dir = dir_ptr;
+
+  /* A subdirectory's own events are its parent's to report (a polling
+   * round reports them in its middle: they must not end it). */
+  if (name == NULL && dir != tree->root && change != HK_CHANGE_SELF_UNMOUNTED)
+    return;
 
   /* A round left open by its backend ends before anything else is heard. */
   client_rescan_done (tree, now);
@@ -2298,7 +2061,7 @@ client_dup_path (gpointer client,
 {
   if (!is_attached (client, dir))
     return NULL;
-  return node_path (client, dir, NULL, NULL);
+  return hk_node_path (&((HkTree *) client)->nodes, dir, NULL, NULL);
 }
 
 static const HkWatchClientFuncs tree_client_funcs = {
@@ -2339,7 +2102,7 @@ hk_tree_dup_snapshot (HkTree *tree)
     {
       HkDirNode *dir = g_ptr_array_index (dirs, i);
       guint32 handle = g_array_index (handles, guint32, i);
-      g_autofree char *path = node_path (tree, &dir->node, NULL, NULL);
+      g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
       int fd = open_dir_fd (tree, dir, path);
 
       if (fd < 0)
@@ -2398,7 +2161,7 @@ forget_contents (HkTree    *tree,
                  HkDirNode *dir)
 {
   while (dir->children != NULL)
-    node_remove_subtree (tree, dir->children);
+    hk_node_remove_subtree (&tree->nodes, dir->children);
   unwatch_dir (tree, dir);
 }
 
@@ -2432,7 +2195,7 @@ hk_tree_set_rules (HkTree        *tree,
           if (child->kind != HK_NODE_DIR)
             continue;
 
-          path = node_path (tree, child, NULL, &relative);
+          path = hk_node_path (&tree->nodes, child, NULL, &relative);
           if (is_excluded (tree, relative))
             forget_contents (tree, (HkDirNode *) child);
           else if (old_rules != NULL && hk_filter_rules_excludes_directory (old_rules, relative))

@@ -124,9 +124,12 @@ update_timer (HkPollBackend *self)
   g_source_attach (self->timer, self->context);
 }
 
-static void
+/* Stats @dir and reports a re-read of its entries if they changed, or (not
+ * @recheck) a check of its files' state. Returns whether entries changed. */
+static gboolean
 poll_dir (HkPollBackend *self,
           PolledDir     *dir,
+          gboolean       recheck,
           gint64         now)
 {
   g_autofree char *path = hk_backend_dup_path (&self->parent, dir);
@@ -136,7 +139,7 @@ poll_dir (HkPollBackend *self,
 
   dir->due_us = now + (gint64) dir->interval_ms * 1000;
   if (path == NULL)
-    return;
+    return FALSE;
 
   if (stat (path, &st) != 0 || !S_ISDIR (st.st_mode) ||
       st.st_ino != dir->ino || st.st_dev != dir->dev)
@@ -146,19 +149,25 @@ poll_dir (HkPollBackend *self,
        * name of a directory that moved (its parent's round has not
        * dropped it yet) while another client already watches it at its
        * new name. */
-      hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
-      return;
+      if (!recheck)
+        hk_backend_report_change (&self->parent, dir, NULL, HK_CHANGE_SELF_DELETED, TRUE, now);
+      return FALSE;
     }
 
-  dir->round_ns = until;
   if (timespec_ns (&st.st_mtim) != dir->mtime_ns || timespec_ns (&st.st_ctim) != dir->ctime_ns)
     {
+      dir->round_ns = until;
       dir->mtime_ns = timespec_ns (&st.st_mtim);
       dir->ctime_ns = timespec_ns (&st.st_ctim);
       hk_backend_report_rescan (&self->parent, dir, HK_RESCAN_ENTRIES, since, until, now);
+      return TRUE;
     }
-  else
-    hk_backend_report_rescan (&self->parent, dir, HK_RESCAN_CONTENTS, since, until, now);
+  if (!recheck)
+    {
+      dir->round_ns = until;
+      hk_backend_report_rescan (&self->parent, dir, HK_RESCAN_CONTENTS, since, until, now);
+    }
+  return FALSE;
 }
 
 static gboolean
@@ -178,13 +187,23 @@ hk_poll_backend_tick (gpointer data)
     if (dir->due_us <= now + (gint64) dir->interval_ms * 500)
       g_ptr_array_add (due, dir);
 
-  for (guint i = 0; i < due->len; i++)
+  /* When names changed somewhere, the round looks at every directory once
+   * more before it ends: a rename between two of them that happened while
+   * it read the first is then seen from both sides, and pairs. */
+  for (guint pass = 0; pass < 2; pass++)
     {
-      dir = g_ptr_array_index (due, i);
-      /* A round may have freed @dir: ask the hub first, which compares
-       * pointers; the directory table would read the freed memory. */
-      if (hk_backend_has_key (&self->parent, dir) && g_hash_table_contains (self->dirs, dir))
-        poll_dir (self, dir, now);
+      gboolean changed = FALSE;
+
+      for (guint i = 0; i < due->len; i++)
+        {
+          dir = g_ptr_array_index (due, i);
+          /* A round may have freed @dir: ask the hub first, which compares
+           * pointers; the directory table would read the freed memory. */
+          if (hk_backend_has_key (&self->parent, dir) && g_hash_table_contains (self->dirs, dir))
+            changed |= poll_dir (self, dir, pass > 0, now);
+        }
+      if (!changed)
+        break;
     }
   if (due->len > 0)
     hk_backend_report_rescan_done (&self->parent, now);
