@@ -5,6 +5,8 @@
 
 #pragma once
 
+#include <sys/stat.h>
+
 #include "hk-watch-private.h"
 
 G_BEGIN_DECLS
@@ -108,6 +110,13 @@ void   hk_backend_set_event_pid  (HkBackend    *self,
                                   gint          pid);
 gboolean hk_backend_has_key      (HkBackend    *self,
                                   gpointer      key);
+/* For backends that key directories by device and inode: stats @path (a
+ * link followed only with HK_WATCH_FOLLOW_SYMLINK), which must be a
+ * directory, with the error add_watch() gives otherwise. */
+gboolean hk_backend_stat_dir     (const char   *path,
+                                  HkWatchFlags  flags,
+                                  struct stat  *st,
+                                  GError      **error);
 /* The current path of @key's directory (from its first client). */
 char  *hk_backend_dup_path       (HkBackend    *self,
                                   gpointer      key);

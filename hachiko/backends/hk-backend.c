@@ -5,6 +5,8 @@
 
 #include "config.h"
 
+#include <errno.h>
+
 #include "hk-backend-private.h"
 #include "hk-enums.h"
 
@@ -499,6 +501,25 @@ hk_backend_report_dropped (HkBackend *self,
       watch_unref (watch);
     }
   g_ptr_array_unref (watches);
+}
+
+gboolean
+hk_backend_stat_dir (const char   *path,
+                     HkWatchFlags  flags,
+                     struct stat  *st,
+                     GError      **error)
+{
+  int rc = (flags & HK_WATCH_FOLLOW_SYMLINK) ? stat (path, st) : lstat (path, st);
+  int errsv = rc != 0 ? errno : ENOTDIR;
+  g_autofree char *display = NULL;
+
+  if (rc == 0 && S_ISDIR (st->st_mode))
+    return TRUE;
+
+  display = g_filename_display_name (path);
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+               "Cannot watch “%s”: %s", display, g_strerror (errsv));
+  return FALSE;
 }
 
 char *

@@ -60,7 +60,6 @@ hk_fake_backend_add_watch (HkBackend     *backend,
   FakeDir lookup = { 0 }, *dir;
   gpointer code = NULL;
   struct stat st;
-  int rc;
 
   G_LOCK (fake_lock);
   if (pending_failures != NULL &&
@@ -74,15 +73,8 @@ hk_fake_backend_add_watch (HkBackend     *backend,
     }
   G_UNLOCK (fake_lock);
 
-  rc = (flags & HK_WATCH_FOLLOW_SYMLINK) ? stat (path, &st) : lstat (path, &st);
-  if (rc != 0 || !S_ISDIR (st.st_mode))
-    {
-      int errsv = rc != 0 ? errno : ENOTDIR;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   "Cannot watch “%s”: %s", path, g_strerror (errsv));
-      return FALSE;
-    }
+  if (!hk_backend_stat_dir (path, flags, &st, error))
+    return FALSE;
 
   lookup.dev = st.st_dev;
   lookup.ino = st.st_ino;

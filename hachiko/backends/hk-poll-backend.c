@@ -221,18 +221,9 @@ hk_poll_backend_add_watch (HkBackend     *backend,
   HkPollBackend *self = (HkPollBackend *) backend;
   PolledDir *dir, lookup = { 0 };
   struct stat st;
-  int rc;
 
-  rc = (flags & HK_WATCH_FOLLOW_SYMLINK) ? stat (path, &st) : lstat (path, &st);
-  if (rc != 0 || !S_ISDIR (st.st_mode))
-    {
-      int errsv = rc != 0 ? errno : ENOTDIR;
-      g_autofree char *display = g_filename_display_name (path);
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   "Cannot watch “%s”: %s", display, g_strerror (errsv));
-      return FALSE;
-    }
+  if (!hk_backend_stat_dir (path, flags, &st, error))
+    return FALSE;
 
   lookup.dev = st.st_dev;
   lookup.ino = st.st_ino;
