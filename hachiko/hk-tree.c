@@ -1550,9 +1550,9 @@ pairing_finish (Scan *scan)
 
       if (v->paired)
         continue;
+      /* Freed at the end: appearances below it still point into it. */
       emit (tree, HK_EVENT_DELETED, g_strdup (v->path), NULL,
             v->node->kind == HK_NODE_DIR, TRUE, scan->now);
-      hk_node_remove_subtree (&tree->nodes, g_steal_pointer (&v->node));
     }
 
   while (progress)
@@ -1604,6 +1604,14 @@ pairing_finish (Scan *scan)
             close (dir_fd);
         }
       g_free (a->name);
+    }
+
+  for (guint i = 0; i < pairing->vanished->len; i++)
+    {
+      Vanished *v = g_ptr_array_index (pairing->vanished, i);
+
+      if (v->node != NULL)
+        hk_node_remove_subtree (&tree->nodes, g_steal_pointer (&v->node));
     }
 
   g_array_unref (pairing->appeared);
