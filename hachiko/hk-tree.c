@@ -1409,6 +1409,7 @@ typedef struct
   char   *path;           /* where the user last saw it */
   guint   paired : 1;
   guint   reported : 1;
+  guint   deferred : 1;   /* deleted after the moves out of it */
 } Vanished;
 
 typedef struct
@@ -1473,6 +1474,23 @@ appear (Scan              *scan,
                  kind != HK_NODE_DIR ? hk_node_stamp_from_stat (st) : 0, NULL };
 
   g_array_append_val (scan->pairing->appeared, a);
+}
+
+/* Whether a paired move's source lies below @v, an unpaired deletion. */
+static gboolean
+holds_move_source (Pairing  *pairing,
+                   Vanished *v)
+{
+  gsize len = strlen (v->path);
+
+  for (guint i = 0; i < pairing->vanished->len; i++)
+    {
+      Vanished *other = g_ptr_array_index (pairing->vanished, i);
+
+      if (other->paired && strncmp (other->path, v->path, len) == 0 && other->path[len] == '/')
+        return TRUE;
+    }
+  return FALSE;
 }
 
 static gboolean
@@ -1550,6 +1568,13 @@ pairing_finish (Scan *scan)
 
       if (v->paired)
         continue;
+      /* A directory holding the source of a move is deleted after the
+       * move, so that the move's source is still there when it is told. */
+      if (holds_move_source (pairing, v))
+        {
+          v->deferred = TRUE;
+          continue;
+        }
       /* Freed at the end: appearances below it still point into it. */
       emit (tree, HK_EVENT_DELETED, g_strdup (v->path), NULL,
             v->node->kind == HK_NODE_DIR, TRUE, scan->now);
@@ -1578,6 +1603,15 @@ pairing_finish (Scan *scan)
             g_ptr_array_add (moved_dirs, node);
           progress = TRUE;
         }
+    }
+
+  for (guint i = 0; i < pairing->vanished->len; i++)
+    {
+      Vanished *v = g_ptr_array_index (pairing->vanished, i);
+
+      if (v->deferred)
+        emit (tree, HK_EVENT_DELETED, g_strdup (v->path), NULL,
+              v->node->kind == HK_NODE_DIR, TRUE, scan->now);
     }
 
   for (guint i = 0; i < pairing->appeared->len; i++)
