@@ -28,15 +28,29 @@ struct _HkWatchHub
   gint          event_pid;  /* of the report being made, -1: unknown */
 };
 
+/* One client's watch of one directory. The watches of a key form a list
+ * headed in backend->keys: one small record per watched directory, with
+ * no per-key container (see docs/performance.md, memory per directory). */
 struct _HkWatch
 {
   HkBackend     *backend;
   gpointer       key;
   HkWatchClient  client;
   gpointer       dir;
+  HkWatch       *next;       /* the next watch of the same key */
   guint          ref_count;  /* worker thread only */
   guint          removed : 1;
 };
+
+/* The watches of one key, each with a reference, gathered before a report:
+ * a client may add or remove watches (of this key too) while it handles
+ * one. Most keys have one watch: no allocation for up to 8. */
+typedef struct
+{
+  HkWatch  *inline_items[8];
+  HkWatch **items;
+  guint     len;
+} WatchList;
 
 typedef struct
 {
@@ -120,7 +134,7 @@ get_backend (HkWatchHub     *hub,
 
   backend->klass = backend_classes[i];
   backend->hub = hub;
-  backend->keys = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_ptr_array_unref);
+  backend->keys = g_hash_table_new (NULL, NULL);
   backend->clients = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   hub->backends[i] = backend;
 
@@ -178,7 +192,6 @@ hk_watch_hub_add (HkWatchHub           *hub,
 {
   HkBackend *backend = get_backend (hub, kind, error);
   guint limit = g_atomic_int_get (&handle_limit_for_testing);
-  GPtrArray *watches;
   HkWatch *watch;
   gpointer key = NULL;
 
@@ -200,20 +213,14 @@ hk_watch_hub_add (HkWatchHub           *hub,
   if (!backend->klass->add_watch (backend, path, flags, &key, error))
     return NULL;
 
-  watches = g_hash_table_lookup (backend->keys, key);
-  if (watches == NULL)
-    {
-      watches = g_ptr_array_new ();
-      g_hash_table_insert (backend->keys, key, watches);
-    }
-
   watch = g_new0 (HkWatch, 1);
   watch->backend = backend;
   watch->key = key;
   watch->client = *client;
   watch->dir = dir;
   watch->ref_count = 1;
-  g_ptr_array_add (watches, watch);
+  watch->next = g_hash_table_lookup (backend->keys, key);
+  g_hash_table_insert (backend->keys, key, watch);
   client_add (backend, client);
 
   return watch;
@@ -223,22 +230,37 @@ void
 hk_watch_remove (HkWatch *watch)
 {
   HkBackend *backend;
-  GPtrArray *watches;
+  HkWatch *head;
 
   if (watch == NULL || watch->removed)
     return;
 
   backend = watch->backend;
-  watches = g_hash_table_lookup (backend->keys, watch->key);
+  head = g_hash_table_lookup (backend->keys, watch->key);
   watch->removed = TRUE;
   client_remove (backend, watch->client.data);
 
-  if (watches != NULL && g_ptr_array_remove_fast (watches, watch) && watches->len == 0)
+  if (head == watch)
     {
-      g_hash_table_remove (backend->keys, watch->key);
-      backend->klass->remove_watch (backend, watch->key);
-      backend->releases++;
+      if (watch->next != NULL)
+        g_hash_table_insert (backend->keys, watch->key, watch->next);
+      else
+        {
+          g_hash_table_remove (backend->keys, watch->key);
+          backend->klass->remove_watch (backend, watch->key);
+          backend->releases++;
+        }
     }
+  else
+    {
+      for (HkWatch *it = head; it != NULL; it = it->next)
+        if (it->next == watch)
+          {
+            it->next = watch->next;
+            break;
+          }
+    }
+  watch->next = NULL;
 
   watch_unref (watch);
 }
@@ -295,28 +317,40 @@ hk_watch_hub_get_releases (HkWatchHub    *hub,
 
 /* --- reports ----------------------------------------------------------- */
 
-/* The watches of @key, each with a reference: a client may add or remove
- * watches (of this key too) while it handles a report. */
-static GPtrArray *
-collect_watches (HkBackend *self,
-                 gpointer   key)
+static void
+watch_list_collect (WatchList *list,
+                    HkBackend *self,
+                    gpointer   key)
 {
-  GPtrArray *watches = g_hash_table_lookup (self->keys, key);
-  GPtrArray *copy;
+  HkWatch *head = g_hash_table_lookup (self->keys, key);
+  guint n = 0;
 
-  if (watches == NULL)
-    return NULL;
+  for (HkWatch *it = head; it != NULL; it = it->next)
+    n++;
 
-  copy = g_ptr_array_new_full (watches->len, (GDestroyNotify) watch_unref);
-  for (guint i = 0; i < watches->len; i++)
+  list->len = 0;
+  list->items = n <= G_N_ELEMENTS (list->inline_items) ? list->inline_items : g_new (HkWatch *, n);
+  /* The list is headed by the newest watch: gather oldest first. */
+  list->len = n;
+  for (HkWatch *it = head; it != NULL; it = it->next)
     {
-      HkWatch *watch = g_ptr_array_index (watches, i);
-
-      watch->ref_count++;
-      g_ptr_array_add (copy, watch);
+      it->ref_count++;
+      list->items[--n] = it;
     }
-  return copy;
 }
+
+static void
+watch_list_clear (WatchList *list)
+{
+  for (guint i = 0; i < list->len; i++)
+    watch_unref (list->items[i]);
+  if (list->items != list->inline_items)
+    g_free (list->items);
+  list->items = NULL;
+  list->len = 0;
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WatchList, watch_list_clear)
 
 gboolean
 hk_backend_has_key (HkBackend *self,
@@ -333,14 +367,12 @@ hk_backend_report_change (HkBackend  *self,
                           gboolean    is_directory,
                           gint64      now)
 {
-  g_autoptr(GPtrArray) watches = collect_watches (self, key);
+  g_auto(WatchList) watches = { { NULL, }, NULL, 0 };
 
-  if (watches == NULL)
-    return;
-
-  for (guint i = 0; i < watches->len; i++)
+  watch_list_collect (&watches, self, key);
+  for (guint i = 0; i < watches.len; i++)
     {
-      HkWatch *watch = g_ptr_array_index (watches, i);
+      HkWatch *watch = watches.items[i];
 
       if (!watch->removed)
         watch->client.funcs->changed (watch->client.data, watch->dir, name,
@@ -360,18 +392,25 @@ hk_backend_report_move (HkBackend  *self,
                         gboolean    is_directory,
                         gint64      now)
 {
-  g_autoptr(GPtrArray) from = collect_watches (self, from_key);
-  g_autoptr(GPtrArray) to = collect_watches (self, to_key);
-  g_autofree gboolean *paired = g_new0 (gboolean, to != NULL ? to->len : 1);
+  g_auto(WatchList) from = { { NULL, }, NULL, 0 };
+  g_auto(WatchList) to = { { NULL, }, NULL, 0 };
+  gboolean inline_paired[8] = { FALSE, };
+  g_autofree gboolean *many_paired = NULL;
+  gboolean *paired;
 
-  for (guint i = 0; from != NULL && i < from->len; i++)
+  watch_list_collect (&from, self, from_key);
+  watch_list_collect (&to, self, to_key);
+  paired = to.len <= G_N_ELEMENTS (inline_paired)
+    ? inline_paired : (many_paired = g_new0 (gboolean, to.len));
+
+  for (guint i = 0; i < from.len; i++)
     {
-      HkWatch *source = g_ptr_array_index (from, i);
+      HkWatch *source = from.items[i];
       HkWatch *dest = NULL;
 
-      for (guint j = 0; to != NULL && j < to->len; j++)
+      for (guint j = 0; j < to.len; j++)
         {
-          HkWatch *candidate = g_ptr_array_index (to, j);
+          HkWatch *candidate = to.items[j];
 
           if (!paired[j] && candidate->client.data == source->client.data)
             {
@@ -391,9 +430,9 @@ hk_backend_report_move (HkBackend  *self,
                                        HK_CHANGE_MOVED_OUT, is_directory, now);
     }
 
-  for (guint j = 0; to != NULL && j < to->len; j++)
+  for (guint j = 0; j < to.len; j++)
     {
-      HkWatch *dest = g_ptr_array_index (to, j);
+      HkWatch *dest = to.items[j];
 
       if (!paired[j] && !dest->removed)
         dest->client.funcs->changed (dest->client.data, dest->dir, to_name,
@@ -409,14 +448,12 @@ hk_backend_report_rescan (HkBackend    *self,
                           gint64        until_ns,
                           gint64        now)
 {
-  g_autoptr(GPtrArray) watches = collect_watches (self, key);
+  g_auto(WatchList) watches = { { NULL, }, NULL, 0 };
 
-  if (watches == NULL)
-    return;
-
-  for (guint i = 0; i < watches->len; i++)
+  watch_list_collect (&watches, self, key);
+  for (guint i = 0; i < watches.len; i++)
     {
-      HkWatch *watch = g_ptr_array_index (watches, i);
+      HkWatch *watch = watches.items[i];
 
       if (!watch->removed)
         watch->client.funcs->rescan (watch->client.data, watch->dir, kind,
@@ -476,31 +513,31 @@ hk_backend_report_dropped (HkBackend *self,
                            gpointer   key,
                            gint64     now)
 {
-  GPtrArray *watches = NULL;
+  g_auto(WatchList) watches = { { NULL, }, NULL, 0 };
 
-  if (!g_hash_table_steal_extended (self->keys, key, NULL, (gpointer *) &watches))
+  watch_list_collect (&watches, self, key);
+  if (watches.len == 0)
     return;
+  g_hash_table_remove (self->keys, key);
 
   self->releases++;
-  for (guint i = 0; i < watches->len; i++)
+  for (guint i = 0; i < watches.len; i++)
     {
-      HkWatch *watch = g_ptr_array_index (watches, i);
+      HkWatch *watch = watches.items[i];
 
-      watch->ref_count++;
       watch->removed = TRUE;
+      watch->next = NULL;
       client_remove (self, watch->client.data);
     }
 
-  for (guint i = 0; i < watches->len; i++)
+  for (guint i = 0; i < watches.len; i++)
     {
-      HkWatch *watch = g_ptr_array_index (watches, i);
+      HkWatch *watch = watches.items[i];
 
       watch->client.funcs->watch_lost (watch->client.data, watch->dir, now);
-      /* Once for the hub's reference, once for ours. */
-      watch_unref (watch);
+      /* The hub's reference; watch_list_clear drops ours. */
       watch_unref (watch);
     }
-  g_ptr_array_unref (watches);
 }
 
 gboolean
@@ -526,13 +563,11 @@ char *
 hk_backend_dup_path (HkBackend *self,
                      gpointer   key)
 {
-  GPtrArray *watches = g_hash_table_lookup (self->keys, key);
-  HkWatch *watch;
+  HkWatch *watch = g_hash_table_lookup (self->keys, key);
 
-  if (watches == NULL || watches->len == 0)
+  if (watch == NULL)
     return NULL;
 
-  watch = g_ptr_array_index (watches, 0);
   return watch->client.funcs->dup_path (watch->client.data, watch->dir);
 }
 
