@@ -11,8 +11,8 @@
 
 G_BEGIN_DECLS
 
-typedef struct _HkNode    HkNode;
 typedef struct _HkDirNode HkDirNode;
+typedef struct _HkEntries HkEntries;
 
 typedef enum
 {
@@ -22,31 +22,36 @@ typedef enum
   HK_NODE_OTHER,
 } HkNodeKind;
 
-/* One entry of the in-memory snapshot. Files are plain HkNodes; directories
- * are HkDirNodes. Kept small on purpose: the snapshot holds every entry of
- * the tree (see docs/performance.md for the bytes per directory). */
-struct _HkNode
+/* The in-memory snapshot of a tree: a node per directory, and in each
+ * directory one table of its entries with their names packed behind them
+ * (16 bytes and the name per entry; see docs/performance.md). An entry is
+ * an HkEntry inside its directory's table: a pointer to it, or to its name,
+ * holds only until that directory's entries change (an entry added,
+ * removed or renamed in or out). Directory nodes do not move. */
+typedef struct
 {
-  HkDirNode *parent;
-  HkNode    *prev;
-  HkNode    *next;
-  char      *name;
-  guint64    ino;
-  guint8     kind;
-  guint8     name_is_inline : 1;
-  guint32    stamp;            /* files: hash of (mtime, size, ctime) last
-                                * reported, 0 when unknown; fits the padding */
-};
+  union
+  {
+    guint64    ino;        /* non-directories; 0 when unknown */
+    HkDirNode *dir;        /* directories: their node (which has the ino) */
+  } u;
+  guint32 name;            /* offset of the name in the table's names */
+  guint32 stamp : 29;      /* files: what was last reported, 0 unknown */
+  guint32 kind : 2;        /* HkNodeKind */
+  guint32 mark : 1;        /* scratch for a rescan: seen on disk */
+} HkEntry;
 
 struct _HkDirNode
 {
-  HkNode     node;
-  HkNode    *children;
-  gpointer   watch;            /* the owner's watch of it, NULL when unwatched */
-  guint32    followed : 1;     /* a symbolic link followed to a directory */
-  guint32    fallback : 1;     /* polled for lack of kernel watches */
-  guint32    queued : 1;       /* waiting in the start walk's list */
-  dev_t      dev;              /* with node.ino: loop detection for symlinks */
+  HkDirNode *parent;       /* NULL for the root and for detached nodes */
+  HkEntries *entries;      /* NULL while it has none */
+  gpointer   watch;        /* the owner's watch of it, NULL when unwatched */
+  guint64    ino;
+  dev_t      dev;          /* with ino: loop detection for symlinks */
+  guint32    index;        /* of its entry in the parent's table */
+  guint32    followed : 1; /* a symbolic link followed to a directory */
+  guint32    fallback : 1; /* polled for lack of kernel watches */
+  guint32    queued : 1;   /* waiting in the start walk's list */
 };
 
 /* The set of nodes of one tree. */
@@ -55,7 +60,6 @@ typedef void (*HkNodesDirFreed) (HkDirNode *dir,
 
 typedef struct
 {
-  GHashTable      *set;          /* of HkNode, keyed by (parent, name) */
   char            *root_path;    /* what paths start with */
   HkNodesDirFreed  dir_freed;    /* told before a directory node is freed */
   gpointer         user_data;
@@ -68,35 +72,87 @@ void        hk_nodes_set_root_path   (HkNodes           *nodes,
                                       const char        *root_path);
 void        hk_nodes_clear           (HkNodes           *nodes);
 
-HkNode     *hk_node_lookup           (HkNodes           *nodes,
-                                      HkDirNode         *parent,
+/* A directory node in no table: the root. */
+HkDirNode  *hk_dir_new_root          (guint64            ino,
+                                      dev_t              dev);
+/* Frees @dir, detached or the root, and everything below it, without
+ * recursion (trees can be deeper than the stack). */
+void        hk_dir_free              (HkNodes           *nodes,
+                                      HkDirNode         *dir);
+
+guint       hk_dir_n_entries         (const HkDirNode   *dir);
+HkEntry    *hk_dir_entry_at          (HkDirNode         *dir,
+                                      guint              i);
+HkEntry    *hk_dir_lookup            (HkDirNode         *dir,
                                       const char        *name);
-/* With @parent NULL: a root, in no set. */
-HkNode     *hk_node_new              (HkNodes           *nodes,
-                                      HkDirNode         *parent,
+const char *hk_dir_entry_name        (const HkDirNode   *dir,
+                                      const HkEntry     *entry);
+/* The directory's own name, in its parent ("" for the root). */
+const char *hk_dir_name              (const HkDirNode   *dir);
+
+/* Adds @name; a directory gets a node of its own, with its parent's dev. */
+HkEntry    *hk_dir_add               (HkDirNode         *dir,
                                       const char        *name,
                                       HkNodeKind         kind,
                                       guint64            ino);
-/* Detaches @node (and what is below it) from its parent. */
-void        hk_node_unlink           (HkNodes           *nodes,
-                                      HkNode            *node);
-/* Frees @node and everything below it, without recursion. */
-void        hk_node_remove_subtree   (HkNodes           *nodes,
-                                      HkNode            *node);
-void        hk_node_rename           (HkNodes           *nodes,
-                                      HkNode            *node,
-                                      HkDirNode         *new_parent,
-                                      const char        *new_name);
-/* Absolute path of @node (+ "/" @child_name); *relative points inside it
+/* Removes @entry and frees what is below it. */
+void        hk_dir_remove            (HkNodes           *nodes,
+                                      HkDirNode         *dir,
+                                      HkEntry           *entry);
+/* Removes @entry, keeping what is below it: a directory's node is
+ * returned detached (for hk_dir_attach() or hk_dir_free()), else NULL. */
+HkDirNode  *hk_dir_detach            (HkDirNode         *dir,
+                                      HkEntry           *entry);
+HkEntry    *hk_dir_attach            (HkDirNode         *dir,
+                                      const char        *name,
+                                      HkDirNode         *child);
+/* Moves @entry to @to_dir as @to_name (which must be free there). */
+HkEntry    *hk_dir_rename            (HkDirNode         *from_dir,
+                                      HkEntry           *entry,
+                                      HkDirNode         *to_dir,
+                                      const char        *to_name);
+/* Gives back the room a table grew into: after a directory was read. */
+void        hk_dir_trim              (HkDirNode         *dir);
+
+/* Absolute path of @dir (+ "/" @child_name); *relative points inside it
  * at the path relative to the root ("" for the root itself). */
-char       *hk_node_path             (HkNodes           *nodes,
-                                      HkNode            *node,
+char       *hk_dir_path              (HkNodes           *nodes,
+                                      const HkDirNode   *dir,
                                       const char        *child_name,
                                       const char       **relative);
 
+static inline HkNodeKind
+hk_entry_kind (const HkEntry *entry)
+{
+  return (HkNodeKind) entry->kind;
+}
+
+/* The entry's directory node, NULL when it is not a directory. */
+static inline HkDirNode *
+hk_entry_dir (const HkEntry *entry)
+{
+  return entry->kind == HK_NODE_DIR ? entry->u.dir : NULL;
+}
+
+static inline guint64
+hk_entry_ino (const HkEntry *entry)
+{
+  return entry->kind == HK_NODE_DIR ? entry->u.dir->ino : entry->u.ino;
+}
+
+static inline void
+hk_entry_set_ino (HkEntry *entry,
+                  guint64  ino)
+{
+  if (entry->kind == HK_NODE_DIR)
+    entry->u.dir->ino = ino;
+  else
+    entry->u.ino = ino;
+}
+
 HkNodeKind  hk_node_kind_from_mode   (mode_t             mode);
 HkNodeKind  hk_node_kind_from_dtype  (unsigned char      d_type);
-/* What a file looked like, folded into 32 bits (never 0). */
+/* What a file looked like, folded into 29 bits (never 0). */
 guint32     hk_node_stamp_from_stat  (const struct stat *st);
 
 G_END_DECLS

@@ -11,163 +11,453 @@
 
 #include "hk-nodes-private.h"
 
-/* The snapshot: every entry of a watched tree, as a node with its parent,
- * its siblings and a set keyed by (parent, name). It knows nothing of
- * backends, queues or threads; whoever owns it is told when a directory
- * node is freed. */
+/* The snapshot: every entry of a watched tree. A directory has a node
+ * (which never moves: watches and the walk point at it) and one table
+ * holding its entries, 16 bytes each, followed by their names; a table
+ * with many entries gets an index (open addressing, linear probing) to
+ * find a name. It knows nothing of backends, queues or threads; whoever
+ * owns it is told when a directory node is freed. */
 
-/* The stamp fits the padding of HkNode: files still cost 48 bytes. */
-G_STATIC_ASSERT (GLIB_SIZEOF_VOID_P != 8 || sizeof (HkNode) == 48);
+G_STATIC_ASSERT (sizeof (HkEntry) == 16);
 
-static guint
-node_hash (gconstpointer key)
+/* Below this many entries a name is found by comparing them all. */
+#define INDEX_MIN_ENTRIES 16
+
+struct _HkEntries
 {
-  const HkNode *node = key;
+  guint32  n;            /* entries in use */
+  guint32  n_alloc;
+  guint32  names_len;    /* bytes of names in use, garbage included */
+  guint32  names_alloc;
+  guint32  garbage;      /* bytes of names no entry uses any more */
+  guint32  index_mask;   /* slots - 1, when there is an index */
+  guint32 *index;        /* entry number + 1 per slot, 0 for empty; or NULL */
+  HkEntry  items[];      /* n_alloc of them, then names_alloc bytes of names */
+};
 
-  return g_str_hash (node->name) ^ (guint) (GPOINTER_TO_SIZE (node->parent) >> 4) * 2654435761u;
+static inline char *
+names_of (const HkEntries *t)
+{
+  return (char *) (t->items + t->n_alloc);
 }
 
-static gboolean
-node_equal (gconstpointer a,
-            gconstpointer b)
+static inline const char *
+item_name (const HkEntries *t,
+           guint32          i)
 {
-  const HkNode *na = a, *nb = b;
-
-  return na->parent == nb->parent && strcmp (na->name, nb->name) == 0;
+  return names_of (t) + t->items[i].name;
 }
 
-HkNode *
-hk_node_lookup (HkNodes    *nodes,
-             HkDirNode  *parent,
-             const char *name)
+/* --- the index ------------------------------------------------------------ */
+
+static void
+index_insert (HkEntries *t,
+              guint32    i)
 {
-  HkNode key = { .parent = parent, .name = (char *) name };
+  guint32 slot = g_str_hash (item_name (t, i)) & t->index_mask;
 
-  return g_hash_table_lookup (nodes->set, &key);
-}
-
-HkNode *
-hk_node_new (HkNodes    *nodes,
-          HkDirNode  *parent,
-          const char *name,
-          HkNodeKind  kind,
-          guint64     ino)
-{
-  gsize len = strlen (name) + 1;
-  gsize size = kind == HK_NODE_DIR ? sizeof (HkDirNode) : sizeof (HkNode);
-  HkNode *node = g_malloc0 (size + len);
-
-  node->name = (char *) node + size;
-  memcpy (node->name, name, len);
-  node->name_is_inline = TRUE;
-  node->kind = kind;
-  node->ino = ino;
-  node->parent = parent;
-
-  if (parent != NULL)
-    {
-      node->next = parent->children;
-      if (parent->children != NULL)
-        parent->children->prev = node;
-      parent->children = node;
-      g_hash_table_add (nodes->set, node);
-    }
-
-  return node;
-}
-
-void
-hk_node_unlink (HkNodes *nodes,
-             HkNode *node)
-{
-  HkDirNode *parent = node->parent;
-
-  if (parent == NULL)
-    return;
-
-  g_hash_table_remove (nodes->set, node);
-  if (node->prev != NULL)
-    node->prev->next = node->next;
-  else
-    parent->children = node->next;
-  if (node->next != NULL)
-    node->next->prev = node->prev;
-  node->prev = node->next = NULL;
-  node->parent = NULL;
+  while (t->index[slot] != 0)
+    slot = (slot + 1) & t->index_mask;
+  t->index[slot] = i + 1;
 }
 
 static void
-node_free (HkNodes *nodes,
-           HkNode  *node)
+index_rebuild (HkEntries *t,
+               guint32    slots)
 {
-  if (node->kind == HK_NODE_DIR && nodes->dir_freed != NULL)
-    nodes->dir_freed ((HkDirNode *) node, nodes->user_data);
-
-  if (!node->name_is_inline)
-    g_free (node->name);
-  g_free (node);
+  g_free (t->index);
+  t->index = g_new0 (guint32, slots);
+  t->index_mask = slots - 1;
+  for (guint32 i = 0; i < t->n; i++)
+    index_insert (t, i);
 }
 
-/* Removes @node and everything below it, without recursion (trees can be
- * deeper than the stack). */
+/* The slot holding the entry named @name, or -1. */
+static gint64
+index_find (const HkEntries *t,
+            const char      *name)
+{
+  guint32 slot = g_str_hash (name) & t->index_mask;
+
+  while (t->index[slot] != 0)
+    {
+      if (strcmp (item_name (t, t->index[slot] - 1), name) == 0)
+        return slot;
+      slot = (slot + 1) & t->index_mask;
+    }
+  return -1;
+}
+
+/* Empties @slot, moving back the entries after it that may not stay
+ * behind a hole (linear probing has no tombstones). */
+static void
+index_delete_slot (HkEntries *t,
+                   guint32    slot)
+{
+  guint32 mask = t->index_mask;
+  guint32 j = slot;
+
+  for (;;)
+    {
+      guint32 k;
+
+      j = (j + 1) & mask;
+      if (t->index[j] == 0)
+        break;
+      k = g_str_hash (item_name (t, t->index[j] - 1)) & mask;
+      /* The entry at j stays unless its home k lies cyclically outside
+       * (slot, j]. */
+      if (slot <= j ? (slot < k && k <= j) : (slot < k || k <= j))
+        continue;
+      t->index[slot] = t->index[j];
+      slot = j;
+    }
+  t->index[slot] = 0;
+}
+
+/* --- tables --------------------------------------------------------------- */
+
+static void
+table_resize (HkDirNode *dir,
+              guint32    n_alloc,
+              guint32    names_alloc)
+{
+  HkEntries *t = dir->entries;
+  gsize size = sizeof (HkEntries) + (gsize) n_alloc * sizeof (HkEntry) + names_alloc;
+  guint32 old_n_alloc;
+
+  if (t == NULL)
+    {
+      t = g_malloc (size);
+      memset (t, 0, sizeof *t);
+      t->n_alloc = n_alloc;
+      t->names_alloc = names_alloc;
+      dir->entries = t;
+      return;
+    }
+
+  old_n_alloc = t->n_alloc;
+  if (n_alloc < old_n_alloc)
+    memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
+  t = g_realloc (t, size);
+  if (n_alloc > old_n_alloc)
+    memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
+  t->n_alloc = n_alloc;
+  t->names_alloc = names_alloc;
+  dir->entries = t;
+}
+
+/* Drops the names no entry uses. */
+static void
+table_compact (HkEntries *t)
+{
+  g_autofree char *packed = NULL;
+  guint32 len = 0;
+
+  if (t->garbage == 0)
+    return;
+
+  packed = g_malloc (t->names_len - t->garbage);
+  for (guint32 i = 0; i < t->n; i++)
+    {
+      const char *name = item_name (t, i);
+      gsize size = strlen (name) + 1;
+
+      memcpy (packed + len, name, size);
+      t->items[i].name = len;
+      len += size;
+    }
+  memcpy (names_of (t), packed, len);
+  t->names_len = len;
+  t->garbage = 0;
+}
+
+/* Appends an entry for @name, its union left for the caller. */
+static HkEntry *
+table_append (HkDirNode  *dir,
+              const char *name,
+              HkNodeKind  kind)
+{
+  gsize size = strlen (name) + 1;
+  HkEntries *t = dir->entries;
+  HkEntry *entry;
+
+  if (t == NULL)
+    table_resize (dir, 4, MAX (64, size));
+  else
+    {
+      guint32 n_alloc = t->n_alloc;
+      gsize names_alloc = t->names_alloc;
+
+      if (t->names_len + size > names_alloc && t->garbage * 2 >= t->names_len)
+        table_compact (t);
+      if (t->n == n_alloc)
+        n_alloc *= 2;
+      while (t->names_len + size > names_alloc)
+        names_alloc *= 2;
+      if (names_alloc > G_MAXUINT32 || n_alloc > G_MAXUINT32 / 2)
+        g_error ("hachiko: a directory has more entries than a snapshot can hold");
+      if (n_alloc != t->n_alloc || names_alloc != t->names_alloc)
+        table_resize (dir, n_alloc, names_alloc);
+    }
+
+  t = dir->entries;
+  memcpy (names_of (t) + t->names_len, name, size);
+  entry = &t->items[t->n];
+  memset (entry, 0, sizeof *entry);
+  entry->name = t->names_len;
+  entry->kind = kind;
+  t->names_len += size;
+  t->n++;
+
+  if (t->index != NULL && t->n * 2 > t->index_mask + 1)
+    index_rebuild (t, (t->index_mask + 1) * 2);
+  else if (t->index != NULL)
+    index_insert (t, t->n - 1);
+  else if (t->n > INDEX_MIN_ENTRIES)
+    index_rebuild (t, 4 * INDEX_MIN_ENTRIES);
+
+  return entry;
+}
+
+/* Removes the entry @i: the last entry takes its place. */
+static void
+table_remove (HkDirNode *dir,
+              guint32    i)
+{
+  HkEntries *t = dir->entries;
+  guint32 last = t->n - 1;
+
+  if (t->index != NULL)
+    {
+      index_delete_slot (t, (guint32) index_find (t, item_name (t, i)));
+      if (i != last)
+        t->index[index_find (t, item_name (t, last))] = i + 1;
+    }
+
+  t->garbage += strlen (item_name (t, i)) + 1;
+  if (i != last)
+    {
+      t->items[i] = t->items[last];
+      if (t->items[i].kind == HK_NODE_DIR)
+        t->items[i].u.dir->index = i;
+    }
+  t->n--;
+
+  if (t->n == 0)
+    {
+      g_free (t->index);
+      g_free (t);
+      dir->entries = NULL;
+    }
+  else if (t->garbage > 4096 && t->garbage * 2 > t->names_len)
+    table_compact (t);
+}
+
+static guint32
+entry_number (HkDirNode *dir,
+              HkEntry   *entry)
+{
+  g_assert (dir->entries != NULL &&
+            entry >= dir->entries->items &&
+            entry < dir->entries->items + dir->entries->n);
+  return (guint32) (entry - dir->entries->items);
+}
+
+/* --- directories ---------------------------------------------------------- */
+
+HkDirNode *
+hk_dir_new_root (guint64 ino,
+                 dev_t   dev)
+{
+  HkDirNode *dir = g_slice_new0 (HkDirNode);
+
+  dir->ino = ino;
+  dir->dev = dev;
+  return dir;
+}
+
 void
-hk_node_remove_subtree (HkNodes *nodes,
-                     HkNode *node)
+hk_dir_free (HkNodes   *nodes,
+             HkDirNode *dir)
 {
   g_autoptr(GPtrArray) stack = g_ptr_array_new ();
 
-  hk_node_unlink (nodes, node);
-  g_ptr_array_add (stack, node);
-
+  g_ptr_array_add (stack, dir);
   while (stack->len > 0)
     {
-      HkNode *top = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+      HkDirNode *top = g_ptr_array_steal_index_fast (stack, stack->len - 1);
+      HkEntries *t = top->entries;
 
-      if (top->kind == HK_NODE_DIR)
-        {
-          HkDirNode *dir = (HkDirNode *) top;
+      for (guint32 i = 0; t != NULL && i < t->n; i++)
+        if (t->items[i].kind == HK_NODE_DIR)
+          g_ptr_array_add (stack, t->items[i].u.dir);
 
-          while (dir->children != NULL)
-            {
-              HkNode *child = dir->children;
-
-              hk_node_unlink (nodes, child);
-              g_ptr_array_add (stack, child);
-            }
-        }
-      node_free (nodes, top);
+      if (nodes->dir_freed != NULL)
+        nodes->dir_freed (top, nodes->user_data);
+      if (t != NULL)
+        g_free (t->index);
+      g_free (t);
+      g_slice_free (HkDirNode, top);
     }
 }
 
-void
-hk_node_rename (HkNodes    *nodes,
-             HkNode     *node,
-             HkDirNode  *new_parent,
-             const char *new_name)
+guint
+hk_dir_n_entries (const HkDirNode *dir)
 {
-  char *name = g_strdup (new_name);
-
-  hk_node_unlink (nodes, node);
-  if (!node->name_is_inline)
-    g_free (node->name);
-  node->name = name;
-  node->name_is_inline = FALSE;
-
-  node->parent = new_parent;
-  node->next = new_parent->children;
-  if (new_parent->children != NULL)
-    new_parent->children->prev = node;
-  new_parent->children = node;
-  g_hash_table_add (nodes->set, node);
+  return dir->entries != NULL ? dir->entries->n : 0;
 }
 
-/* Absolute path of @node; *relative points inside it, at the path
+HkEntry *
+hk_dir_entry_at (HkDirNode *dir,
+                 guint      i)
+{
+  g_assert (i < hk_dir_n_entries (dir));
+  return &dir->entries->items[i];
+}
+
+const char *
+hk_dir_entry_name (const HkDirNode *dir,
+                   const HkEntry   *entry)
+{
+  return names_of (dir->entries) + entry->name;
+}
+
+const char *
+hk_dir_name (const HkDirNode *dir)
+{
+  if (dir->parent == NULL)
+    return "";
+  return item_name (dir->parent->entries, dir->index);
+}
+
+HkEntry *
+hk_dir_lookup (HkDirNode  *dir,
+               const char *name)
+{
+  HkEntries *t = dir->entries;
+
+  if (t == NULL)
+    return NULL;
+
+  if (t->index != NULL)
+    {
+      gint64 slot = index_find (t, name);
+
+      return slot >= 0 ? &t->items[t->index[slot] - 1] : NULL;
+    }
+
+  for (guint32 i = 0; i < t->n; i++)
+    {
+      const char *candidate = item_name (t, i);
+
+      if (candidate[0] == name[0] && strcmp (candidate, name) == 0)
+        return &t->items[i];
+    }
+  return NULL;
+}
+
+HkEntry *
+hk_dir_add (HkDirNode  *dir,
+            const char *name,
+            HkNodeKind  kind,
+            guint64     ino)
+{
+  HkEntry *entry = table_append (dir, name, kind);
+
+  if (kind == HK_NODE_DIR)
+    {
+      HkDirNode *child = g_slice_new0 (HkDirNode);
+
+      child->parent = dir;
+      child->index = dir->entries->n - 1;
+      child->ino = ino;
+      child->dev = dir->dev;
+      entry->u.dir = child;
+    }
+  else
+    entry->u.ino = ino;
+
+  return entry;
+}
+
+HkDirNode *
+hk_dir_detach (HkDirNode *dir,
+               HkEntry   *entry)
+{
+  HkDirNode *child = hk_entry_dir (entry);
+
+  table_remove (dir, entry_number (dir, entry));
+  if (child != NULL)
+    {
+      child->parent = NULL;
+      child->index = 0;
+    }
+  return child;
+}
+
+void
+hk_dir_remove (HkNodes   *nodes,
+               HkDirNode *dir,
+               HkEntry   *entry)
+{
+  HkDirNode *child = hk_dir_detach (dir, entry);
+
+  if (child != NULL)
+    hk_dir_free (nodes, child);
+}
+
+HkEntry *
+hk_dir_attach (HkDirNode  *dir,
+               const char *name,
+               HkDirNode  *child)
+{
+  HkEntry *entry = table_append (dir, name, HK_NODE_DIR);
+
+  entry->u.dir = child;
+  child->parent = dir;
+  child->index = dir->entries->n - 1;
+  return entry;
+}
+
+HkEntry *
+hk_dir_rename (HkDirNode  *from_dir,
+               HkEntry    *entry,
+               HkDirNode  *to_dir,
+               const char *to_name)
+{
+  HkEntry old = *entry;
+  HkDirNode *child = hk_dir_detach (from_dir, entry);
+  HkEntry *moved;
+
+  if (child != NULL)
+    return hk_dir_attach (to_dir, to_name, child);
+
+  moved = table_append (to_dir, to_name, old.kind);
+  moved->u = old.u;
+  moved->stamp = old.stamp;
+  return moved;
+}
+
+void
+hk_dir_trim (HkDirNode *dir)
+{
+  HkEntries *t = dir->entries;
+
+  if (t == NULL)
+    return;
+  table_compact (t);
+  if (t->n_alloc > t->n || t->names_alloc > t->names_len)
+    table_resize (dir, t->n, t->names_len);
+}
+
+/* Absolute path of @dir; *relative points inside it, at the path
  * relative to the root ("" for the root itself). */
 char *
-hk_node_path (HkNodes     *nodes,
-           HkNode      *node,
-           const char  *child_name,
-           const char **relative)
+hk_dir_path (HkNodes          *nodes,
+             const HkDirNode  *dir,
+             const char       *child_name,
+             const char      **relative)
 {
   const char *parts[256];
   g_autoptr(GPtrArray) many = NULL;
@@ -183,8 +473,10 @@ hk_node_path (HkNodes     *nodes,
       len += strlen (child_name) + 1;
     }
 
-  for (HkNode *it = node; it != NULL && it->parent != NULL; it = &it->parent->node)
+  for (const HkDirNode *it = dir; it != NULL && it->parent != NULL; it = it->parent)
     {
+      const char *name = hk_dir_name (it);
+
       if (n == G_N_ELEMENTS (parts) && many == NULL)
         {
           many = g_ptr_array_new ();
@@ -192,11 +484,11 @@ hk_node_path (HkNodes     *nodes,
             g_ptr_array_add (many, (gpointer) parts[i]);
         }
       if (many != NULL)
-        g_ptr_array_add (many, it->name);
+        g_ptr_array_add (many, (gpointer) name);
       else
-        parts[n] = it->name;
+        parts[n] = name;
       n++;
-      len += strlen (it->name) + 1;
+      len += strlen (name) + 1;
     }
   if (many != NULL)
     names = (const char **) many->pdata;
@@ -248,7 +540,7 @@ hk_node_kind_from_dtype (unsigned char d_type)
 }
 
 /* What a file looked like when it was last reported or read, folded into
- * 32 bits (0: unknown). A rescan reports `modified` for a file only when it
+ * 29 bits (0: unknown). A rescan reports `modified` for a file only when it
  * no longer matches: the user was told about that state already. */
 guint32
 hk_node_stamp_from_stat (const struct stat *st)
@@ -263,7 +555,7 @@ hk_node_stamp_from_stat (const struct stat *st)
   h ^= h >> 33;
   h *= G_GUINT64_CONSTANT (0xff51afd7ed558ccd);
   h ^= h >> 33;
-  stamp = (guint32) h;
+  stamp = (guint32) h & 0x1fffffff;  /* HkEntry.stamp's width */
 
   return stamp != 0 ? stamp : 1;
 }
@@ -273,7 +565,6 @@ hk_nodes_init (HkNodes         *nodes,
                HkNodesDirFreed  dir_freed,
                gpointer         user_data)
 {
-  nodes->set = g_hash_table_new (node_hash, node_equal);
   nodes->root_path = NULL;
   nodes->dir_freed = dir_freed;
   nodes->user_data = user_data;
@@ -290,6 +581,5 @@ hk_nodes_set_root_path (HkNodes    *nodes,
 void
 hk_nodes_clear (HkNodes *nodes)
 {
-  g_clear_pointer (&nodes->set, g_hash_table_unref);
   g_clear_pointer (&nodes->root_path, g_free);
 }

@@ -124,16 +124,24 @@ dir_freed (HkDirNode *dir,
   unwatch_dir (tree, dir);
 }
 
-/* Records the state of @node (a file at @path) that is being reported. */
+/* Records the state of @entry (a file at @path) that is being reported. */
 static void
-node_stamp (HkNode     *node,
-            const char *path)
+entry_stamp (HkEntry    *entry,
+             const char *path)
 {
   struct stat st;
 
-  if (node->kind == HK_NODE_DIR)
+  if (entry->kind == HK_NODE_DIR)
     return;
-  node->stamp = lstat (path, &st) == 0 ? hk_node_stamp_from_stat (&st) : 0;
+  entry->stamp = lstat (path, &st) == 0 ? hk_node_stamp_from_stat (&st) : 0;
+}
+
+static char *
+entry_path (HkTree         *tree,
+            HkDirNode      *dir,
+            const HkEntry  *entry)
+{
+  return hk_dir_path (&tree->nodes, dir, hk_dir_entry_name (dir, entry), NULL);
 }
 
 /* --- output ------------------------------------------------------------ */
@@ -155,15 +163,17 @@ emit (HkTree      *tree,
   hk_event_queue_push_event (tree->queue, event);
 }
 
+/* Reports @entry of @dir. */
 static void
-emit_node (HkTree      *tree,
-           HkEventType  type,
-           HkNode      *node,
-           gboolean     synthetic,
-           gint64       now)
+emit_entry (HkTree      *tree,
+            HkEventType  type,
+            HkDirNode   *dir,
+            HkEntry     *entry,
+            gboolean     synthetic,
+            gint64       now)
 {
-  emit (tree, type, hk_node_path (&tree->nodes, node, NULL, NULL), NULL,
-        node->kind == HK_NODE_DIR, synthetic, now);
+  emit (tree, type, entry_path (tree, dir, entry), NULL,
+        entry->kind == HK_NODE_DIR, synthetic, now);
 }
 
 static void
@@ -250,7 +260,7 @@ backend_for (HkTree     *tree,
              HkDirNode  *dir,
              const char *path)
 {
-  HkDirNode *parent = dir->node.parent;
+  HkDirNode *parent = dir->parent;
   gpointer kind;
 
   if (tree->options.mounts != NULL &&
@@ -395,19 +405,20 @@ open_dir (HkTree     *tree,
   return dirp;
 }
 
+/* Whether the directory @dir (NULL: not a directory) is watched and read. */
 static gboolean
-descend_into (HkTree *tree,
-              HkNode *node)
+descend_into (HkTree    *tree,
+              HkDirNode *dir)
 {
   g_autofree char *path = NULL;
   const char *relative;
 
-  if (!tree->options.recursive || node->kind != HK_NODE_DIR)
+  if (!tree->options.recursive || dir == NULL)
     return FALSE;
   if (tree->options.rules == NULL)
     return TRUE;
 
-  path = hk_node_path (&tree->nodes, node, NULL, &relative);
+  path = hk_dir_path (&tree->nodes, dir, NULL, &relative);
   return !is_excluded (tree, relative);
 }
 
@@ -454,7 +465,7 @@ report_link_loop (HkTree     *tree,
                   HkDirNode  *parent,
                   const char *name)
 {
-  g_autofree char *path = hk_node_path (&tree->nodes, &parent->node, name, NULL);
+  g_autofree char *path = hk_dir_path (&tree->nodes, parent, name, NULL);
   g_autofree char *display = g_filename_display_name (path);
 
   report_error (tree, g_error_new (G_IO_ERROR, G_IO_ERROR_TOO_MANY_LINKS,
@@ -479,8 +490,8 @@ resolve_symlink (HkTree      *tree,
       !S_ISDIR (target->st_mode))
     return HK_NODE_SYMLINK;
 
-  for (HkDirNode *it = parent; it != NULL; it = it->node.parent)
-    if (it->node.ino == target->st_ino && it->dev == target->st_dev)
+  for (HkDirNode *it = parent; it != NULL; it = it->parent)
+    if (it->ino == target->st_ino && it->dev == target->st_dev)
       {
         report_link_loop (tree, parent, name);
         return HK_NODE_SYMLINK;
@@ -495,8 +506,8 @@ resolve_symlink (HkTree      *tree,
   return HK_NODE_DIR;
 }
 
-/* Creates the node for an entry read from @dir_fd. */
-static HkNode *
+/* Records an entry read from @dir_fd. */
+static HkEntry *
 add_entry (HkTree     *tree,
            HkDirNode  *dir,
            int         dir_fd,
@@ -505,20 +516,17 @@ add_entry (HkTree     *tree,
            guint64     ino)
 {
   struct stat target;
-  HkNode *node;
+  HkEntry *entry;
 
   if (kind == HK_NODE_SYMLINK && resolve_symlink (tree, dir, dir_fd, name, &target) == HK_NODE_DIR)
     {
-      node = hk_node_new (&tree->nodes, dir, name, HK_NODE_DIR, target.st_ino);
-      ((HkDirNode *) node)->followed = TRUE;
-      ((HkDirNode *) node)->dev = target.st_dev;
-      return node;
+      entry = hk_dir_add (dir, name, HK_NODE_DIR, target.st_ino);
+      entry->u.dir->followed = TRUE;
+      entry->u.dir->dev = target.st_dev;
+      return entry;
     }
 
-  node = hk_node_new (&tree->nodes, dir, name, kind, ino);
-  if (kind == HK_NODE_DIR)
-    ((HkDirNode *) node)->dev = dir->dev;
-  return node;
+  return hk_dir_add (dir, name, kind, ino);
 }
 
 #define DENTS_SIZE (32 * 1024)
@@ -533,7 +541,7 @@ static gboolean
 watch_new_dir (HkTree    *tree,
                HkDirNode *dir)
 {
-  g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
+  g_autofree char *path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
 
   if (watch_dir (tree, dir, path, NULL))
     return TRUE;
@@ -543,25 +551,27 @@ watch_new_dir (HkTree    *tree,
   return FALSE;
 }
 
-/* Reports @child, just found in the directory open as @dir_fd, as a
+/* Reports @child of @dir, just found in it (open as @dir_fd), as a
  * synthetic `created`: a directory is watched first (and read later,
  * through @scan), a file's state is recorded. */
 static void
-report_found (HkTree *tree,
-              HkNode *child,
-              int     dir_fd,
-              Scan   *scan)
+report_found (HkTree    *tree,
+              HkDirNode *dir,
+              HkEntry   *child,
+              int        dir_fd,
+              Scan      *scan)
 {
-  gboolean descend = descend_into (tree, child) && watch_new_dir (tree, (HkDirNode *) child);
+  HkDirNode *child_dir = hk_entry_dir (child);
+  gboolean descend = descend_into (tree, child_dir) && watch_new_dir (tree, child_dir);
   struct stat st;
 
-  if (child->kind != HK_NODE_DIR)
-    child->stamp = fstatat (dir_fd, child->name, &st, AT_SYMLINK_NOFOLLOW) == 0
+  if (child_dir == NULL)
+    child->stamp = fstatat (dir_fd, hk_dir_entry_name (dir, child), &st, AT_SYMLINK_NOFOLLOW) == 0
       ? hk_node_stamp_from_stat (&st) : 0;
 
-  emit_node (tree, HK_EVENT_CREATED, child, TRUE, scan->now);
+  emit_entry (tree, HK_EVENT_CREATED, dir, child, TRUE, scan->now);
   if (descend)
-    g_ptr_array_add (scan->pending, child);
+    g_ptr_array_add (scan->pending, child_dir);
 }
 
 /* Reads one directory, adding what the snapshot does not have yet. It
@@ -572,10 +582,10 @@ scan_one (Scan      *scan,
           HkDirNode *dir)
 {
   HkTree *tree = scan->tree;
-  g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
+  g_autofree char *path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
   /* A directory with no known entries (the usual case while walking) needs
    * no duplicate check: readdir lists each name once. */
-  gboolean fresh = dir->children == NULL;
+  gboolean fresh = hk_dir_n_entries (dir) == 0;
   gboolean polled;
   HkScanner scanner;
   HkScannerEntry entry;
@@ -620,11 +630,11 @@ scan_one (Scan      *scan,
     {
       const char *name = entry.name;
       HkNodeKind kind;
-      HkNode *child;
+      HkEntry *child;
 
       if (!tree_accepts (tree, dir, name))
         continue;
-      if (!fresh && hk_node_lookup (&tree->nodes, dir, name) != NULL)
+      if (!fresh && hk_dir_lookup (dir, name) != NULL)
         continue;
 
       kind = hk_node_kind_from_dtype (entry.type);
@@ -640,7 +650,7 @@ scan_one (Scan      *scan,
       child = add_entry (tree, dir, fd, name, kind, entry.ino);
       if (scan->emit)
         {
-          report_found (tree, child, fd, scan);
+          report_found (tree, dir, child, fd, scan);
           continue;
         }
 
@@ -654,11 +664,14 @@ scan_one (Scan      *scan,
             child->stamp = hk_node_stamp_from_stat (&st);
         }
 
-      if (descend_into (tree, child))
-        g_ptr_array_add (scan->pending, child);
+      if (descend_into (tree, hk_entry_dir (child)))
+        g_ptr_array_add (scan->pending, hk_entry_dir (child));
     }
 
   close (fd);
+  /* Read in full: the table need not keep room to grow. */
+  if (fresh)
+    hk_dir_trim (dir);
 }
 
 /* How long the start walk reads before it lets the backends deliver what
@@ -750,12 +763,12 @@ lookup_dir (HkTree     *tree,
 
   for (guint i = 0; names[i] != NULL && dir != NULL; i++)
     {
-      HkNode *node;
+      HkEntry *entry;
 
       if (names[i][0] == '\0')
         continue;
-      node = hk_node_lookup (&tree->nodes, dir, names[i]);
-      dir = node != NULL && node->kind == HK_NODE_DIR ? (HkDirNode *) node : NULL;
+      entry = hk_dir_lookup (dir, names[i]);
+      dir = entry != NULL ? hk_entry_dir (entry) : NULL;
     }
 
   return dir;
@@ -774,9 +787,13 @@ unwatch_subtree (HkTree    *tree,
       HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
 
       unwatch_dir (tree, dir);
-      for (HkNode *child = dir->children; child != NULL; child = child->next)
-        if (child->kind == HK_NODE_DIR)
-          g_ptr_array_add (stack, child);
+      for (guint i = 0; i < hk_dir_n_entries (dir); i++)
+        {
+          HkDirNode *child = hk_entry_dir (hk_dir_entry_at (dir, i));
+
+          if (child != NULL)
+            g_ptr_array_add (stack, child);
+        }
     }
 }
 
@@ -860,7 +877,7 @@ hk_tree_free (HkTree *tree)
     return;
 
   if (tree->root != NULL)
-    hk_node_remove_subtree (&tree->nodes, &tree->root->node);
+    hk_dir_free (&tree->nodes, tree->root);
   g_clear_pointer (&tree->mount_monitor, hk_mount_monitor_free);
   g_free (tree->real_root);
   hk_nodes_clear (&tree->nodes);
@@ -932,8 +949,7 @@ hk_tree_start (HkTree        *tree,
       return FALSE;
     }
 
-  tree->root = (HkDirNode *) hk_node_new (&tree->nodes, NULL, "", HK_NODE_DIR, st.st_ino);
-  tree->root->dev = st.st_dev;
+  tree->root = hk_dir_new_root (st.st_ino, st.st_dev);
   remember_above_root (tree);
   tree->synced_at_ns = realtime_ns ();
 
@@ -1009,7 +1025,7 @@ check_root (HkTree *tree,
 
   if (stat (tree->options.root_path, &st) == 0)
     {
-      if (st.st_ino == tree->root->node.ino && st.st_dev == tree->root->dev)
+      if (st.st_ino == tree->root->ino && st.st_dev == tree->root->dev)
         return TRUE;
       tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND,
                             "was replaced: the path now leads to another directory", now);
@@ -1053,60 +1069,63 @@ tree_is_live (HkTree *tree)
   return TRUE;
 }
 
-/* Whether @node (known already) is still the entry on disk, for a name
- * that arrives by rename(2). Only nodes found by reading a directory can be
- * met again this way (their inode is known); a node recorded from an event
- * (inode 0) meeting a rename onto its name was replaced. */
+/* Whether @entry of @dir (known already) is still the entry on disk, for
+ * a name that arrives by rename(2). Only entries found by reading a
+ * directory can be met again this way (their inode is known); an entry
+ * recorded from an event (inode 0) meeting a rename onto its name was
+ * replaced. */
 static gboolean
-node_is_on_disk (HkTree *tree,
-                 HkNode *node)
+entry_is_on_disk (HkTree    *tree,
+                  HkDirNode *dir,
+                  HkEntry   *entry)
 {
   g_autofree char *path = NULL;
+  guint64 ino = hk_entry_ino (entry);
   struct stat st;
 
-  if (node->ino == 0)
+  if (ino == 0)
     return FALSE;
-  path = hk_node_path (&tree->nodes, node, NULL, NULL);
+  path = entry_path (tree, dir, entry);
   if (lstat (path, &st) != 0)
     return TRUE;  /* gone again: its deletion is queued */
-  return node->ino == st.st_ino;
+  return ino == st.st_ino;
 }
 
 /* Records the entry @name in @dir that the kernel reported as a new
  * non-directory, with the kind and state it has now (what the user will
  * be told about). With follow-symlinks, a link to a directory becomes a
  * followed directory. */
-static HkNode *
+static HkEntry *
 add_created_file (HkTree     *tree,
                   HkDirNode  *dir,
                   const char *name)
 {
-  g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, name, NULL);
-  HkNode *node;
+  g_autofree char *path = hk_dir_path (&tree->nodes, dir, name, NULL);
+  HkEntry *entry;
   struct stat st;
 
   /* Gone or replaced by a directory already: the events for that follow. */
   if (lstat (path, &st) != 0 || S_ISDIR (st.st_mode))
-    return hk_node_new (&tree->nodes, dir, name, HK_NODE_FILE, 0);
+    return hk_dir_add (dir, name, HK_NODE_FILE, 0);
 
   if (S_ISLNK (st.st_mode) && tree->options.follow_symlinks)
     {
-      g_autofree char *dir_path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
+      g_autofree char *dir_path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
       int dir_fd = open_dir_fd (tree, dir, dir_path);
 
       if (dir_fd >= 0)
         {
-          node = add_entry (tree, dir, dir_fd, name, HK_NODE_SYMLINK, st.st_ino);
+          entry = add_entry (tree, dir, dir_fd, name, HK_NODE_SYMLINK, st.st_ino);
           close (dir_fd);
-          if (node->kind != HK_NODE_DIR)
-            node->stamp = hk_node_stamp_from_stat (&st);
-          return node;
+          if (entry->kind != HK_NODE_DIR)
+            entry->stamp = hk_node_stamp_from_stat (&st);
+          return entry;
         }
     }
 
-  node = hk_node_new (&tree->nodes, dir, name, hk_node_kind_from_mode (st.st_mode), 0);
-  node->stamp = hk_node_stamp_from_stat (&st);
-  return node;
+  entry = hk_dir_add (dir, name, hk_node_kind_from_mode (st.st_mode), 0);
+  entry->stamp = hk_node_stamp_from_stat (&st);
+  return entry;
 }
 
 static void
@@ -1117,48 +1136,45 @@ tree_on_created (HkTree     *tree,
                  gboolean    is_directory,
                  gint64      now)
 {
-  HkNodeKind kind = is_directory ? HK_NODE_DIR : HK_NODE_FILE;
   gboolean descend;
-  HkNode *node;
+  HkDirNode *child_dir;
+  HkEntry *entry;
 
   if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
     return;
 
-  node = hk_node_lookup (&tree->nodes, dir, name);
-  if (node != NULL)
+  entry = hk_dir_lookup (dir, name);
+  if (entry != NULL)
     {
       /* Already reported by the read of a new directory... */
-      if (!moved_in || node_is_on_disk (tree, node))
+      if (!moved_in || entry_is_on_disk (tree, dir, entry))
         return;
       /* ...or renamed over from outside: the old entry is gone. */
-      emit_node (tree, HK_EVENT_DELETED, node, FALSE, now);
-      hk_node_remove_subtree (&tree->nodes, node);
-      node = NULL;
+      emit_entry (tree, HK_EVENT_DELETED, dir, entry, FALSE, now);
+      hk_dir_remove (&tree->nodes, dir, entry);
     }
 
   /* Not every backend knows a directory from a link to one. */
   if (is_directory)
     {
-      g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, name, NULL);
+      g_autofree char *path = hk_dir_path (&tree->nodes, dir, name, NULL);
       struct stat st;
 
       is_directory = lstat (path, &st) != 0 || S_ISDIR (st.st_mode);
     }
 
   if (!is_directory)
-    node = add_created_file (tree, dir, name);
+    entry = add_created_file (tree, dir, name);
   else
-    {
-      node = hk_node_new (&tree->nodes, dir, name, kind, 0);
-      ((HkDirNode *) node)->dev = dir->dev;
-    }
+    entry = hk_dir_add (dir, name, HK_NODE_DIR, 0);
+  child_dir = hk_entry_dir (entry);
 
   /* A directory is watched before it is reported, then read. */
-  descend = descend_into (tree, node) && watch_new_dir (tree, (HkDirNode *) node);
-  emit_node (tree, HK_EVENT_CREATED, node, FALSE, now);
+  descend = descend_into (tree, child_dir) && watch_new_dir (tree, child_dir);
+  emit_entry (tree, HK_EVENT_CREATED, dir, entry, FALSE, now);
 
   if (descend)
-    scan_new_directory (tree, (HkDirNode *) node, now);
+    scan_new_directory (tree, child_dir, now);
 }
 
 static void
@@ -1167,19 +1183,19 @@ tree_on_deleted (HkTree     *tree,
                  const char *name,
                  gint64      now)
 {
-  HkNode *node;
+  HkEntry *entry;
 
   if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
     return;
 
   /* Never reported as created (it came and went before we read its
    * directory): nothing to report. */
-  node = hk_node_lookup (&tree->nodes, dir, name);
-  if (node == NULL)
+  entry = hk_dir_lookup (dir, name);
+  if (entry == NULL)
     return;
 
-  emit_node (tree, HK_EVENT_DELETED, node, FALSE, now);
-  hk_node_remove_subtree (&tree->nodes, node);
+  emit_entry (tree, HK_EVENT_DELETED, dir, entry, FALSE, now);
+  hk_dir_remove (&tree->nodes, dir, entry);
 }
 
 static void
@@ -1190,7 +1206,7 @@ tree_on_changed (HkTree      *tree,
                  gboolean     is_directory,
                  gint64       now)
 {
-  HkNode *node;
+  HkEntry *entry;
   char *path;
 
   if (!tree_is_live (tree))
@@ -1200,7 +1216,8 @@ tree_on_changed (HkTree      *tree,
     {
       /* The root directory itself. */
       if (tree->only_name == NULL)
-        emit_node (tree, event_type, &dir->node, FALSE, now);
+        emit (tree, event_type, hk_dir_path (&tree->nodes, dir, NULL, NULL), NULL,
+              TRUE, FALSE, now);
       return;
     }
 
@@ -1210,11 +1227,11 @@ tree_on_changed (HkTree      *tree,
   /* A name the snapshot does not have is stale: the read of its new
    * directory already saw it renamed or deleted (and reported the result),
    * or its creation was never reported. */
-  node = hk_node_lookup (&tree->nodes, dir, name);
-  if (node == NULL)
+  entry = hk_dir_lookup (dir, name);
+  if (entry == NULL)
     return;
   /* What the entry is, the snapshot knows best: not every backend says. */
-  is_directory = node->kind == HK_NODE_DIR;
+  is_directory = entry->kind == HK_NODE_DIR;
 
   switch (event_type)
     {
@@ -1229,10 +1246,10 @@ tree_on_changed (HkTree      *tree,
       break;
     }
 
-  path = hk_node_path (&tree->nodes, &dir->node, name, NULL);
+  path = hk_dir_path (&tree->nodes, dir, name, NULL);
   if (event_type == HK_EVENT_MODIFIED || event_type == HK_EVENT_ATTRIBUTE_CHANGED ||
       event_type == HK_EVENT_CLOSED)
-    node_stamp (node, path);
+    entry_stamp (entry, path);
   emit (tree, event_type, path, NULL, is_directory, FALSE, now);
 }
 
@@ -1257,7 +1274,7 @@ catch_up_unwatched (HkTree    *tree,
     {
       HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
 
-      if (dir->watch == NULL && descend_into (tree, &dir->node))
+      if (dir->watch == NULL && descend_into (tree, dir))
         {
           /* Nothing under it was ever watched; report no modifications. */
           rescan_dir (tree, dir, &scan, G_MAXINT64);
@@ -1265,9 +1282,13 @@ catch_up_unwatched (HkTree    *tree,
           continue;
         }
 
-      for (HkNode *child = dir->children; child != NULL; child = child->next)
-        if (child->kind == HK_NODE_DIR)
-          g_ptr_array_add (stack, child);
+      for (guint i = 0; i < hk_dir_n_entries (dir); i++)
+        {
+          HkDirNode *child = hk_entry_dir (hk_dir_entry_at (dir, i));
+
+          if (child != NULL)
+            g_ptr_array_add (stack, child);
+        }
     }
 }
 
@@ -1282,7 +1303,8 @@ tree_on_moved (HkTree     *tree,
 {
   gboolean from_in = tree_accepts (tree, from_dir, from_name);
   gboolean to_in = tree_accepts (tree, to_dir, to_name);
-  HkNode *node, *replaced;
+  HkEntry *entry, *replaced;
+  HkDirNode *moved_dir;
   char *old_path, *new_path;
 
   if (!tree_is_live (tree))
@@ -1297,8 +1319,8 @@ tree_on_moved (HkTree     *tree,
       return;
     }
 
-  node = hk_node_lookup (&tree->nodes, from_dir, from_name);
-  if (node == NULL)
+  entry = hk_dir_lookup (from_dir, from_name);
+  if (entry == NULL)
     {
       /* Its creation was never seen: it is new to us where it lands. */
       tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
@@ -1306,23 +1328,28 @@ tree_on_moved (HkTree     *tree,
     }
 
   /* rename(2) over an existing entry replaces it. */
-  replaced = hk_node_lookup (&tree->nodes, to_dir, to_name);
-  if (replaced != NULL && replaced != node)
+  replaced = hk_dir_lookup (to_dir, to_name);
+  if (replaced != NULL && replaced != entry)
     {
       /* Reported, so that a move never lands on an entry that exists:
        * the coalescer relies on it (docs/coalescing.md). */
-      emit_node (tree, HK_EVENT_DELETED, replaced, FALSE, now);
-      hk_node_remove_subtree (&tree->nodes, replaced);
+      emit_entry (tree, HK_EVENT_DELETED, to_dir, replaced, FALSE, now);
+      hk_dir_remove (&tree->nodes, to_dir, replaced);
+      /* The removal may have moved the source within the same table. */
+      entry = hk_dir_lookup (from_dir, from_name);
     }
+  else if (replaced == entry)
+    return;  /* renamed onto itself */
 
-  old_path = hk_node_path (&tree->nodes, node, NULL, NULL);
-  hk_node_rename (&tree->nodes, node, to_dir, to_name);
-  new_path = hk_node_path (&tree->nodes, node, NULL, NULL);
-  node_stamp (node, new_path);  /* a rename changes the ctime */
-  emit (tree, HK_EVENT_MOVED, old_path, new_path, node->kind == HK_NODE_DIR, FALSE, now);
+  old_path = hk_dir_path (&tree->nodes, from_dir, from_name, NULL);
+  entry = hk_dir_rename (from_dir, entry, to_dir, to_name);
+  moved_dir = hk_entry_dir (entry);
+  new_path = hk_dir_path (&tree->nodes, to_dir, to_name, NULL);
+  entry_stamp (entry, new_path);  /* a rename changes the ctime */
+  emit (tree, HK_EVENT_MOVED, old_path, new_path, moved_dir != NULL, FALSE, now);
 
-  if (node->kind == HK_NODE_DIR)
-    catch_up_unwatched (tree, (HkDirNode *) node, now);
+  if (moved_dir != NULL)
+    catch_up_unwatched (tree, moved_dir, now);
 }
 
 /* Whether @dir's path still leads to a directory that can be it: the same
@@ -1335,13 +1362,13 @@ dir_still_on_disk (HkTree    *tree,
   g_autofree char *path = NULL;
   struct stat st;
 
-  if (dir->node.parent == NULL)
+  if (dir->parent == NULL)
     return FALSE;
-  path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
+  path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
   if ((dir_may_be_link (tree, dir) ? stat (path, &st) : lstat (path, &st)) != 0)
     return FALSE;
   return S_ISDIR (st.st_mode) &&
-         (dir->node.ino == 0 || dir->node.ino == st.st_ino);
+         (dir->ino == 0 || dir->ino == st.st_ino);
 }
 
 static void
@@ -1405,11 +1432,14 @@ struct _Pairing
 
 typedef struct
 {
-  HkNode *node;           /* detached with its subtree */
-  char   *path;           /* where the user last saw it */
-  guint   paired : 1;
-  guint   reported : 1;
-  guint   deferred : 1;   /* deleted after the moves out of it */
+  HkDirNode  *dir;        /* a directory's node, detached with its subtree */
+  char       *path;       /* where the user last saw it */
+  guint64     ino;
+  guint32     stamp;
+  HkNodeKind  kind;
+  guint       paired : 1;
+  guint       reattached : 1;
+  guint       deferred : 1;   /* deleted after the moves out of it */
 } Vanished;
 
 typedef struct
@@ -1429,6 +1459,13 @@ vanished_free (Vanished *v)
   g_free (v);
 }
 
+/* Whether @v is still held back, not yet put back into the snapshot. */
+static gboolean
+vanished_pending (Vanished *v)
+{
+  return !v->reattached;
+}
+
 static Pairing *
 pairing_new (void)
 {
@@ -1440,27 +1477,30 @@ pairing_new (void)
   return pairing;
 }
 
-/* An entry of the snapshot is no longer on disk (or is another one now). */
+/* @entry of @dir is no longer on disk (or is another one now). */
 static void
-vanish (Scan   *scan,
-        HkNode *node)
+vanish (Scan      *scan,
+        HkDirNode *dir,
+        HkEntry   *entry)
 {
   Vanished *v;
 
   if (scan->pairing == NULL)
     {
-      emit_node (scan->tree, HK_EVENT_DELETED, node, TRUE, scan->now);
-      hk_node_remove_subtree (&scan->tree->nodes, node);
+      emit_entry (scan->tree, HK_EVENT_DELETED, dir, entry, TRUE, scan->now);
+      hk_dir_remove (&scan->tree->nodes, dir, entry);
       return;
     }
 
   v = g_new0 (Vanished, 1);
-  v->path = hk_node_path (&scan->tree->nodes, node, NULL, NULL);
-  v->node = node;
-  hk_node_unlink (&scan->tree->nodes, node);
+  v->path = entry_path (scan->tree, dir, entry);
+  v->kind = entry->kind;
+  v->ino = hk_entry_ino (entry);
+  v->stamp = entry->stamp;
+  v->dir = hk_dir_detach (dir, entry);
   g_ptr_array_add (scan->pairing->vanished, v);
-  if (node->ino != 0)
-    g_hash_table_insert (scan->pairing->by_ino, &v->node->ino, v);
+  if (v->ino != 0)
+    g_hash_table_insert (scan->pairing->by_ino, &v->ino, v);
 }
 
 static void
@@ -1499,41 +1539,55 @@ is_attached (HkTree    *tree,
 {
   HkDirNode *it = dir;
 
-  while (it->node.parent != NULL)
-    it = it->node.parent;
+  while (it->parent != NULL)
+    it = it->parent;
   return it == tree->root;
 }
 
+/* Reports @entry of @dir created, and everything below it, directories
+ * before their contents. */
 static void
-emit_subtree_created (HkTree *tree,
-                      HkNode *node,
-                      gint64  now)
+emit_subtree_created (HkTree    *tree,
+                      HkDirNode *dir,
+                      HkEntry   *entry,
+                      gint64     now)
 {
   g_autoptr(GPtrArray) stack = g_ptr_array_new ();
 
-  g_ptr_array_add (stack, node);
+  emit_entry (tree, HK_EVENT_CREATED, dir, entry, TRUE, now);
+  if (hk_entry_dir (entry) != NULL)
+    g_ptr_array_add (stack, hk_entry_dir (entry));
   while (stack->len > 0)
     {
-      HkNode *top = g_ptr_array_steal_index (stack, stack->len - 1);
+      HkDirNode *top = g_ptr_array_steal_index (stack, stack->len - 1);
 
-      emit_node (tree, HK_EVENT_CREATED, top, TRUE, now);
-      if (top->kind == HK_NODE_DIR)
-        for (HkNode *child = ((HkDirNode *) top)->children; child != NULL; child = child->next)
-          g_ptr_array_add (stack, child);
+      for (guint i = 0; i < hk_dir_n_entries (top); i++)
+        {
+          HkEntry *child = hk_dir_entry_at (top, i);
+
+          emit_entry (tree, HK_EVENT_CREATED, top, child, TRUE, now);
+          if (hk_entry_dir (child) != NULL)
+            g_ptr_array_add (stack, hk_entry_dir (child));
+        }
     }
 }
 
-static HkNode *
+/* Puts the vanished source of @a back into the snapshot where it
+ * appeared. */
+static HkEntry *
 reattach (HkTree   *tree,
           Appeared *a)
 {
-  HkNode *node = a->source->node;
+  Vanished *v = a->source;
+  HkEntry *entry;
 
-  a->source->node = NULL;
-  hk_node_rename (&tree->nodes, node, a->dir, a->name);
-  if (node->kind != HK_NODE_DIR)
-    node->stamp = a->stamp;  /* a rename changes the ctime */
-  return node;
+  v->reattached = TRUE;
+  if (v->dir != NULL)
+    return hk_dir_attach (a->dir, a->name, g_steal_pointer (&v->dir));
+
+  entry = hk_dir_add (a->dir, a->name, v->kind, v->ino);
+  entry->stamp = a->stamp;  /* a rename changes the ctime */
+  return entry;
 }
 
 /* Reports what the rescan held back: deletions first (a rename over an
@@ -1554,7 +1608,7 @@ pairing_finish (Scan *scan)
       Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
       Vanished *v = a->ino != 0 ? g_hash_table_lookup (pairing->by_ino, &a->ino) : NULL;
 
-      if (v != NULL && !v->paired && v->node->kind == a->kind && is_attached (tree, a->dir))
+      if (v != NULL && !v->paired && v->kind == a->kind && is_attached (tree, a->dir))
         {
           v->paired = TRUE;
           a->source = v;
@@ -1577,7 +1631,7 @@ pairing_finish (Scan *scan)
         }
       /* Freed at the end: appearances below it still point into it. */
       emit (tree, HK_EVENT_DELETED, g_strdup (v->path), NULL,
-            v->node->kind == HK_NODE_DIR, TRUE, scan->now);
+            v->kind == HK_NODE_DIR, TRUE, scan->now);
     }
 
   while (progress)
@@ -1587,20 +1641,20 @@ pairing_finish (Scan *scan)
         {
           Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
           g_autofree char *dest = NULL;
-          HkNode *node;
+          HkDirNode *moved_dir;
 
-          if (a->source == NULL || a->source->node == NULL)
+          if (a->source == NULL || !vanished_pending (a->source))
             continue;
-          dest = hk_node_path (&tree->nodes, &a->dir->node, a->name, NULL);
+          dest = hk_dir_path (&tree->nodes, a->dir, a->name, NULL);
           if (g_hash_table_contains (occupied, dest))
             continue;
 
           g_hash_table_remove (occupied, a->source->path);
-          node = reattach (tree, a);
+          moved_dir = hk_entry_dir (reattach (tree, a));
           emit (tree, HK_EVENT_MOVED, g_strdup (a->source->path), g_steal_pointer (&dest),
-                node->kind == HK_NODE_DIR, TRUE, scan->now);
-          if (node->kind == HK_NODE_DIR)
-            g_ptr_array_add (moved_dirs, node);
+                moved_dir != NULL, TRUE, scan->now);
+          if (moved_dir != NULL)
+            g_ptr_array_add (moved_dirs, moved_dir);
           progress = TRUE;
         }
     }
@@ -1611,29 +1665,29 @@ pairing_finish (Scan *scan)
 
       if (v->deferred)
         emit (tree, HK_EVENT_DELETED, g_strdup (v->path), NULL,
-              v->node->kind == HK_NODE_DIR, TRUE, scan->now);
+              v->kind == HK_NODE_DIR, TRUE, scan->now);
     }
 
   for (guint i = 0; i < pairing->appeared->len; i++)
     {
       Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
-      HkNode *child;
+      HkEntry *child;
 
-      if (a->source != NULL && a->source->node != NULL)
+      if (a->source != NULL && vanished_pending (a->source))
         {
           /* A cycle of renames (a <-> b): told as deletion and creation. */
           emit (tree, HK_EVENT_DELETED, g_strdup (a->source->path), NULL,
                 a->kind == HK_NODE_DIR, TRUE, scan->now);
-          emit_subtree_created (tree, reattach (tree, a), scan->now);
+          emit_subtree_created (tree, a->dir, reattach (tree, a), scan->now);
         }
       else if (a->source == NULL && is_attached (tree, a->dir) &&
-               hk_node_lookup (&tree->nodes, a->dir, a->name) == NULL)
+               hk_dir_lookup (a->dir, a->name) == NULL)
         {
-          g_autofree char *dir_path = hk_node_path (&tree->nodes, &a->dir->node, NULL, NULL);
+          g_autofree char *dir_path = hk_dir_path (&tree->nodes, a->dir, NULL, NULL);
           int dir_fd = open (dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
           child = add_entry (tree, a->dir, dir_fd, a->name, a->kind, a->ino);
-          report_found (tree, child, dir_fd, scan);
+          report_found (tree, a->dir, child, dir_fd, scan);
           if (dir_fd >= 0)
             close (dir_fd);
         }
@@ -1644,8 +1698,8 @@ pairing_finish (Scan *scan)
     {
       Vanished *v = g_ptr_array_index (pairing->vanished, i);
 
-      if (v->node != NULL)
-        hk_node_remove_subtree (&tree->nodes, g_steal_pointer (&v->node));
+      if (v->dir != NULL)
+        hk_dir_free (&tree->nodes, g_steal_pointer (&v->dir));
     }
 
   g_array_unref (pairing->appeared);
@@ -1670,20 +1724,21 @@ lost_change (Scan              *scan,
   return HK_EVENT_ATTRIBUTE_CHANGED;
 }
 
-/* Whether the file @node, now @st on disk, changed since the user was last
- * told about it. Its stamp says what was reported; a file never stamped
- * (read by the start walk and quiet since) counts as changed when its ctime
- * is not older than @threshold_ns, the last moment nothing was lost. */
+/* Whether the file @entry, now @st on disk, changed since the user was
+ * last told about it. Its stamp says what was reported; a file never
+ * stamped (read by the start walk and quiet since) counts as changed when
+ * its ctime is not older than @threshold_ns, the last moment nothing was
+ * lost. */
 static gboolean
-file_changed_unreported (HkNode            *node,
+file_changed_unreported (const HkEntry     *entry,
                          const struct stat *st,
                          gint64             threshold_ns,
                          gint64             until_ns)
 {
   gint64 ctime_ns;
 
-  if (node->stamp != 0)
-    return node->stamp != hk_node_stamp_from_stat (st);
+  if (entry->stamp != 0)
+    return entry->stamp != hk_node_stamp_from_stat (st);
 
   ctime_ns = (gint64) st->st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_ctim.tv_nsec;
   return ctime_ns >= threshold_ns && (until_ns == 0 || ctime_ns < until_ns);
@@ -1698,9 +1753,9 @@ followed_link_unchanged (HkTree    *tree,
 {
   struct stat target;
 
-  return fstatat (dir_fd, dir->node.name, &target, 0) == 0 &&
+  return fstatat (dir_fd, hk_dir_name (dir), &target, 0) == 0 &&
          S_ISDIR (target.st_mode) &&
-         target.st_ino == dir->node.ino &&
+         target.st_ino == dir->ino &&
          target.st_dev == dir->dev;
 }
 
@@ -1711,11 +1766,10 @@ rescan_dir (HkTree    *tree,
             gint64     threshold_ns)
 {
   const char *relative;
-  g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, NULL, &relative);
-  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autofree char *path = hk_dir_path (&tree->nodes, dir, NULL, &relative);
   g_autoptr(GError) error = NULL;
   struct dirent *de;
-  HkNode *child, *next;
+  HkEntry *child;
   DIR *dirp;
 
   gboolean was_unwatched = dir->watch == NULL;
@@ -1747,22 +1801,23 @@ rescan_dir (HkTree    *tree,
         continue;
 
       kind = hk_node_kind_from_mode (st.st_mode);
-      child = hk_node_lookup (&tree->nodes, dir, name);
-      if (child != NULL && child->kind == HK_NODE_DIR && ((HkDirNode *) child)->followed &&
-          kind == HK_NODE_SYMLINK && followed_link_unchanged (tree, (HkDirNode *) child, dirfd (dirp)))
+      child = hk_dir_lookup (dir, name);
+      if (child != NULL && child->kind == HK_NODE_DIR && child->u.dir->followed &&
+          kind == HK_NODE_SYMLINK && followed_link_unchanged (tree, child->u.dir, dirfd (dirp)))
         {
           /* A followed link to the same directory: rescanned as that
            * directory. Anything else is a replacement, below. */
-          g_hash_table_add (seen, child->name);
-          if (descend_into (tree, child))
-            rescan_dir (tree, (HkDirNode *) child, scan, threshold_ns);
+          child->mark = TRUE;
+          if (descend_into (tree, child->u.dir))
+            rescan_dir (tree, child->u.dir, scan, threshold_ns);
           continue;
         }
 
-      if (child != NULL && (child->kind != kind || (child->ino != 0 && child->ino != st.st_ino)))
+      if (child != NULL && (child->kind != kind ||
+                            (hk_entry_ino (child) != 0 && hk_entry_ino (child) != st.st_ino)))
         {
           /* Replaced by something else. */
-          vanish (scan, child);
+          vanish (scan, dir, child);
           child = NULL;
         }
 
@@ -1776,30 +1831,34 @@ rescan_dir (HkTree    *tree,
         {
           /* All new: watched, reported, then read by a plain scan. */
           child = add_entry (tree, dir, dirfd (dirp), name, kind, st.st_ino);
-          report_found (tree, child, dirfd (dirp), scan);
-        }
-      else
-        {
-          child->ino = st.st_ino;
-          if (kind != HK_NODE_DIR)
-            {
-              if (file_changed_unreported (child, &st, threshold_ns, scan->until_ns))
-                emit_node (tree, lost_change (scan, &st, threshold_ns), child, TRUE, scan->now);
-              child->stamp = hk_node_stamp_from_stat (&st);
-            }
-          else if (!scan->shallow && descend_into (tree, child))
-            rescan_dir (tree, (HkDirNode *) child, scan, threshold_ns);
+          child->mark = TRUE;
+          report_found (tree, dir, child, dirfd (dirp), scan);
+          continue;
         }
 
-      g_hash_table_add (seen, child->name);
+      /* Marked first: the entry may move in its table below. */
+      child->mark = TRUE;
+      hk_entry_set_ino (child, st.st_ino);
+      if (kind != HK_NODE_DIR)
+        {
+          if (file_changed_unreported (child, &st, threshold_ns, scan->until_ns))
+            emit_entry (tree, lost_change (scan, &st, threshold_ns), dir, child, TRUE, scan->now);
+          child->stamp = hk_node_stamp_from_stat (&st);
+        }
+      else if (!scan->shallow && descend_into (tree, child->u.dir))
+        rescan_dir (tree, child->u.dir, scan, threshold_ns);
     }
   closedir (dirp);
 
-  for (child = dir->children; child != NULL; child = next)
+  /* What was not seen vanished. Backwards: a removal moves the last entry,
+   * already looked at, into the hole. */
+  for (guint i = hk_dir_n_entries (dir); i > 0; i--)
     {
-      next = child->next;
-      if (!g_hash_table_contains (seen, child->name))
-        vanish (scan, child);
+      child = hk_dir_entry_at (dir, i - 1);
+      if (child->mark)
+        child->mark = FALSE;
+      else
+        vanish (scan, dir, child);
     }
 }
 
@@ -1889,7 +1948,7 @@ retry_kernel_watch (HkTree    *tree,
   if (releases == tree->releases_seen && now < tree->next_retry_us)
     return;
 
-  path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
+  path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
   watch = add_watch (tree, tree->options.backend, dir, path, NULL);
   if (watch == NULL)
     {
@@ -1912,27 +1971,28 @@ check_contents (HkTree    *tree,
                 Scan      *scan,
                 gint64     since_ns)
 {
-  g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
+  g_autofree char *path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
   int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   gboolean consistent = TRUE;
 
   if (fd < 0)
     return FALSE;
 
-  for (HkNode *child = dir->children; child != NULL; child = child->next)
+  for (guint i = 0; i < hk_dir_n_entries (dir); i++)
     {
+      HkEntry *child = hk_dir_entry_at (dir, i);
       struct stat st;
 
       if (child->kind == HK_NODE_DIR)
         continue;
-      if (fstatat (fd, child->name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-          (child->ino != 0 && child->ino != st.st_ino))
+      if (fstatat (fd, hk_dir_entry_name (dir, child), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          (child->u.ino != 0 && child->u.ino != st.st_ino))
         {
           consistent = FALSE;  /* renamed or replaced: let a read sort it out */
           break;
         }
       if (file_changed_unreported (child, &st, since_ns, scan->until_ns))
-        emit_node (tree, lost_change (scan, &st, since_ns), child, TRUE, scan->now);
+        emit_entry (tree, lost_change (scan, &st, since_ns), dir, child, TRUE, scan->now);
       child->stamp = hk_node_stamp_from_stat (&st);
     }
 
@@ -2103,7 +2163,7 @@ client_dup_path (gpointer client,
 {
   if (!is_attached (client, dir))
     return NULL;
-  return hk_node_path (&((HkTree *) client)->nodes, dir, NULL, NULL);
+  return hk_dir_path (&((HkTree *) client)->nodes, dir, NULL, NULL);
 }
 
 static const HkWatchClientFuncs tree_client_funcs = {
@@ -2144,7 +2204,7 @@ hk_tree_dup_snapshot (HkTree *tree)
     {
       HkDirNode *dir = g_ptr_array_index (dirs, i);
       guint32 handle = g_array_index (handles, guint32, i);
-      g_autofree char *path = hk_node_path (&tree->nodes, &dir->node, NULL, NULL);
+      g_autofree char *path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
       int fd = open_dir_fd (tree, dir, path);
 
       if (fd < 0)
@@ -2153,16 +2213,18 @@ hk_tree_dup_snapshot (HkTree *tree)
           continue;
         }
 
-      for (HkNode *child = dir->children; child != NULL; child = child->next)
+      for (guint j = 0; j < hk_dir_n_entries (dir); j++)
         {
+          HkEntry *child = hk_dir_entry_at (dir, j);
+          const char *name = hk_dir_entry_name (dir, child);
           guint32 child_handle;
-          int flags = child->kind == HK_NODE_DIR && ((HkDirNode *) child)->followed
+          int flags = child->kind == HK_NODE_DIR && child->u.dir->followed
             ? 0 : AT_SYMLINK_NOFOLLOW;
 
           /* Gone since: its event is on its way. */
-          if (fstatat (fd, child->name, &st, flags) != 0)
+          if (fstatat (fd, name, &st, flags) != 0)
             continue;
-          child_handle = hk_snapshot_builder_add (builder, handle, child->name, G_FILE_TYPE_UNKNOWN,
+          child_handle = hk_snapshot_builder_add (builder, handle, name, G_FILE_TYPE_UNKNOWN,
                                                   st.st_dev, st.st_ino,
                                                   S_ISDIR (st.st_mode) ? 0 : (guint64) st.st_size,
                                                   (gint64) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
@@ -2170,7 +2232,7 @@ hk_tree_dup_snapshot (HkTree *tree)
                                                   st.st_mode);
           if (child->kind == HK_NODE_DIR && child_handle != HK_SNAPSHOT_NO_DIR)
             {
-              g_ptr_array_add (dirs, child);
+              g_ptr_array_add (dirs, child->u.dir);
               g_array_append_val (handles, child_handle);
             }
         }
@@ -2202,8 +2264,8 @@ static void
 forget_contents (HkTree    *tree,
                  HkDirNode *dir)
 {
-  while (dir->children != NULL)
-    hk_node_remove_subtree (&tree->nodes, dir->children);
+  while (hk_dir_n_entries (dir) > 0)
+    hk_dir_remove (&tree->nodes, dir, hk_dir_entry_at (dir, hk_dir_n_entries (dir) - 1));
   unwatch_dir (tree, dir);
 }
 
@@ -2229,17 +2291,18 @@ hk_tree_set_rules (HkTree        *tree,
     {
       HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
 
-      for (HkNode *child = dir->children; child != NULL; child = child->next)
+      for (guint i = 0; i < hk_dir_n_entries (dir); i++)
         {
+          HkDirNode *child = hk_entry_dir (hk_dir_entry_at (dir, i));
           g_autofree char *path = NULL;
           const char *relative;
 
-          if (child->kind != HK_NODE_DIR)
+          if (child == NULL)
             continue;
 
-          path = hk_node_path (&tree->nodes, child, NULL, &relative);
+          path = hk_dir_path (&tree->nodes, child, NULL, &relative);
           if (is_excluded (tree, relative))
-            forget_contents (tree, (HkDirNode *) child);
+            forget_contents (tree, child);
           else if (old_rules != NULL && hk_filter_rules_excludes_directory (old_rules, relative))
             g_ptr_array_add (pending, child);
           else
