@@ -250,6 +250,8 @@ table_remove (HkDirNode *dir,
       g_free (t);
       dir->entries = NULL;
     }
+  else if (t->n_alloc >= 64 && t->n * 4 < t->n_alloc)
+    hk_dir_trim (dir);  /* most entries went: give the room back */
   else if (t->garbage > 4096 && t->garbage * 2 > t->names_len)
     table_compact (t);
 }

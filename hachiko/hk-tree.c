@@ -1428,6 +1428,7 @@ struct _Pairing
   GPtrArray  *vanished;   /* of Vanished, in the order found */
   GHashTable *by_ino;     /* ino -> Vanished, for those with a known inode */
   GArray     *appeared;   /* of Appeared */
+  GHashTable *appeared_at; /* "dir/name" -> index + 1 in appeared */
 };
 
 typedef struct
@@ -1474,6 +1475,7 @@ pairing_new (void)
   pairing->vanished = g_ptr_array_new_with_free_func ((GDestroyNotify) vanished_free);
   pairing->by_ino = g_hash_table_new (g_int64_hash, g_int64_equal);
   pairing->appeared = g_array_new (FALSE, FALSE, sizeof (Appeared));
+  pairing->appeared_at = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return pairing;
 }
 
@@ -1510,10 +1512,29 @@ appear (Scan              *scan,
         HkNodeKind         kind,
         const struct stat *st)
 {
-  Appeared a = { dir, g_strdup (name), kind, st->st_ino,
+  Pairing *pairing = scan->pairing;
+  Appeared a = { dir, NULL, kind, st->st_ino,
                  kind != HK_NODE_DIR ? hk_node_stamp_from_stat (st) : 0, NULL };
+  char *at = g_strdup_printf ("%p/%s", (gpointer) dir, name);
+  guint found = GPOINTER_TO_UINT (g_hash_table_lookup (pairing->appeared_at, at));
 
-  g_array_append_val (scan->pairing->appeared, a);
+  /* Read twice in one round (its directory changed again meanwhile): the
+   * later read is what is there. Two entries for one name would pair two
+   * moves onto it. */
+  if (found != 0)
+    {
+      Appeared *earlier = &g_array_index (pairing->appeared, Appeared, found - 1);
+
+      earlier->kind = a.kind;
+      earlier->ino = a.ino;
+      earlier->stamp = a.stamp;
+      g_free (at);
+      return;
+    }
+
+  a.name = g_strdup (name);
+  g_array_append_val (pairing->appeared, a);
+  g_hash_table_insert (pairing->appeared_at, at, GUINT_TO_POINTER (pairing->appeared->len));
 }
 
 /* Whether a paired move's source lies below @v, an unpaired deletion. */
@@ -1703,6 +1724,7 @@ pairing_finish (Scan *scan)
     }
 
   g_array_unref (pairing->appeared);
+  g_hash_table_unref (pairing->appeared_at);
   g_hash_table_unref (pairing->by_ino);
   g_ptr_array_unref (pairing->vanished);
   g_free (pairing);

@@ -426,6 +426,44 @@ test_polling_round_pairs_moves (Fixture *f, gconstpointer data)
   assert_events (f, "moved a/b -> b2 (s); moved x -> a/y (s); created n (s)");
 }
 
+/* Runs on the worker between two reads of the root in one round. */
+static void
+replace_between_reads (guint    i,
+                       gpointer data)
+{
+  Fixture *f = data;
+
+  if (i == 1)
+    rename_rel (f, "k/j", "c");
+}
+
+/* A directory read twice in one polling round (it changed again while the
+ * round went on) lists a new name twice: once with the inode it had at
+ * the first read, once with the one it has now. Only the later one is
+ * there; pairing both made two moves onto one name (test-stress, polling
+ * variant, under load). */
+static void
+test_polling_round_reads_a_directory_twice (Fixture *f, gconstpointer data)
+{
+  g_autofree char *root = g_strdup (f->root);
+  g_autofree char *k = NULL;
+
+  mkdir_rel (f, "k");
+  write_rel (f, "k/j");
+  write_rel (f, "w");
+  fixture_start (f);
+  rename_rel (f, "w", "c");
+  k = path_of (f, "k");
+  {
+    const char *round[] = { root, root, k, NULL };
+
+    hk_fake_backend_inject_round_full (round, HK_RESCAN_ENTRIES, 0, G_MAXINT64,
+                                       replace_between_reads, f);
+  }
+  flush ();
+  assert_events (f, "deleted w (s); moved k/j -> c (s)");
+}
+
 static void
 test_many_watchdogs_share_one_key (Fixture *f, gconstpointer data)
 {
@@ -463,6 +501,7 @@ main (int argc, char *argv[])
   ADD ("created-directory-watched-before-reported", test_created_directory_is_watched_before_reported);
   ADD ("deletion-of-unreported-name-dropped", test_deletion_of_unreported_name_dropped);
   ADD ("rename-is-one-moved", test_rename_is_one_moved);
+  ADD ("polling-round-reads-a-directory-twice", test_polling_round_reads_a_directory_twice);
   ADD ("renamed-directory-keeps-paths", test_renamed_directory_keeps_paths);
   ADD ("directory-moved-out-is-one-deleted", test_directory_moved_out_is_one_deleted);
   ADD ("directory-moved-in-is-read", test_directory_moved_in_is_read);

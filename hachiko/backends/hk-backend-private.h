@@ -148,6 +148,16 @@ void   hk_fake_backend_inject_round   (const char * const *dir_paths,
                                        HkRescanKind  kind,
                                        gint64        since_ns,
                                        gint64        until_ns);
+/* The same, calling @step on the worker before the directory @i is
+ * reported: a test changes the disk in the middle of a round. */
+typedef void (*HkFakeRoundStep) (guint    i,
+                                 gpointer data);
+void   hk_fake_backend_inject_round_full (const char * const *dir_paths,
+                                          HkRescanKind  kind,
+                                          gint64        since_ns,
+                                          gint64        until_ns,
+                                          HkFakeRoundStep step,
+                                          gpointer      step_data);
 void   hk_fake_backend_inject_lost    (gint64        since_ns);
 void   hk_fake_backend_inject_dropped (const char   *dir_path);
 /* The next watch of @path fails with @code (a GIOErrorEnum). */

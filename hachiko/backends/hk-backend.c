@@ -563,12 +563,23 @@ char *
 hk_backend_dup_path (HkBackend *self,
                      gpointer   key)
 {
-  HkWatch *watch = g_hash_table_lookup (self->keys, key);
+  g_auto(WatchList) watches = { { NULL, }, NULL, 0 };
 
-  if (watch == NULL)
-    return NULL;
+  /* The oldest watch that has a path: a client's directory may be held
+   * out of its tree for a moment (a rescan pairing a move) and has none. */
+  watch_list_collect (&watches, self, key);
+  for (guint i = 0; i < watches.len; i++)
+    {
+      HkWatch *watch = watches.items[i];
+      char *path;
 
-  return watch->client.funcs->dup_path (watch->client.data, watch->dir);
+      if (watch->removed)
+        continue;
+      path = watch->client.funcs->dup_path (watch->client.data, watch->dir);
+      if (path != NULL)
+        return path;
+    }
+  return NULL;
 }
 
 /* The process behind the reports a backend is making, for backends that

@@ -164,6 +164,8 @@ typedef struct
   gint64      since_ns;
   gint64      until_ns;
   guint       count;
+  HkFakeRoundStep step;
+  gpointer    step_data;
   gboolean    done;
   GMutex      mutex;
   GCond       cond;
@@ -225,8 +227,12 @@ run_injection (gpointer data)
           break;
         case INJECT_RESCAN:
           for (guint i = 0; inj->dir_paths[i] != NULL; i++)
-            hk_backend_report_rescan (backend, key_for_path (self, inj->dir_paths[i]),
-                                      inj->rescan_kind, inj->since_ns, inj->until_ns, now);
+            {
+              if (inj->step != NULL)
+                inj->step (i, inj->step_data);
+              hk_backend_report_rescan (backend, key_for_path (self, inj->dir_paths[i]),
+                                        inj->rescan_kind, inj->since_ns, inj->until_ns, now);
+            }
           hk_backend_report_rescan_done (backend, now);
           break;
         case INJECT_LOST:
@@ -322,8 +328,20 @@ hk_fake_backend_inject_round (const char * const *dir_paths,
                               gint64              since_ns,
                               gint64              until_ns)
 {
+  hk_fake_backend_inject_round_full (dir_paths, kind, since_ns, until_ns, NULL, NULL);
+}
+
+void
+hk_fake_backend_inject_round_full (const char * const *dir_paths,
+                                   HkRescanKind        kind,
+                                   gint64              since_ns,
+                                   gint64              until_ns,
+                                   HkFakeRoundStep     step,
+                                   gpointer            step_data)
+{
   Injection inj = { INJECT_RESCAN, .dir_paths = dir_paths, .rescan_kind = kind,
-                    .since_ns = since_ns, .until_ns = until_ns };
+                    .since_ns = since_ns, .until_ns = until_ns,
+                    .step = step, .step_data = step_data };
 
   inject (&inj);
 }

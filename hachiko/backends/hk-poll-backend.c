@@ -34,6 +34,7 @@ typedef struct
   gint64 due_us;       /* monotonic time of the next round */
   guint  interval_ms;
   guint  interval_set : 1;  /* a client asked for an interval */
+  guint  recent : 1;        /* its times are from the tick it was read in */
 } PolledDir;
 
 typedef struct
@@ -58,6 +59,34 @@ static gint64
 timespec_ns (const struct timespec *ts)
 {
   return (gint64) ts->tv_sec * G_GINT64_CONSTANT (1000000000) + ts->tv_nsec;
+}
+
+/* Files are stamped from the coarse clock: two changes within one of its
+ * ticks leave a directory with the same times. A directory whose times are
+ * that close to the moment it was read may have changed again after the
+ * read without its times moving, so it is read once more, next round. */
+static gint64
+coarse_tick_ns (void)
+{
+  static gsize tick_ns;
+
+  if (g_once_init_enter (&tick_ns))
+    {
+      struct timespec res;
+      gint64 ns = clock_getres (CLOCK_REALTIME_COARSE, &res) == 0
+        ? MAX (2 * timespec_ns (&res), 10 * G_GINT64_CONSTANT (1000000))
+        : 20 * G_GINT64_CONSTANT (1000000);
+
+      g_once_init_leave (&tick_ns, (gsize) ns);
+    }
+  return (gint64) tick_ns;
+}
+
+static gboolean
+times_are_recent (const struct stat *st,
+                  gint64             read_at_ns)
+{
+  return MAX (timespec_ns (&st->st_mtim), timespec_ns (&st->st_ctim)) >= read_at_ns - coarse_tick_ns ();
 }
 
 static guint
@@ -154,11 +183,13 @@ poll_dir (HkPollBackend *self,
       return FALSE;
     }
 
-  if (timespec_ns (&st.st_mtim) != dir->mtime_ns || timespec_ns (&st.st_ctim) != dir->ctime_ns)
+  if (timespec_ns (&st.st_mtim) != dir->mtime_ns || timespec_ns (&st.st_ctim) != dir->ctime_ns ||
+      (dir->recent && !recheck))
     {
       dir->round_ns = until;
       dir->mtime_ns = timespec_ns (&st.st_mtim);
       dir->ctime_ns = timespec_ns (&st.st_ctim);
+      dir->recent = times_are_recent (&st, until);
       hk_backend_report_rescan (&self->parent, dir, HK_RESCAN_ENTRIES, since, until, now);
       return TRUE;
     }
@@ -236,6 +267,7 @@ hk_poll_backend_add_watch (HkBackend     *backend,
       dir->mtime_ns = timespec_ns (&st.st_mtim);
       dir->ctime_ns = timespec_ns (&st.st_ctim);
       dir->round_ns = coarse_realtime_ns ();
+      dir->recent = times_are_recent (&st, dir->round_ns);
       dir->interval_ms = DEFAULT_INTERVAL_MS;
       dir->due_us = first_round (self, dir);
       g_hash_table_add (self->dirs, dir);
