@@ -1537,21 +1537,31 @@ appear (Scan              *scan,
   g_hash_table_insert (pairing->appeared_at, at, GUINT_TO_POINTER (pairing->appeared->len));
 }
 
-/* Whether a paired move's source lies below @v, an unpaired deletion. */
-static gboolean
-holds_move_source (Pairing  *pairing,
-                   Vanished *v)
+/* The directories above the sources of paired moves, as paths: a
+ * deletion of one of them waits until after the moves out of it. One set
+ * for the whole pairing: a rescan may hold a hundred thousand entries. */
+static GHashTable *
+move_source_parents (Pairing *pairing)
 {
-  gsize len = strlen (v->path);
+  GHashTable *parents = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   for (guint i = 0; i < pairing->vanished->len; i++)
     {
-      Vanished *other = g_ptr_array_index (pairing->vanished, i);
+      Vanished *v = g_ptr_array_index (pairing->vanished, i);
+      const char *slash;
 
-      if (other->paired && strncmp (other->path, v->path, len) == 0 && other->path[len] == '/')
-        return TRUE;
+      if (!v->paired)
+        continue;
+      for (slash = strrchr (v->path, '/'); slash != NULL && slash > v->path;
+           slash = g_strrstr_len (v->path, slash - v->path, "/"))
+        {
+          char *parent = g_strndup (v->path, slash - v->path);
+
+          if (!g_hash_table_add (parents, parent))
+            break;  /* and so are the ones above it */
+        }
     }
-  return FALSE;
+  return parents;
 }
 
 static gboolean
@@ -1622,6 +1632,7 @@ pairing_finish (Scan *scan)
   HkTree *tree = scan->tree;
   GPtrArray *moved_dirs = g_ptr_array_new ();
   g_autoptr(GHashTable) occupied = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) source_parents = NULL;
   gboolean progress = TRUE;
 
   for (guint i = 0; i < pairing->appeared->len; i++)
@@ -1645,7 +1656,9 @@ pairing_finish (Scan *scan)
         continue;
       /* A directory holding the source of a move is deleted after the
        * move, so that the move's source is still there when it is told. */
-      if (holds_move_source (pairing, v))
+      if (source_parents == NULL)
+        source_parents = move_source_parents (pairing);
+      if (v->kind == HK_NODE_DIR && g_hash_table_contains (source_parents, v->path))
         {
           v->deferred = TRUE;
           continue;
@@ -1809,7 +1822,7 @@ rescan_dir (HkTree    *tree,
       return;
     }
 
-  while ((de = readdir (dirp)) != NULL)
+  while ((de = readdir (dirp)) != NULL && !g_atomic_int_get (&tree->cancelled))
     {
       const char *name = de->d_name;
       struct stat st;
@@ -1873,11 +1886,11 @@ rescan_dir (HkTree    *tree,
   closedir (dirp);
 
   /* What was not seen vanished. Backwards: a removal moves the last entry,
-   * already looked at, into the hole. */
+   * already looked at, into the hole. A stopped tree is thrown away. */
   for (guint i = hk_dir_n_entries (dir); i > 0; i--)
     {
       child = hk_dir_entry_at (dir, i - 1);
-      if (child->mark)
+      if (child->mark || g_atomic_int_get (&tree->cancelled))
         child->mark = FALSE;
       else
         vanish (scan, dir, child);
@@ -1901,7 +1914,7 @@ rescan (HkTree    *tree,
     return;
 
   g_ptr_array_add (todo, dir != NULL ? dir : tree->root);
-  while (todo->len > 0)
+  while (todo->len > 0 && !g_atomic_int_get (&tree->cancelled))
     {
       g_autoptr(GPtrArray) moved = NULL;
 
