@@ -372,6 +372,7 @@ typedef struct
   gboolean   shallow;    /* rescans: known subdirectories are not re-read */
   gint64     until_ns;   /* rescans: changes at or after this are not ours (0: none) */
   Pairing   *pairing;    /* rescans: appearances and disappearances, paired by inode */
+  gint64     lost_from_ns; /* rescans: born after this, an entry is new (0: unknown) */
 } Scan;
 
 static void
@@ -1450,6 +1451,7 @@ typedef struct
   HkNodeKind  kind;
   guint64     ino;
   guint32     stamp;
+  gboolean    born_late;  /* created after the lost stretch began: new */
   Vanished   *source;     /* set when paired */
 } Appeared;
 
@@ -1505,16 +1507,42 @@ vanish (Scan      *scan,
     g_hash_table_insert (scan->pairing->by_ino, &v->ino, v);
 }
 
+/* Whether the entry @name (in the directory open as @dir_fd) was created
+ * after @lost_from_ns, by its birth time where the filesystem keeps one.
+ * Such an entry is new, even when it has the inode number of one that
+ * vanished: filesystems hand a freed number out again at once. Birth times
+ * come from the coarse clock or a fine one, and the stretch's start from
+ * either too: only a birth clearly after it counts, and an entry made in
+ * the first BIRTH_SLACK_NS of the stretch may still be paired. */
+#define BIRTH_SLACK_NS (20 * G_GINT64_CONSTANT (1000000))
+
+static gboolean
+born_after (int         dir_fd,
+            const char *name,
+            gint64      lost_from_ns)
+{
+  struct statx stx;
+
+  if (lost_from_ns == 0 ||
+      statx (dir_fd, name, AT_SYMLINK_NOFOLLOW, STATX_BTIME, &stx) != 0 ||
+      !(stx.stx_mask & STATX_BTIME))
+    return FALSE;
+  return (gint64) stx.stx_btime.tv_sec * G_GINT64_CONSTANT (1000000000) +
+         stx.stx_btime.tv_nsec > lost_from_ns + BIRTH_SLACK_NS;
+}
+
 static void
 appear (Scan              *scan,
         HkDirNode         *dir,
+        int                dir_fd,
         const char        *name,
         HkNodeKind         kind,
         const struct stat *st)
 {
   Pairing *pairing = scan->pairing;
   Appeared a = { dir, NULL, kind, st->st_ino,
-                 kind != HK_NODE_DIR ? hk_node_stamp_from_stat (st) : 0, NULL };
+                 kind != HK_NODE_DIR ? hk_node_stamp_from_stat (st) : 0,
+                 born_after (dir_fd, name, scan->lost_from_ns), NULL };
   char *at = g_strdup_printf ("%p/%s", (gpointer) dir, name);
   guint found = GPOINTER_TO_UINT (g_hash_table_lookup (pairing->appeared_at, at));
 
@@ -1528,6 +1556,7 @@ appear (Scan              *scan,
       earlier->kind = a.kind;
       earlier->ino = a.ino;
       earlier->stamp = a.stamp;
+      earlier->born_late = a.born_late;
       g_free (at);
       return;
     }
@@ -1640,7 +1669,8 @@ pairing_finish (Scan *scan)
       Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
       Vanished *v = a->ino != 0 ? g_hash_table_lookup (pairing->by_ino, &a->ino) : NULL;
 
-      if (v != NULL && !v->paired && v->kind == a->kind && is_attached (tree, a->dir))
+      if (v != NULL && !v->paired && v->kind == a->kind && !a->born_late &&
+          is_attached (tree, a->dir))
         {
           v->paired = TRUE;
           a->source = v;
@@ -1858,7 +1888,7 @@ rescan_dir (HkTree    *tree,
 
       if (child == NULL && scan->pairing != NULL)
         {
-          appear (scan, dir, name, kind, &st);
+          appear (scan, dir, dirfd (dirp), name, kind, &st);
           continue;
         }
 
@@ -1912,6 +1942,7 @@ rescan (HkTree    *tree,
 
   if (tree->root_gone)
     return;
+  scan.lost_from_ns = synced_at_ns;
 
   g_ptr_array_add (todo, dir != NULL ? dir : tree->root);
   while (todo->len > 0 && !g_atomic_int_get (&tree->cancelled))
@@ -2046,7 +2077,7 @@ client_rescan (gpointer      client,
   HkTree *tree = client;
   HkDirNode *dir = dir_ptr;
   g_autoptr(GPtrArray) pending = g_ptr_array_new ();
-  Scan scan = { tree, TRUE, now, pending, NULL, TRUE, until_ns };
+  Scan scan = { tree, TRUE, now, pending, NULL, TRUE, until_ns, NULL, since_ns };
 
   /* Held back by this round's pairing (it vanished): not ours now. */
   if (!tree_is_live (tree) || !is_attached (tree, dir))
