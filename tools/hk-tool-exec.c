@@ -15,8 +15,6 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include <glib-unix.h>
-
 #include "hk-tool-private.h"
 
 /* With --per-event --on-busy-update=queue, events beyond this wait
@@ -59,7 +57,6 @@ typedef struct
   int            signum;
   char         **command;
 
-  GMainLoop     *loop;
   HkToolWatch   *watch;
   GSubprocess   *current;
   GPid           current_pgid;
@@ -143,7 +140,7 @@ quit_when_idle (ExecState *self,
   self->exit_code = exit_code;
   clear_source (&self->retry_timer);
   if (self->current == NULL)
-    g_main_loop_quit (self->loop);
+    hk_tool_watch_quit (self->watch, self->exit_code);
 }
 
 static void
@@ -167,7 +164,7 @@ on_child_exited (GObject      *source,
   clear_source (&self->kill_timer);
 
   if (self->quitting)
-    g_main_loop_quit (self->loop);
+    hk_tool_watch_quit (self->watch, self->exit_code);
   else
     maybe_run (self);
 }
@@ -397,9 +394,11 @@ on_lost (gpointer data)
 }
 
 static void
-handle_signal (ExecState *self,
-               int        signum)
+handle_signal (int      signum,
+               gpointer data)
 {
+  ExecState *self = data;
+
   /* A second signal while the command is finishing: no more waiting. */
   if (self->quitting)
     {
@@ -410,20 +409,6 @@ handle_signal (ExecState *self,
   hk_tool_watch_stop (self->watch);
   hk_tool_signal_group (self->current_pgid, signum);
   quit_when_idle (self, HK_TOOL_EXIT_SIGNALED (signum));
-}
-
-static gboolean
-on_sigint (gpointer data)
-{
-  handle_signal (data, SIGINT);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_sigterm (gpointer data)
-{
-  handle_signal (data, SIGTERM);
-  return G_SOURCE_CONTINUE;
 }
 
 /* --clear's value: an option callback of the main group gets no state. */
@@ -540,7 +525,9 @@ hk_tool_exec (int    argc,
   g_autoptr(HkToolWatch) watch = NULL;
   g_auto(GStrv) args = NULL;
   g_auto(GStrv) command = NULL;
-  guint sigint_id, sigterm_id;
+  const HkToolHandlers handlers = {
+    .ready = on_ready, .batch = on_batch, .lost = on_lost, .signal = handle_signal,
+  };
 
   args = hk_tool_split_command (argc, argv, &command);
   /* GOption would take the PATH after a bare -c as its value. */
@@ -565,23 +552,14 @@ hk_tool_exec (int    argc,
 
   state.command = command;
   state.watch = watch;
-  state.loop = g_main_loop_new (NULL, FALSE);
   g_queue_init (&state.pending_events);
-  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &state);
-  sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, &state);
 
-  hk_tool_watch_start (watch, on_ready, on_batch, on_lost, &state);
-  g_main_loop_run (state.loop);
-
-  hk_tool_watch_stop (watch);
-  g_source_remove (sigint_id);
-  g_source_remove (sigterm_id);
+  hk_tool_watch_run (watch, &handlers, &state, &state.exit_code);
   clear_source (&state.kill_timer);
   clear_source (&state.retry_timer);
   g_queue_clear_full (&state.pending_events, (GDestroyNotify) hk_event_unref);
   g_clear_pointer (&state.pending_batch, hk_tool_run_free);
   g_clear_pointer (&state.run, hk_tool_run_free);
-  g_main_loop_unref (state.loop);
 
 out:
   g_free (state.busy_name);

@@ -143,15 +143,37 @@ typedef void (*HkToolReadyFunc) (const GError *error,
 /* No root is watched any more (each was deleted or unmounted). */
 typedef void (*HkToolLostFunc)  (gpointer      user_data);
 
+/* SIGINT or SIGTERM arrived. */
+typedef void (*HkToolSignalFunc) (int           signum,
+                                  gpointer      user_data);
+/* The main loop has quit; the watchdogs still run. */
+typedef void (*HkToolDoneFunc)  (gpointer      user_data);
+
+/* What a subcommand does while hk_tool_watch_run() runs. A NULL member
+ * gives what "log" does: */
+typedef struct
+{
+  HkToolReadyFunc  ready;   /* a start error quits with hk_tool_exit_for_start_error() */
+  HkToolBatchFunc  batch;   /* events are dropped */
+  HkToolLostFunc   lost;    /* says so on stderr, quits with HK_TOOL_EXIT_CANNOT_WATCH */
+  HkToolSignalFunc signal;  /* quits with HK_TOOL_EXIT_SIGNALED (signum) */
+  HkToolDoneFunc   done;    /* nothing */
+} HkToolHandlers;
+
 HkToolWatch *hk_tool_watch_new             (const HkToolOptions *options,
                                             HkFilter         *selection,
                                             char            **paths,
                                             GError          **error);
-void         hk_tool_watch_start           (HkToolWatch      *self,
-                                            HkToolReadyFunc   ready,
-                                            HkToolBatchFunc   batch,
-                                            HkToolLostFunc    lost,
-                                            gpointer          user_data);
+/* Starts watching and runs the main loop until hk_tool_watch_quit(),
+ * handling SIGINT and SIGTERM; then calls @handlers->done and stops
+ * watching. *@exit_code is what hk_tool_watch_quit() sets. */
+void         hk_tool_watch_run             (HkToolWatch      *self,
+                                            const HkToolHandlers *handlers,
+                                            gpointer          user_data,
+                                            int              *exit_code);
+/* Sets the exit status and quits the loop of hk_tool_watch_run(). */
+void         hk_tool_watch_quit            (HkToolWatch      *self,
+                                            int               exit_code);
 void         hk_tool_watch_stop            (HkToolWatch      *self);
 /* The watchdogs, one per PATH (owned by the watch). */
 GPtrArray   *hk_tool_watch_get_watchdogs   (HkToolWatch      *self);
