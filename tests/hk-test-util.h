@@ -28,6 +28,35 @@ void        hk_test_write_file      (const char *path,
                                      const char *contents);
 char       *hk_test_path            (const char *root,
                                      const char *relative);
+/* A fresh temporary directory *@base holding *@root = base/root and, when
+ * @outside is not NULL, *@outside = base/outside (a sibling of the root,
+ * for what must not be watched). */
+void        hk_test_make_tree       (char      **base,
+                                     char      **root,
+                                     char      **outside);
+/* Removes *@base and everything in it; frees and clears the three paths
+ * (any may be NULL). */
+void        hk_test_remove_tree     (char      **base,
+                                     char      **root,
+                                     char      **outside);
+/* The same as hk_test_write_file() and so on, on @relative under @root. */
+void        hk_test_mkdir           (const char *root,
+                                     const char *relative);
+void        hk_test_write           (const char *root,
+                                     const char *relative,
+                                     const char *contents);
+void        hk_test_rename          (const char *root,
+                                     const char *from,
+                                     const char *to);
+/* A file in /proc/sys, read whole or written; FALSE when not allowed. */
+gboolean    hk_test_read_sysctl     (const char *path,
+                                     char      **value);
+gboolean    hk_test_write_sysctl    (const char *path,
+                                     const char *value);
+/* A new watchdog on @root. */
+HkWatchdog *hk_test_watchdog_new    (const char *root);
+/* Starts @watchdog, which must succeed. */
+void        hk_test_start           (HkWatchdog *watchdog);
 
 HkRecorder *hk_recorder_new         (HkWatchdog *watchdog,
                                      const char *root);
@@ -54,6 +83,17 @@ gboolean    hk_recorder_wait_for    (HkRecorder *recorder,
 /* Iterates the context for @ms, so late or duplicate events show up. */
 void        hk_test_drain           (guint       ms);
 void        hk_recorder_dump        (HkRecorder *recorder);
+
+/* Waits until @type for @rel was recorded; if it never is, logs what was
+ * and aborts the test. */
+#define HK_RECORDER_WAIT_FOR(recorder, type, rel, timeout_ms) \
+  G_STMT_START { \
+    if (!hk_recorder_wait_for ((recorder), type, rel, timeout_ms)) \
+      { \
+        hk_recorder_dump (recorder); \
+        g_error ("timed out waiting for %s %s", #type, (const char *) (rel)); \
+      } \
+  } G_STMT_END
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HkRecorder, hk_recorder_free)
 
