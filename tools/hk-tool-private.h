@@ -128,6 +128,11 @@ void        hk_tool_format_append          (const HkToolFormat *format,
                                             GString          *out,
                                             HkEvent          *event);
 void        hk_tool_format_free            (HkToolFormat     *format);
+/* One JSON Lines object for @event, as "log --json" prints it; @wall_us is
+ * its time (microseconds since the epoch). */
+void        hk_tool_append_json_event      (GString          *out,
+                                            HkEvent          *event,
+                                            gint64            wall_us);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HkToolFormat, hk_tool_format_free)
 

@@ -63,24 +63,6 @@ append_text (GString *out,
   g_string_append_c (out, '\n');
 }
 
-static void
-append_json (GString *out,
-             HkEvent *event,
-             gint64   wall_us)
-{
-  g_string_append (out, "{\"type\":");
-  hk_tool_append_json_string (out, hk_tool_event_type_nick (event));
-  g_string_append_c (out, ',');
-  hk_tool_append_json_path (out, "path", hk_event_get_path (event));
-  g_string_append_c (out, ',');
-  hk_tool_append_json_path (out, "dest", hk_event_get_dest_path (event));
-  g_string_append_printf (out, ",\"is_directory\":%s,\"synthetic\":%s,"
-                          "\"timestamp\":%" G_GINT64_FORMAT ".%06d}\n",
-                          hk_event_get_is_directory (event) ? "true" : "false",
-                          hk_event_get_is_synthetic (event) ? "true" : "false",
-                          wall_us / G_USEC_PER_SEC, (int) (wall_us % G_USEC_PER_SEC));
-}
-
 static HkSnapshot *
 take (SnapshotState  *state,
       const char     *dir,
@@ -211,7 +193,7 @@ run_diff (SnapshotState  *state,
           !filter_accepts (selection, after, event))
         continue;
       if (state->json)
-        append_json (out, event, hk_snapshot_get_taken_at (after));
+        hk_tool_append_json_event (out, event, hk_snapshot_get_taken_at (after));
       else
         append_text (out, event);
     }
