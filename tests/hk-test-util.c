@@ -16,6 +16,7 @@
 #include <glib/gstdio.h>
 
 #include "hk-test-util.h"
+#include "hk-watchdog-private.h"
 
 char *
 hk_test_make_tmpdir (void)
@@ -327,6 +328,22 @@ hk_test_wait_until (gboolean (*func) (gpointer data),
   g_source_unref (timeout);
 
   return result;
+}
+
+gboolean
+hk_test_wait_queued (HkWatchdog *watchdog,
+                     guint       n,
+                     guint       timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  while (hk_watchdog_get_n_queued_for_testing (watchdog) < n)
+    {
+      if (g_get_monotonic_time () > deadline)
+        return FALSE;
+      g_usleep (1000);
+    }
+  return TRUE;
 }
 
 typedef struct

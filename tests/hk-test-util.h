@@ -75,6 +75,11 @@ gboolean    hk_recorder_has         (HkRecorder *recorder,
 gboolean    hk_test_wait_until      (gboolean   (*func) (gpointer data),
                                      gpointer     data,
                                      guint        timeout_ms);
+/* Waits, without iterating the owner's context, until @n or more items
+ * read for @watchdog wait for the owner to take them. */
+gboolean    hk_test_wait_queued     (HkWatchdog *watchdog,
+                                     guint       n,
+                                     guint       timeout_ms);
 /* Waits until @type for @relative was recorded. */
 gboolean    hk_recorder_wait_for    (HkRecorder *recorder,
                                      HkEventType type,

@@ -48,20 +48,25 @@ fixture_tear_down (Fixture       *f,
   g_free (f->mount_point);
 }
 
-/* Mounts a small tmpfs on @relative. Returns FALSE (and skips the test)
- * when this process may not mount. */
+/* mount(2) on root/@relative; FALSE (and the test skipped, saying what
+ * could not be done) when this process may not mount. */
 static gboolean
-mount_tmpfs (Fixture    *f,
-             const char *relative)
+mount_or_skip (Fixture       *f,
+               const char    *what,
+               const char    *source,
+               const char    *relative,
+               const char    *fstype,
+               unsigned long  flags,
+               const char    *options)
 {
   g_autofree char *path = hk_test_path (f->root, relative);
 
-  if (mount ("hachiko-test", path, "tmpfs", 0, "size=1m") != 0)
+  if (mount (source, path, fstype, flags, options) != 0)
     {
       int errsv = errno;
-      g_autofree char *message = g_strdup_printf ("cannot mount a tmpfs here (%s): "
+      g_autofree char *message = g_strdup_printf ("cannot %s here (%s): "
                                                   "needs root (CAP_SYS_ADMIN)",
-                                                  g_strerror (errsv));
+                                                  what, g_strerror (errsv));
 
       g_test_skip (message);
       return FALSE;
@@ -71,6 +76,14 @@ mount_tmpfs (Fixture    *f,
   return TRUE;
 }
 
+/* Mounts a small tmpfs on @relative. */
+static gboolean
+mount_tmpfs (Fixture    *f,
+             const char *relative)
+{
+  return mount_or_skip (f, "mount a tmpfs", "hachiko-test", relative, "tmpfs", 0, "size=1m");
+}
+
 /* Bind-mounts base/@source on root/@relative. */
 static gboolean
 bind_mount (Fixture    *f,
@@ -78,21 +91,8 @@ bind_mount (Fixture    *f,
             const char *relative)
 {
   g_autofree char *from = g_build_filename (f->base, source, NULL);
-  g_autofree char *path = hk_test_path (f->root, relative);
 
-  if (mount (from, path, NULL, MS_BIND, NULL) != 0)
-    {
-      int errsv = errno;
-      g_autofree char *message = g_strdup_printf ("cannot bind-mount here (%s): "
-                                                  "needs root (CAP_SYS_ADMIN)",
-                                                  g_strerror (errsv));
-
-      g_test_skip (message);
-      return FALSE;
-    }
-
-  f->mount_point = g_steal_pointer (&path);
-  return TRUE;
+  return mount_or_skip (f, "bind-mount", from, relative, NULL, MS_BIND, NULL);
 }
 
 static gboolean

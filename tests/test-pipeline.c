@@ -54,37 +54,6 @@ events_about (Fixture    *f,
   return n;
 }
 
-typedef struct
-{
-  HkWatchdog *watchdog;
-  guint       n;
-} Queued;
-
-static gboolean
-has_queued (gpointer data)
-{
-  Queued *queued = data;
-
-  return hk_watchdog_get_n_queued_for_testing (queued->watchdog) >= queued->n;
-}
-
-/* Waits, without iterating the owner context, until @n items wait for it. */
-static gboolean
-wait_queued (HkWatchdog *watchdog,
-             guint       n)
-{
-  Queued queued = { watchdog, n };
-  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-  while (!has_queued (&queued))
-    {
-      if (g_get_monotonic_time () > deadline)
-        return FALSE;
-      g_usleep (1000);
-    }
-  return TRUE;
-}
-
 /* --- order across nested iterations (issue 10, item 8) --------------------- */
 
 typedef struct
@@ -111,7 +80,7 @@ nest_on_first (HkWatchdog *watchdog,
    * the owner context before returning. */
   hk_test_write_file (b, "x");
   g_assert_cmpint (g_unlink (b), ==, 0);
-  nesting->queued_seen = wait_queued (watchdog, 2);
+  nesting->queued_seen = hk_test_wait_queued (watchdog, 2, 10000);
   for (guint i = 0; i < 20; i++)
     g_main_context_iteration (NULL, FALSE);
 }
@@ -137,7 +106,7 @@ test_order_nested_iteration_keeps_order (Fixture *f, gconstpointer data)
   /* a1 and a2 in one batch: the nested iteration comes between them. */
   hk_test_write (f->root, "a1", "x");
   hk_test_write (f->root, "a2", "x");
-  g_assert_true (wait_queued (f->watchdog, 2));
+  g_assert_true (hk_test_wait_queued (f->watchdog, 2, 10000));
   g_assert_true (hk_test_wait_until (b_deleted, f, 10000));
   hk_test_drain (100);
   g_assert_true (nesting.nested);

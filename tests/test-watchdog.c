@@ -567,14 +567,7 @@ test_stop_no_event_after_stop (Fixture *f, gconstpointer data)
     }
   /* Wait until the worker has read some of them into the owner's queue,
    * without dispatching it: events are provably pending when stop runs. */
-  {
-    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-    while (hk_watchdog_get_n_queued_for_testing (f->watchdog) == 0 &&
-           g_get_monotonic_time () < deadline)
-      g_usleep (1000);
-    g_assert_cmpuint (hk_watchdog_get_n_queued_for_testing (f->watchdog), >, 0);
-  }
+  g_assert_true (hk_test_wait_queued (f->watchdog, 1, 10000));
   hk_watchdog_stop (f->watchdog);
   g_assert_false (hk_watchdog_get_running (f->watchdog));
   hk_test_drain (200);
@@ -609,13 +602,7 @@ test_stop_from_handler_stops_the_batch (Fixture *f, gconstpointer data)
       hk_test_write (f->root, rel, "x");
     }
   /* Wait for events to be read (a batch is waiting), then deliver. */
-  {
-    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-    while (hk_watchdog_get_n_queued_for_testing (f->watchdog) == 0 &&
-           g_get_monotonic_time () < deadline)
-      g_usleep (1000);
-  }
+  hk_test_wait_queued (f->watchdog, 1, 10000);
   g_assert_true (hk_test_wait_until (called, &calls, 10000));
   hk_test_drain (100);
   g_assert_cmpuint (calls, ==, 1);
