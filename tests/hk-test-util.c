@@ -160,6 +160,15 @@ hk_test_write_sysctl (const char *path,
   return fclose (fp) == 0 && ok;
 }
 
+void
+hk_test_restore_max_queued_events (char **saved)
+{
+  if (*saved != NULL)
+    hk_test_write_sysctl (HK_TEST_MAX_QUEUED_EVENTS, *saved);
+  hk_watchdog_restart_backend_for_testing ();
+  g_clear_pointer (saved, g_free);
+}
+
 HkWatchdog *
 hk_test_watchdog_new (const char *root)
 {

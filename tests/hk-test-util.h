@@ -53,6 +53,12 @@ gboolean    hk_test_read_sysctl     (const char *path,
                                      char      **value);
 gboolean    hk_test_write_sysctl    (const char *path,
                                      const char *value);
+/* The kernel's inotify queue length, which some tests lower (root only). */
+#define HK_TEST_MAX_QUEUED_EVENTS "/proc/sys/fs/inotify/max_queued_events"
+/* At tear-down: writes *@saved back there (a test lowered the length and
+ * failed before putting it back) and frees it, and leaves no inotify
+ * instance with a lowered queue behind for the next test. */
+void        hk_test_restore_max_queued_events (char **saved);
 /* A new watchdog on @root. */
 HkWatchdog *hk_test_watchdog_new    (const char *root);
 /* Starts @watchdog, which must succeed. */

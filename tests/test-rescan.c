@@ -17,7 +17,6 @@
 #include "hk-watchdog-private.h"
 
 #define TIMEOUT 5000
-#define MAX_QUEUED_EVENTS "/proc/sys/fs/inotify/max_queued_events"
 
 typedef struct
 {
@@ -43,11 +42,7 @@ fixture_tear_down (Fixture       *f,
 {
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
-  if (f->saved_sysctl != NULL)
-    hk_test_write_sysctl (MAX_QUEUED_EVENTS, f->saved_sysctl);
-  /* Leave no instance with a lowered queue behind for the next test. */
-  hk_watchdog_restart_backend_for_testing ();
-  g_free (f->saved_sysctl);
+  hk_test_restore_max_queued_events (&f->saved_sysctl);
   hk_test_remove_tree (&f->base, &f->root, NULL);
 }
 
@@ -149,17 +144,17 @@ test_overflow_reports_no_unchanged_file (Fixture *f, gconstpointer data)
   gpointer key, value;
   GThread *thread;
 
-  if (geteuid () != 0 || !hk_test_read_sysctl (MAX_QUEUED_EVENTS, &f->saved_sysctl))
+  if (geteuid () != 0 || !hk_test_read_sysctl (HK_TEST_MAX_QUEUED_EVENTS, &f->saved_sysctl))
     {
       g_test_skip ("needs root to lower max_queued_events");
       return;
     }
 
   /* The limit applies to inotify instances created after the change. */
-  g_assert_true (hk_test_write_sysctl (MAX_QUEUED_EVENTS, "1024"));
+  g_assert_true (hk_test_write_sysctl (HK_TEST_MAX_QUEUED_EVENTS, "1024"));
   g_assert_true (hk_watchdog_restart_backend_for_testing ());
   fixture_watch (f);
-  hk_test_write_sysctl (MAX_QUEUED_EVENTS, f->saved_sysctl);
+  hk_test_write_sysctl (HK_TEST_MAX_QUEUED_EVENTS, f->saved_sysctl);
   g_clear_pointer (&f->saved_sysctl, g_free);
   tally.recorder = f->recorder;
 

@@ -30,7 +30,6 @@ typedef struct
   char       *saved_sysctl;  /* restored at tear-down, even on failure */
 } Fixture;
 
-#define MAX_QUEUED_EVENTS "/proc/sys/fs/inotify/max_queued_events"
 
 static void
 fixture_set_up (Fixture       *f,
@@ -59,11 +58,7 @@ fixture_tear_down (Fixture       *f,
 {
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
-  if (f->saved_sysctl != NULL)
-    hk_test_write_sysctl (MAX_QUEUED_EVENTS, f->saved_sysctl);
-  /* Leave no instance with a lowered queue behind for the next test. */
-  hk_watchdog_restart_backend_for_testing ();
-  g_free (f->saved_sysctl);
+  hk_test_restore_max_queued_events (&f->saved_sysctl);
   hk_test_remove_tree (&f->base, &f->root, &f->outside);
   hk_watchdog_set_watch_limit (0);
   hk_watchdog_set_queue_bound (0);
@@ -733,7 +728,7 @@ got_overflow (gpointer data)
 static void
 test_lose_nothing_real_overflow_reports_exact_difference (Fixture *f, gconstpointer data)
 {
-  const char *knob = MAX_QUEUED_EVENTS;
+  const char *knob = HK_TEST_MAX_QUEUED_EVENTS;
   g_autoptr(GHashTable) model = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GHashTable) disk = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   GHashTableIter iter;
