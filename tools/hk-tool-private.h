@@ -180,6 +180,11 @@ void         hk_tool_watch_run             (HkToolWatch      *self,
 void         hk_tool_watch_quit            (HkToolWatch      *self,
                                             int               exit_code);
 void         hk_tool_watch_stop            (HkToolWatch      *self);
+/* Whether the path or the destination of @event, relative to @root, passes
+ * @filter. */
+gboolean     hk_tool_filter_accepts        (HkFilter         *filter,
+                                            const char       *root,
+                                            HkEvent          *event);
 /* The watchdogs, one per PATH (owned by the watch). */
 GPtrArray   *hk_tool_watch_get_watchdogs   (HkToolWatch      *self);
 void         hk_tool_watch_free            (HkToolWatch      *self);

@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "hk-tool-private.h"
 
@@ -81,34 +80,6 @@ take (SnapshotState  *state,
   return snapshot;
 }
 
-/* A snapshot keeps every directory that is not ignored (their contents may
- * match); what is printed follows the filter, as `log` does. */
-static gboolean
-filter_accepts (HkFilter   *filter,
-                HkSnapshot *snapshot,
-                HkEvent    *event)
-{
-  g_autofree char *root = g_file_get_path (hk_snapshot_get_root (snapshot));
-  gsize root_len = strlen (root);
-  const char *paths[] = { hk_event_get_path (event), hk_event_get_dest_path (event) };
-
-  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
-    {
-      const char *relative = paths[i];
-
-      if (relative == NULL)
-        continue;
-      if (g_str_has_prefix (relative, root))
-        relative += root_len;
-      while (*relative == '/')
-        relative++;
-      if (hk_filter_matches (filter, relative, hk_event_get_is_directory (event)))
-        return TRUE;
-    }
-
-  return FALSE;
-}
-
 static int
 run_save (SnapshotState  *state,
           char          **args)
@@ -151,6 +122,7 @@ run_diff (SnapshotState  *state,
   g_autoptr(HkFilter) filter = NULL;
   g_autoptr(HkFilter) selection = NULL;
   g_autofree char *dir = NULL;
+  g_autofree char *root = NULL;
   guint n_args = g_strv_length (args);
 
   if (n_args != 2 && n_args != 3)
@@ -183,14 +155,17 @@ run_diff (SnapshotState  *state,
       return HK_TOOL_EXIT_FAILURE;
     }
 
+  /* A snapshot keeps every directory that is not ignored (their contents
+   * may match); what is printed follows the filter, as `log` does. */
+  root = g_file_get_path (hk_snapshot_get_root (after));
   events = hk_snapshot_diff (before, after);
   for (guint i = 0; i < events->len; i++)
     {
       HkEvent *event = g_ptr_array_index (events, i);
 
       if (!hk_tool_options_accepts (&state->options, event) ||
-          !filter_accepts (filter, after, event) ||
-          !filter_accepts (selection, after, event))
+          !hk_tool_filter_accepts (filter, root, event) ||
+          !hk_tool_filter_accepts (selection, root, event))
         continue;
       if (state->json)
         hk_tool_append_json_event (out, event, hk_snapshot_get_taken_at (after));

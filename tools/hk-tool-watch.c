@@ -115,10 +115,10 @@ filter_matches_path (HkFilter   *filter,
   return hk_filter_matches (filter, relative, is_directory);
 }
 
-static gboolean
-filter_accepts (HkFilter   *filter,
-                const char *root,
-                HkEvent    *event)
+gboolean
+hk_tool_filter_accepts (HkFilter   *filter,
+                        const char *root,
+                        HkEvent    *event)
 {
   gboolean is_dir = hk_event_get_is_directory (event);
 
@@ -147,10 +147,10 @@ on_batch (HkWatchdog *watchdog,
 
       if (!hk_tool_options_accepts (self->options, event))
         continue;
-      if (!filter_accepts (self->selection, root, event))
+      if (!hk_tool_filter_accepts (self->selection, root, event))
         continue;
       /* The watchdog may have matched older rules than the filter has now. */
-      if (!filter_accepts (filter, root, event))
+      if (!hk_tool_filter_accepts (filter, root, event))
         continue;
       g_ptr_array_add (accepted, hk_event_ref (event));
     }
