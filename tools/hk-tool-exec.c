@@ -294,9 +294,7 @@ on_kill_timer (gpointer data)
   ExecState *self = data;
 
   g_clear_pointer (&self->kill_timer, g_source_unref);
-  hk_tool_message (&self->options, "“%s” is still running after %g s; sending SIGKILL",
-                   self->command[0], self->kill_after);
-  hk_tool_signal_group (self->current_pgid, SIGKILL);
+  hk_tool_kill_group_after (&self->options, self->command[0], self->kill_after, self->current_pgid);
 
   return G_SOURCE_REMOVE;
 }
@@ -308,9 +306,7 @@ stop_current (ExecState *self)
   if (self->kill_timer != NULL)
     return;
 
-  hk_tool_signal_group (self->current_pgid, self->signum);
-  if (self->signum != SIGKILL && self->signum != SIGCONT)
-    hk_tool_signal_group (self->current_pgid, SIGCONT);
+  hk_tool_stop_group (self->current_pgid, self->signum);
 
   self->kill_timer = g_timeout_source_new ((guint) (self->kill_after * 1000));
   g_source_set_callback (self->kill_timer, on_kill_timer, self, NULL);
@@ -465,14 +461,8 @@ check_modes (ExecState *self)
       self->busy = (BusyPolicy) i;
     }
 
-  if (self->signal_name != NULL && !hk_tool_parse_signal (self->signal_name, &self->signum))
-    {
-      hk_tool_usage_error ("exec", "unknown signal “%s” (use a name such as TERM, "
-                           "INT, HUP, or a number)", self->signal_name);
-      return FALSE;
-    }
-
-  return hk_tool_check_kill_after ("exec", self->kill_after);
+  return hk_tool_check_signal ("exec", self->signal_name, &self->signum) &&
+         hk_tool_check_kill_after ("exec", self->kill_after);
 }
 
 static GOptionEntry *

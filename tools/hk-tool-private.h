@@ -242,9 +242,23 @@ int         hk_tool_child_status           (GSubprocess      *child);
 char       *hk_tool_describe_status        (GSubprocess      *child);
 gboolean    hk_tool_parse_signal           (const char       *name,
                                             int              *signum);
+/* --signal: sets *@signum unless @name is NULL; on a bad name prints a
+ * usage error for @command and returns FALSE. */
+gboolean    hk_tool_check_signal           (const char       *command,
+                                            const char       *name,
+                                            int              *signum);
 GPid        hk_tool_child_pid              (GSubprocess      *child);
 gboolean    hk_tool_signal_group           (GPid              pgid,
                                             int               signum);
+/* Sends @signum to the group, then SIGCONT: a stopped process would not
+ * act on it until continued. */
+void        hk_tool_stop_group             (GPid              pgid,
+                                            int               signum);
+/* --kill-after ran out: says so, and kills the group of @command. */
+void        hk_tool_kill_group_after       (const HkToolOptions *options,
+                                            const char       *command,
+                                            double            kill_after,
+                                            GPid              pgid);
 
 /* --- subcommands -------------------------------------------------------- */
 

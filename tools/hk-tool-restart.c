@@ -267,9 +267,7 @@ check_stop (gpointer data)
 
   if (!self->killed && now >= self->kill_deadline)
     {
-      hk_tool_message (&self->options, "“%s” is still running after %g s; sending SIGKILL",
-                       self->command[0], self->kill_after);
-      hk_tool_signal_group (self->pgid, SIGKILL);
+      hk_tool_kill_group_after (&self->options, self->command[0], self->kill_after, self->pgid);
       self->killed = TRUE;
     }
   else if (self->killed && self->child == NULL &&
@@ -295,10 +293,7 @@ begin_stop (RestartState *self,
   self->stopping = TRUE;
   self->killed = signum == SIGKILL;
   self->kill_deadline = g_get_monotonic_time () + (gint64) (self->kill_after * G_USEC_PER_SEC);
-  hk_tool_signal_group (self->pgid, signum);
-  /* A stopped process would not act on the signal until continued. */
-  if (signum != SIGKILL && signum != SIGCONT)
-    hk_tool_signal_group (self->pgid, SIGCONT);
+  hk_tool_stop_group (self->pgid, signum);
 
   if (check_stop (self) == G_SOURCE_REMOVE)
     return;
@@ -515,13 +510,8 @@ handle_signal (int      signum,
 static gboolean
 check_options (RestartState *self)
 {
-  if (self->signal_name != NULL && !hk_tool_parse_signal (self->signal_name, &self->signum))
-    {
-      hk_tool_usage_error ("restart", "unknown signal “%s” (use a name such as TERM, "
-                           "INT, HUP, or a number)", self->signal_name);
-      return FALSE;
-    }
-  return hk_tool_check_kill_after ("restart", self->kill_after);
+  return hk_tool_check_signal ("restart", self->signal_name, &self->signum) &&
+         hk_tool_check_kill_after ("restart", self->kill_after);
 }
 
 static GOptionEntry *
