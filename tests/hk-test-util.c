@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <glib/gstdio.h>
 
 #include "hk-test-util.h"
+#include "hk-watchdog-private.h"
 
 char *
 hk_test_make_tmpdir (void)
@@ -80,6 +82,109 @@ hk_test_path (const char *root,
               const char *relative)
 {
   return g_build_filename (root, relative, NULL);
+}
+
+void
+hk_test_make_tree (char **base,
+                   char **root,
+                   char **outside)
+{
+  *base = hk_test_make_tmpdir ();
+  *root = g_build_filename (*base, "root", NULL);
+  g_assert_cmpint (g_mkdir (*root, 0755), ==, 0);
+  if (outside == NULL)
+    return;
+  *outside = g_build_filename (*base, "outside", NULL);
+  g_assert_cmpint (g_mkdir (*outside, 0755), ==, 0);
+}
+
+void
+hk_test_remove_tree (char **base,
+                     char **root,
+                     char **outside)
+{
+  hk_test_rm_rf (*base);
+  g_clear_pointer (base, g_free);
+  g_clear_pointer (root, g_free);
+  if (outside != NULL)
+    g_clear_pointer (outside, g_free);
+}
+
+void
+hk_test_mkdir (const char *root,
+               const char *relative)
+{
+  g_autofree char *path = hk_test_path (root, relative);
+
+  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
+}
+
+void
+hk_test_write (const char *root,
+               const char *relative,
+               const char *contents)
+{
+  g_autofree char *path = hk_test_path (root, relative);
+
+  hk_test_write_file (path, contents);
+}
+
+void
+hk_test_rename (const char *root,
+                const char *from,
+                const char *to)
+{
+  g_autofree char *from_path = hk_test_path (root, from);
+  g_autofree char *to_path = hk_test_path (root, to);
+
+  g_assert_cmpint (g_rename (from_path, to_path), ==, 0);
+}
+
+gboolean
+hk_test_read_sysctl (const char  *path,
+                     char       **value)
+{
+  return g_file_get_contents (path, value, NULL, NULL);
+}
+
+gboolean
+hk_test_write_sysctl (const char *path,
+                      const char *value)
+{
+  FILE *fp = fopen (path, "w");
+  gboolean ok;
+
+  if (fp == NULL)
+    return FALSE;
+  ok = fputs (value, fp) >= 0;
+  return fclose (fp) == 0 && ok;
+}
+
+void
+hk_test_restore_max_queued_events (char **saved)
+{
+  if (*saved != NULL)
+    hk_test_write_sysctl (HK_TEST_MAX_QUEUED_EVENTS, *saved);
+  hk_watchdog_restart_backend_for_testing ();
+  g_clear_pointer (saved, g_free);
+}
+
+HkWatchdog *
+hk_test_watchdog_new (const char *root)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (root);
+
+  return hk_watchdog_new (file);
+}
+
+void
+hk_test_start (HkWatchdog *watchdog)
+{
+  g_autoptr(GError) error = NULL;
+
+  hk_watchdog_start (watchdog, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (hk_watchdog_get_running (watchdog));
 }
 
 static void
@@ -232,6 +337,22 @@ hk_test_wait_until (gboolean (*func) (gpointer data),
   g_source_unref (timeout);
 
   return result;
+}
+
+gboolean
+hk_test_wait_queued (HkWatchdog *watchdog,
+                     guint       n,
+                     guint       timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  while (hk_watchdog_get_n_queued_for_testing (watchdog) < n)
+    {
+      if (g_get_monotonic_time () > deadline)
+        return FALSE;
+      g_usleep (1000);
+    }
+  return TRUE;
 }
 
 typedef struct

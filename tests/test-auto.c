@@ -58,9 +58,7 @@ fixture_tear_down (Fixture       *f,
     umount2 (f->fuse_mount, MNT_DETACH);
   if (f->tmpfs_mounted)
     umount2 (f->tmpfs_mount, MNT_DETACH);
-  hk_test_rm_rf (f->base);
-  g_free (f->base);
-  g_free (f->root);
+  hk_test_remove_tree (&f->base, &f->root, NULL);
   g_free (f->fuse_source);
   g_free (f->tmpfs_mount);
   g_free (f->fuse_mount);
@@ -120,14 +118,7 @@ start_auto (const char *path,
   return watchdog;
 }
 
-#define WAIT_FOR(recorder, type, rel) \
-  G_STMT_START { \
-    if (!hk_recorder_wait_for ((recorder), type, rel, TIMEOUT)) \
-      { \
-        hk_recorder_dump (recorder); \
-        g_error ("timed out waiting for %s %s", #type, (const char *) (rel)); \
-      } \
-  } G_STMT_END
+#define WAIT_FOR(recorder, type, rel) HK_RECORDER_WAIT_FOR (recorder, type, rel, TIMEOUT)
 
 static void
 test_auto_polls_under_fuse_mount_only (Fixture *f, gconstpointer data)

@@ -891,16 +891,12 @@ fixture_start (Fixture *fixture,
                guint    latency,
                guint    max_latency)
 {
-  g_autoptr(GFile) file = g_file_new_for_path (fixture->root);
-  g_autoptr(GError) error = NULL;
-
-  fixture->watchdog = hk_watchdog_new (file);
+  fixture->watchdog = hk_test_watchdog_new (fixture->root);
   hk_watchdog_set_latency (fixture->watchdog, latency);
   if (max_latency > 0)
     hk_watchdog_set_max_latency (fixture->watchdog, max_latency);
   fixture->recorder = hk_recorder_new (fixture->watchdog, fixture->root);
-  hk_watchdog_start (fixture->watchdog, NULL, &error);
-  g_assert_no_error (error);
+  hk_test_start (fixture->watchdog);
 }
 
 static void
@@ -913,13 +909,6 @@ fixture_tear_down (Fixture       *fixture,
   g_clear_object (&fixture->watchdog);
   hk_test_rm_rf (fixture->root);
   g_free (fixture->root);
-}
-
-static char *
-fixture_path (Fixture    *fixture,
-              const char *relative)
-{
-  return hk_test_path (fixture->root, relative);
 }
 
 static void
@@ -963,7 +952,7 @@ static void
 test_watchdog_modified_once (Fixture       *fixture,
                              gconstpointer  data)
 {
-  g_autofree char *path = fixture_path (fixture, "f");
+  g_autofree char *path = hk_test_path (fixture->root, "f");
 
   hk_test_write_file (path, "start");
   fixture_start (fixture, 50, 0);
@@ -982,7 +971,7 @@ static void
 test_watchdog_new_file_written (Fixture       *fixture,
                                 gconstpointer  data)
 {
-  g_autofree char *path = fixture_path (fixture, "f");
+  g_autofree char *path = hk_test_path (fixture->root, "f");
 
   fixture_start (fixture, 50, 0);
 
@@ -998,8 +987,8 @@ static void
 test_watchdog_created_deleted (Fixture       *fixture,
                                gconstpointer  data)
 {
-  g_autofree char *path = fixture_path (fixture, "tmp");
-  g_autofree char *sentinel = fixture_path (fixture, "sentinel");
+  g_autofree char *path = hk_test_path (fixture->root, "tmp");
+  g_autofree char *sentinel = hk_test_path (fixture->root, "sentinel");
 
   fixture_start (fixture, 50, 0);
 
@@ -1018,17 +1007,17 @@ test_watchdog_rm_rf (Fixture       *fixture,
 {
   const char * const dirs[] = { "d", "d/s", "d/s/t", "d/u" };
   const char * const files[] = { "d/a", "d/s/b", "d/s/t/c", "d/u/e", "d/u/f" };
-  g_autofree char *top = fixture_path (fixture, "d");
+  g_autofree char *top = hk_test_path (fixture->root, "d");
 
   for (guint i = 0; i < G_N_ELEMENTS (dirs); i++)
     {
-      g_autofree char *path = fixture_path (fixture, dirs[i]);
+      g_autofree char *path = hk_test_path (fixture->root, dirs[i]);
 
       g_assert_cmpint (g_mkdir (path, 0755), ==, 0);
     }
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
     {
-      g_autofree char *path = fixture_path (fixture, files[i]);
+      g_autofree char *path = hk_test_path (fixture->root, files[i]);
 
       hk_test_write_file (path, "x");
     }
@@ -1045,9 +1034,9 @@ static void
 test_watchdog_rename_chain (Fixture       *fixture,
                             gconstpointer  data)
 {
-  g_autofree char *a = fixture_path (fixture, "a");
-  g_autofree char *b = fixture_path (fixture, "b");
-  g_autofree char *c = fixture_path (fixture, "c");
+  g_autofree char *a = hk_test_path (fixture->root, "a");
+  g_autofree char *b = hk_test_path (fixture->root, "b");
+  g_autofree char *c = hk_test_path (fixture->root, "c");
 
   hk_test_write_file (a, "x");
   fixture_start (fixture, 50, 0);
@@ -1064,10 +1053,10 @@ static void
 test_watchdog_directory_moved_twice (Fixture       *fixture,
                                      gconstpointer  data)
 {
-  g_autofree char *a = fixture_path (fixture, "a");
-  g_autofree char *b = fixture_path (fixture, "b");
-  g_autofree char *c = fixture_path (fixture, "c");
-  g_autofree char *inside = fixture_path (fixture, "b/f");
+  g_autofree char *a = hk_test_path (fixture->root, "a");
+  g_autofree char *b = hk_test_path (fixture->root, "b");
+  g_autofree char *c = hk_test_path (fixture->root, "c");
+  g_autofree char *inside = hk_test_path (fixture->root, "b/f");
 
   g_assert_cmpint (g_mkdir (a, 0755), ==, 0);
   fixture_start (fixture, 50, 0);
@@ -1144,7 +1133,7 @@ test_watchdog_continuous_writer (Fixture       *fixture,
   GThread *thread;
   gint64 first_delay;
 
-  writer.path = fixture_path (fixture, "f");
+  writer.path = hk_test_path (fixture->root, "f");
   hk_test_write_file (writer.path, "");
   fixture_start (fixture, 100, 300);
   g_signal_connect (fixture->watchdog, "batch", G_CALLBACK (on_batch_time), &batches);
@@ -1222,7 +1211,7 @@ test_watchdog_batch_order (Fixture       *fixture,
   for (int i = 0; i < 5; i++)
     {
       g_autofree char *name = g_strdup_printf ("f%d", i);
-      g_autofree char *path = fixture_path (fixture, name);
+      g_autofree char *path = hk_test_path (fixture->root, name);
 
       hk_test_write_file (path, "x");
     }

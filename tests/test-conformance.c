@@ -70,43 +70,6 @@ typedef struct
   HkRecorder    *recorder;
 } Fixture;
 
-static char *
-path_of (Fixture    *f,
-         const char *relative)
-{
-  return g_build_filename (f->root, relative, NULL);
-}
-
-static void
-mkdir_rel (Fixture    *f,
-           const char *relative)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
-}
-
-static void
-write_rel (Fixture    *f,
-           const char *relative,
-           const char *contents)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  hk_test_write_file (path, contents);
-}
-
-static void
-rename_rel (Fixture    *f,
-            const char *from,
-            const char *to)
-{
-  g_autofree char *from_path = path_of (f, from);
-  g_autofree char *to_path = path_of (f, to);
-
-  g_assert_cmpint (g_rename (from_path, to_path), ==, 0);
-}
-
 static gboolean
 has_quirk (Fixture *f,
            Quirks   quirk)
@@ -119,11 +82,7 @@ fixture_set_up (Fixture       *f,
                 gconstpointer  data)
 {
   f->backend = data;
-  f->base = hk_test_make_tmpdir ();
-  f->root = g_build_filename (f->base, "root", NULL);
-  f->outside = g_build_filename (f->base, "outside", NULL);
-  g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
-  g_assert_cmpint (g_mkdir (f->outside, 0755), ==, 0);
+  hk_test_make_tree (&f->base, &f->root, &f->outside);
 }
 
 static void
@@ -132,10 +91,7 @@ fixture_tear_down (Fixture       *f,
 {
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
-  hk_test_rm_rf (f->base);
-  g_free (f->base);
-  g_free (f->root);
-  g_free (f->outside);
+  hk_test_remove_tree (&f->base, &f->root, &f->outside);
 }
 
 static gint64
@@ -262,7 +218,7 @@ test_create_file (Fixture *f, gconstpointer data)
   if (!fixture_watch (f))
     return;
 
-  write_rel (f, "file", "hello");
+  hk_test_write (f->root, "file", "hello");
   WAIT_FOR (f, HK_EVENT_CREATED, "file");
   if (!has_quirk (f, QUIRK_NO_CLOSE))
     WAIT_FOR (f, HK_EVENT_CLOSED, "file");
@@ -277,7 +233,7 @@ test_create_directory (Fixture *f, gconstpointer data)
   if (!fixture_watch (f))
     return;
 
-  mkdir_rel (f, "dir");
+  hk_test_mkdir (f->root, "dir");
   WAIT_FOR (f, HK_EVENT_CREATED, "dir");
   settle (f);
   ASSERT_COUNT (f, HK_EVENT_CREATED, "dir", 1);
@@ -294,10 +250,10 @@ test_file_in_new_directory (Fixture *f, gconstpointer data)
   if (!fixture_watch (f))
     return;
 
-  mkdir_rel (f, "new/sub");
-  write_rel (f, "new/a", "a");
-  write_rel (f, "new/sub/b", "b");
-  write_rel (f, "new/sub/c", "c");
+  hk_test_mkdir (f->root, "new/sub");
+  hk_test_write (f->root, "new/a", "a");
+  hk_test_write (f->root, "new/sub/b", "b");
+  hk_test_write (f->root, "new/sub/c", "c");
 
   for (guint i = 0; i < G_N_ELEMENTS (entries); i++)
     WAIT_FOR (f, HK_EVENT_CREATED, entries[i]);
@@ -312,10 +268,10 @@ test_file_in_new_directory (Fixture *f, gconstpointer data)
 static void
 test_modify (Fixture *f, gconstpointer data)
 {
-  g_autofree char *path = path_of (f, "file");
+  g_autofree char *path = hk_test_path (f->root, "file");
   int fd;
 
-  write_rel (f, "file", "one");
+  hk_test_write (f->root, "file", "one");
   if (!fixture_watch (f))
     return;
 
@@ -334,9 +290,9 @@ test_modify (Fixture *f, gconstpointer data)
 static void
 test_attributes (Fixture *f, gconstpointer data)
 {
-  g_autofree char *path = path_of (f, "file");
+  g_autofree char *path = hk_test_path (f->root, "file");
 
-  write_rel (f, "file", "one");
+  hk_test_write (f->root, "file", "one");
   if (!fixture_watch (f))
     return;
 
@@ -350,11 +306,11 @@ test_attributes (Fixture *f, gconstpointer data)
 static void
 test_delete (Fixture *f, gconstpointer data)
 {
-  g_autofree char *file = path_of (f, "file");
-  g_autofree char *dir = path_of (f, "dir");
+  g_autofree char *file = hk_test_path (f->root, "file");
+  g_autofree char *dir = hk_test_path (f->root, "dir");
 
-  write_rel (f, "file", "one");
-  mkdir_rel (f, "dir");
+  hk_test_write (f->root, "file", "one");
+  hk_test_mkdir (f->root, "dir");
   if (!fixture_watch (f))
     return;
 
@@ -371,24 +327,24 @@ test_delete (Fixture *f, gconstpointer data)
 static void
 test_move_within_directory (Fixture *f, gconstpointer data)
 {
-  write_rel (f, "a", "one");
+  hk_test_write (f->root, "a", "one");
   if (!fixture_watch (f))
     return;
 
-  rename_rel (f, "a", "b");
+  hk_test_rename (f->root, "a", "b");
   assert_moved_once (f, "a", "b");
 }
 
 static void
 test_move_across_directories (Fixture *f, gconstpointer data)
 {
-  mkdir_rel (f, "x");
-  mkdir_rel (f, "y");
-  write_rel (f, "x/a", "one");
+  hk_test_mkdir (f->root, "x");
+  hk_test_mkdir (f->root, "y");
+  hk_test_write (f->root, "x/a", "one");
   if (!fixture_watch (f))
     return;
 
-  rename_rel (f, "x/a", "y/a");
+  hk_test_rename (f->root, "x/a", "y/a");
   assert_moved_once (f, "x/a", "y/a");
 }
 
@@ -397,14 +353,14 @@ test_move_across_directories (Fixture *f, gconstpointer data)
 static void
 test_move_directory_with_contents (Fixture *f, gconstpointer data)
 {
-  mkdir_rel (f, "d/s");
-  mkdir_rel (f, "other");
-  write_rel (f, "d/f", "f");
-  write_rel (f, "d/s/g", "g");
+  hk_test_mkdir (f->root, "d/s");
+  hk_test_mkdir (f->root, "other");
+  hk_test_write (f->root, "d/f", "f");
+  hk_test_write (f->root, "d/s/g", "g");
   if (!fixture_watch (f))
     return;
 
-  rename_rel (f, "d", "other/e");
+  hk_test_rename (f->root, "d", "other/e");
   if (has_quirk (f, QUIRK_MOVES_UNPAIRED))
     {
       /* The new name is a new tree, its contents reported with it. */
@@ -421,7 +377,7 @@ test_move_directory_with_contents (Fixture *f, gconstpointer data)
       ASSERT_COUNT (f, HK_EVENT_DELETED, "d/f", 0);
     }
 
-  write_rel (f, "other/e/s/h", "h");
+  hk_test_write (f->root, "other/e/s/h", "h");
   WAIT_FOR (f, HK_EVENT_CREATED, "other/e/s/h");
   settle (f);
   ASSERT_COUNT (f, HK_EVENT_CREATED, "other/e/s/h", 1);
@@ -433,12 +389,12 @@ test_move_directory_with_contents (Fixture *f, gconstpointer data)
 static void
 test_rename_over_existing (Fixture *f, gconstpointer data)
 {
-  write_rel (f, "new", "new");
-  write_rel (f, "old", "old");
+  hk_test_write (f->root, "new", "new");
+  hk_test_write (f->root, "old", "old");
   if (!fixture_watch (f))
     return;
 
-  rename_rel (f, "new", "old");
+  hk_test_rename (f->root, "new", "old");
   if (has_quirk (f, QUIRK_MOVES_UNPAIRED))
     {
       WAIT_FOR (f, HK_EVENT_DELETED, "new");
@@ -462,7 +418,7 @@ test_move_in_from_outside (Fixture *f, gconstpointer data)
 {
   g_autofree char *source = g_build_filename (f->outside, "d", NULL);
   g_autofree char *source_file = g_build_filename (f->outside, "d", "f", NULL);
-  g_autofree char *dest = path_of (f, "d");
+  g_autofree char *dest = hk_test_path (f->root, "d");
 
   g_assert_cmpint (g_mkdir (source, 0755), ==, 0);
   hk_test_write_file (source_file, "f");
@@ -474,7 +430,7 @@ test_move_in_from_outside (Fixture *f, gconstpointer data)
   WAIT_FOR (f, HK_EVENT_CREATED, "d/f");
 
   /* And it is watched from now on. */
-  write_rel (f, "d/g", "g");
+  hk_test_write (f->root, "d/g", "g");
   WAIT_FOR (f, HK_EVENT_CREATED, "d/g");
   settle (f);
   ASSERT_COUNT (f, HK_EVENT_CREATED, "d", 1);
@@ -485,12 +441,12 @@ test_move_in_from_outside (Fixture *f, gconstpointer data)
 static void
 test_move_out_to_outside (Fixture *f, gconstpointer data)
 {
-  g_autofree char *source = path_of (f, "d");
+  g_autofree char *source = hk_test_path (f->root, "d");
   g_autofree char *dest = g_build_filename (f->outside, "d", NULL);
   g_autofree char *dest_file = g_build_filename (f->outside, "d", "later", NULL);
 
-  mkdir_rel (f, "d/s");
-  write_rel (f, "d/f", "f");
+  hk_test_mkdir (f->root, "d/s");
+  hk_test_write (f->root, "d/f", "f");
   if (!fixture_watch (f))
     return;
 
@@ -520,9 +476,9 @@ test_deep_tree (Fixture *f, gconstpointer data)
 
       if (depth > 0)
         g_string_append_printf (rel, "/%c", 'a' + depth);
-      mkdir_rel (f, rel->str);
+      hk_test_mkdir (f->root, rel->str);
       file = g_strdup_printf ("%s/file", rel->str);
-      write_rel (f, file, "x");
+      hk_test_write (f->root, file, "x");
       g_ptr_array_add (expected, g_strdup (rel->str));
       g_ptr_array_add (expected, g_steal_pointer (&file));
     }
@@ -541,13 +497,13 @@ test_stop (Fixture *f, gconstpointer data)
   if (!fixture_watch (f))
     return;
 
-  write_rel (f, "before", "x");
+  hk_test_write (f->root, "before", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "before");
   hk_watchdog_stop (f->watchdog);
   hk_recorder_clear (f->recorder);
 
-  write_rel (f, "after", "x");
-  mkdir_rel (f, "after-dir");
+  hk_test_write (f->root, "after", "x");
+  hk_test_mkdir (f->root, "after-dir");
   settle (f);
   g_assert_cmpuint (f->recorder->events->len, ==, 0);
   g_assert_false (hk_watchdog_get_running (f->watchdog));
@@ -564,7 +520,7 @@ test_two_watchdogs_same_directory (Fixture *f, gconstpointer data)
   g_autoptr(HkRecorder) second_recorder = NULL;
   g_autoptr(GError) error = NULL;
 
-  mkdir_rel (f, "sub");
+  hk_test_mkdir (f->root, "sub");
   if (!fixture_watch (f))
     return;
 
@@ -575,13 +531,13 @@ test_two_watchdogs_same_directory (Fixture *f, gconstpointer data)
   hk_watchdog_start (second, NULL, &error);
   g_assert_no_error (error);
 
-  write_rel (f, "sub/both", "x");
+  hk_test_write (f->root, "sub/both", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "sub/both");
   if (!hk_recorder_wait_for (second_recorder, HK_EVENT_CREATED, "sub/both", TIMEOUT))
     g_error ("%s: the second watchdog missed sub/both", f->backend->name);
 
   hk_watchdog_stop (f->watchdog);
-  write_rel (f, "sub/second-only", "x");
+  hk_test_write (f->root, "sub/second-only", "x");
   if (!hk_recorder_wait_for (second_recorder, HK_EVENT_CREATED, "sub/second-only", TIMEOUT))
     g_error ("%s: the second watchdog stopped watching with the first", f->backend->name);
   settle (f);
@@ -606,7 +562,7 @@ test_root_gone_stops (Fixture *f, gconstpointer data)
   g_autofree char *moved = g_build_filename (f->base, "moved-root", NULL);
   gboolean by_rename = g_str_has_suffix (g_test_get_path (), "/root-moved");
 
-  mkdir_rel (f, "sub");
+  hk_test_mkdir (f->root, "sub");
   if (!fixture_watch (f))
     return;
 
@@ -676,9 +632,9 @@ test_poll_shared_directory_keeps_the_faster_interval (Fixture *f, gconstpointer 
   g_assert_no_error (error);
 
   /* Two rounds in a row, each within a few seconds. */
-  write_rel (f, "first", "x");
+  hk_test_write (f->root, "first", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "first");
-  write_rel (f, "second", "x");
+  hk_test_write (f->root, "second", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "second");
   hk_watchdog_stop (slow);
 }

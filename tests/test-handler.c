@@ -343,22 +343,10 @@ static void
 fixture_set_up (Fixture       *fixture,
                 gconstpointer  data)
 {
-  g_autoptr(GFile) file = NULL;
-
   fixture->root = hk_test_make_tmpdir ();
-  file = g_file_new_for_path (fixture->root);
-  fixture->watchdog = hk_watchdog_new (file);
+  fixture->watchdog = hk_test_watchdog_new (fixture->root);
   fixture->log = log_new ();
   fixture->handlers = g_ptr_array_new_with_free_func (g_object_unref);
-}
-
-static void
-fixture_start (Fixture *fixture)
-{
-  g_autoptr(GError) error = NULL;
-
-  hk_watchdog_start (fixture->watchdog, NULL, &error);
-  g_assert_no_error (error);
 }
 
 static void
@@ -387,15 +375,6 @@ fixture_add_handler (Fixture    *fixture,
 }
 
 static void
-fixture_write (Fixture    *fixture,
-               const char *relative)
-{
-  g_autofree char *path = hk_test_path (fixture->root, relative);
-
-  hk_test_write_file (path, "x");
-}
-
-static void
 on_event_signal (HkWatchdog *watchdog,
                  HkEvent    *event,
                  Fixture    *fixture)
@@ -415,8 +394,8 @@ test_watchdog_order (Fixture       *fixture,
   fixture_add_handler (fixture, "");
 
   g_signal_connect (fixture->watchdog, "event", G_CALLBACK (on_event_signal), fixture);
-  fixture_start (fixture);
-  fixture_write (fixture, "f");
+  hk_test_start (fixture->watchdog);
+  hk_test_write (fixture->root, "f", "x");
 
   wait_for_line (fixture->log, "closed f");
   g_assert_cmpuint (fixture->log->len, >=, 3);
@@ -438,9 +417,9 @@ test_watchdog_every_method (Fixture       *fixture,
   g_autofree char *contents = NULL;
 
   hk_watchdog_set_access_events (fixture->watchdog, TRUE);
-  fixture_start (fixture);
+  hk_test_start (fixture->watchdog);
 
-  fixture_write (fixture, "f");                     /* created, opened, modified, closed */
+  hk_test_write (fixture->root, "f", "x");                     /* created, opened, modified, closed */
   wait_for_line (fixture->log, "closed f");
   g_assert_true (g_file_get_contents (f, &contents, NULL, NULL));  /* opened, closed-no-write */
   wait_for_line (fixture->log, "closed-no-write f");
@@ -468,7 +447,7 @@ test_watchdog_several (Fixture       *fixture,
 
   g_autofree char *dir = hk_test_path (fixture->root, "d");
 
-  fixture_start (fixture);
+  hk_test_start (fixture->watchdog);
   g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
 
   wait_for_line (fixture->log, "2:created d");
@@ -496,12 +475,12 @@ test_watchdog_filter (Fixture       *fixture,
   hk_filter_add_ignore_pattern (watchdog_filter, "*.tmp", &error);
   g_assert_no_error (error);
   hk_watchdog_set_filter (fixture->watchdog, watchdog_filter);
-  fixture_start (fixture);
+  hk_test_start (fixture->watchdog);
 
-  fixture_write (fixture, "a.log");
-  fixture_write (fixture, "b.tmp");
-  fixture_write (fixture, "c.txt");
-  fixture_write (fixture, "last");
+  hk_test_write (fixture->root, "a.log", "x");
+  hk_test_write (fixture->root, "b.tmp", "x");
+  hk_test_write (fixture->root, "c.txt", "x");
+  hk_test_write (fixture->root, "last", "x");
 
   wait_for_line (fixture->log, "all:closed last");
   g_assert_true (log_has (fixture->log, "all:created a.log"));
@@ -516,7 +495,7 @@ test_watchdog_filter (Fixture       *fixture,
 
   /* Changing the filter takes effect for the next events. */
   hk_event_handler_set_filter (HK_EVENT_HANDLER (texts), NULL);
-  fixture_write (fixture, "d.log");
+  hk_test_write (fixture->root, "d.log", "x");
   wait_for_line (fixture->log, "txt:created d.log");
 }
 
@@ -528,8 +507,8 @@ test_watchdog_remove (Fixture       *fixture,
   fixture_add_handler (fixture, "kept:");
   g_autoptr(HkEventHandler) stranger = hk_event_handler_new ();
 
-  fixture_start (fixture);
-  fixture_write (fixture, "f");
+  hk_test_start (fixture->watchdog);
+  hk_test_write (fixture->root, "f", "x");
   wait_for_line (fixture->log, "removed:created f");
 
   hk_watchdog_remove_handler (fixture->watchdog, HK_EVENT_HANDLER (removed));
@@ -537,7 +516,7 @@ test_watchdog_remove (Fixture       *fixture,
   hk_watchdog_remove_handler (fixture->watchdog, stranger);
   g_assert_cmpuint (G_OBJECT (stranger)->ref_count, ==, 1);
 
-  fixture_write (fixture, "g");
+  hk_test_write (fixture->root, "g", "x");
   wait_for_line (fixture->log, "kept:closed g");
   hk_test_drain (50);
   g_assert_false (log_has_prefix (fixture->log, "removed:any:created g"));
@@ -545,7 +524,7 @@ test_watchdog_remove (Fixture       *fixture,
 
   /* And it can be added again. */
   hk_watchdog_add_handler (fixture->watchdog, HK_EVENT_HANDLER (removed));
-  fixture_write (fixture, "h");
+  hk_test_write (fixture->root, "h", "x");
   wait_for_line (fixture->log, "removed:created h");
 }
 
@@ -559,13 +538,13 @@ test_watchdog_remove_in_handler (Fixture       *fixture,
   fixture_add_handler (fixture, "witness:");
 
   handler->remove_from = fixture->watchdog;
-  fixture_start (fixture);
+  hk_test_start (fixture->watchdog);
 
-  fixture_write (fixture, "f");
+  hk_test_write (fixture->root, "f", "x");
   wait_for_line (fixture->log, "witness:closed f");
   g_assert_true (log_has (fixture->log, "self:any:created f"));
 
-  fixture_write (fixture, "g");
+  hk_test_write (fixture->root, "g", "x");
   wait_for_line (fixture->log, "witness:closed g");
   g_assert_false (log_has_prefix (fixture->log, "self:any:created g"));
 }
@@ -584,8 +563,8 @@ test_watchdog_keeps_handler (Fixture       *fixture,
   g_object_unref (handler);
   g_assert_nonnull (weak);
 
-  fixture_start (fixture);
-  fixture_write (fixture, "f");
+  hk_test_start (fixture->watchdog);
+  hk_test_write (fixture->root, "f", "x");
   wait_for_line (fixture->log, "created f");
 
   hk_watchdog_stop (fixture->watchdog);
@@ -601,8 +580,8 @@ test_watchdog_latency (Fixture       *fixture,
   fixture_add_handler (fixture, "");
 
   hk_watchdog_set_latency (fixture->watchdog, 50);
-  fixture_start (fixture);
-  fixture_write (fixture, "f");
+  hk_test_start (fixture->watchdog);
+  hk_test_write (fixture->root, "f", "x");
 
   wait_for_line (fixture->log, "created f");
   hk_test_drain (200);
@@ -620,8 +599,8 @@ test_watchdog_stop_in_handler (Fixture       *fixture,
   fixture_add_handler (fixture, "witness:");
 
   handler->stop = fixture->watchdog;
-  fixture_start (fixture);
-  fixture_write (fixture, "f");
+  hk_test_start (fixture->watchdog);
+  hk_test_write (fixture->root, "f", "x");
 
   wait_for_line (fixture->log, "any:created f");
   hk_test_drain (100);
@@ -639,8 +618,8 @@ test_during_dispatch_stop (Fixture       *fixture,
   TestHandler *handler = fixture_add_handler (fixture, "");
 
   handler->stop = fixture->watchdog;
-  fixture_start (fixture);
-  fixture_write (fixture, "f");
+  hk_test_start (fixture->watchdog);
+  hk_test_write (fixture->root, "f", "x");
 
   wait_for_line (fixture->log, "any:created f");
   hk_test_drain (100);
@@ -659,9 +638,9 @@ test_during_dispatch_remove (Fixture       *fixture,
   /* One batch with both creations. */
   hk_watchdog_set_latency (fixture->watchdog, 50);
   handler->remove_from = fixture->watchdog;
-  fixture_start (fixture);
-  fixture_write (fixture, "f1");
-  fixture_write (fixture, "f2");
+  hk_test_start (fixture->watchdog);
+  hk_test_write (fixture->root, "f1", "x");
+  hk_test_write (fixture->root, "f2", "x");
 
   wait_for_line (fixture->log, "witness:created f2");
   g_assert_true (log_has (fixture->log, "self:any:created f1"));

@@ -45,10 +45,7 @@ static void
 fixture_tear_down (Fixture       *f,
                    gconstpointer  data)
 {
-  if (f->base != NULL)
-    hk_test_rm_rf (f->base);
-  g_free (f->base);
-  g_free (f->root);
+  hk_test_remove_tree (&f->base, &f->root, NULL);
 }
 
 /* N_BIG_DIRS directories, 100 per parent. */
@@ -69,14 +66,6 @@ make_big_tree (Fixture *f)
     }
 }
 
-static HkWatchdog *
-new_watchdog (Fixture *f)
-{
-  g_autoptr(GFile) file = g_file_new_for_path (f->root);
-
-  return hk_watchdog_new (file);
-}
-
 static gboolean
 backend_has_no_watch (gpointer data)
 {
@@ -93,7 +82,7 @@ test_stop_large_tree_returns_at_once (Fixture *f, gconstpointer data)
   gint64 before, took;
 
   make_big_tree (f);
-  watchdog = new_watchdog (f);
+  watchdog = hk_test_watchdog_new (f->root);
   g_assert_true (hk_watchdog_start (watchdog, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (watchdog), ==, N_BIG_DIRS + 1);
@@ -185,7 +174,7 @@ test_cancel_during_walk (Fixture *f, gconstpointer data)
   GThread *thread;
 
   make_big_tree (f);
-  watchdog = new_watchdog (f);
+  watchdog = hk_test_watchdog_new (f->root);
   canceller = (Canceller) { watchdog, cancellable, 0 };
   thread = g_thread_new ("canceller", cancel_when_walking, &canceller);
   hk_watchdog_start_async (watchdog, cancellable, on_started, &state);
@@ -224,7 +213,7 @@ test_cancel_sync_start_from_another_thread (Fixture *f, gconstpointer data)
   gboolean ok;
 
   make_big_tree (f);
-  watchdog = new_watchdog (f);
+  watchdog = hk_test_watchdog_new (f->root);
   canceller = (Canceller) { watchdog, cancellable, 0 };
   thread = g_thread_new ("canceller", cancel_when_walking, &canceller);
   ok = hk_watchdog_start (watchdog, cancellable, &error);
@@ -246,7 +235,7 @@ test_cancel_sync_start_from_another_thread (Fixture *f, gconstpointer data)
 static void
 test_cancel_after_walk_still_running (Fixture *f, gconstpointer data)
 {
-  g_autoptr(HkWatchdog) watchdog = new_watchdog (f);
+  g_autoptr(HkWatchdog) watchdog = hk_test_watchdog_new (f->root);
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
   g_autofree char *sub = g_build_filename (f->root, "sub", NULL);
   StartState state = { cancellable };
@@ -293,7 +282,7 @@ test_n_watched_notifies_throttled (Fixture *f, gconstpointer data)
 
   state.min_notify_interval = G_MAXINT64;
   make_big_tree (f);
-  watchdog = new_watchdog (f);
+  watchdog = hk_test_watchdog_new (f->root);
   g_signal_connect (watchdog, "notify::n-watched-directories",
                     G_CALLBACK (on_n_watched_record), &state);
   hk_watchdog_start_async (watchdog, NULL, on_started, &state);
@@ -455,7 +444,7 @@ child_watches (const char *dir)
 static void
 test_fork_child_gets_fresh_worker (Fixture *f, gconstpointer data)
 {
-  g_autoptr(HkWatchdog) watchdog = new_watchdog (f);
+  g_autoptr(HkWatchdog) watchdog = hk_test_watchdog_new (f->root);
   g_autofree char *child_dir = g_build_filename (f->base, "child", NULL);
   int status = 0;
   pid_t pid;

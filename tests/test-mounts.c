@@ -33,9 +33,7 @@ static void
 fixture_set_up (Fixture       *f,
                 gconstpointer  data)
 {
-  f->base = hk_test_make_tmpdir ();
-  f->root = g_build_filename (f->base, "root", NULL);
-  g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
+  hk_test_make_tree (&f->base, &f->root, NULL);
 }
 
 static void
@@ -46,52 +44,29 @@ fixture_tear_down (Fixture       *f,
   g_clear_object (&f->watchdog);
   if (f->mount_point != NULL)
     umount2 (f->mount_point, MNT_DETACH);
-  hk_test_rm_rf (f->base);
+  hk_test_remove_tree (&f->base, &f->root, NULL);
   g_free (f->mount_point);
-  g_free (f->root);
-  g_free (f->base);
 }
 
-static char *
-path_of (Fixture    *f,
-         const char *relative)
-{
-  return g_build_filename (f->root, relative, NULL);
-}
-
-static void
-mkdir_rel (Fixture    *f,
-           const char *relative)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
-}
-
-static void
-write_rel (Fixture    *f,
-           const char *relative,
-           const char *contents)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  hk_test_write_file (path, contents);
-}
-
-/* Mounts a small tmpfs on @relative. Returns FALSE (and skips the test)
- * when this process may not mount. */
+/* mount(2) on root/@relative; FALSE (and the test skipped, saying what
+ * could not be done) when this process may not mount. */
 static gboolean
-mount_tmpfs (Fixture    *f,
-             const char *relative)
+mount_or_skip (Fixture       *f,
+               const char    *what,
+               const char    *source,
+               const char    *relative,
+               const char    *fstype,
+               unsigned long  flags,
+               const char    *options)
 {
-  g_autofree char *path = path_of (f, relative);
+  g_autofree char *path = hk_test_path (f->root, relative);
 
-  if (mount ("hachiko-test", path, "tmpfs", 0, "size=1m") != 0)
+  if (mount (source, path, fstype, flags, options) != 0)
     {
       int errsv = errno;
-      g_autofree char *message = g_strdup_printf ("cannot mount a tmpfs here (%s): "
+      g_autofree char *message = g_strdup_printf ("cannot %s here (%s): "
                                                   "needs root (CAP_SYS_ADMIN)",
-                                                  g_strerror (errsv));
+                                                  what, g_strerror (errsv));
 
       g_test_skip (message);
       return FALSE;
@@ -99,6 +74,14 @@ mount_tmpfs (Fixture    *f,
 
   f->mount_point = g_steal_pointer (&path);
   return TRUE;
+}
+
+/* Mounts a small tmpfs on @relative. */
+static gboolean
+mount_tmpfs (Fixture    *f,
+             const char *relative)
+{
+  return mount_or_skip (f, "mount a tmpfs", "hachiko-test", relative, "tmpfs", 0, "size=1m");
 }
 
 /* Bind-mounts base/@source on root/@relative. */
@@ -108,21 +91,8 @@ bind_mount (Fixture    *f,
             const char *relative)
 {
   g_autofree char *from = g_build_filename (f->base, source, NULL);
-  g_autofree char *path = path_of (f, relative);
 
-  if (mount (from, path, NULL, MS_BIND, NULL) != 0)
-    {
-      int errsv = errno;
-      g_autofree char *message = g_strdup_printf ("cannot bind-mount here (%s): "
-                                                  "needs root (CAP_SYS_ADMIN)",
-                                                  g_strerror (errsv));
-
-      g_test_skip (message);
-      return FALSE;
-    }
-
-  f->mount_point = g_steal_pointer (&path);
-  return TRUE;
+  return mount_or_skip (f, "bind-mount", from, relative, NULL, MS_BIND, NULL);
 }
 
 static gboolean
@@ -146,23 +116,12 @@ unmount (Fixture *f)
 static void
 fixture_watch (Fixture *f)
 {
-  g_autoptr(GFile) file = g_file_new_for_path (f->root);
-  g_autoptr(GError) error = NULL;
-
-  f->watchdog = hk_watchdog_new (file);
+  f->watchdog = hk_test_watchdog_new (f->root);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
-  hk_watchdog_start (f->watchdog, NULL, &error);
-  g_assert_no_error (error);
+  hk_test_start (f->watchdog);
 }
 
-#define WAIT_FOR(f, type, rel) \
-  G_STMT_START { \
-    if (!hk_recorder_wait_for ((f)->recorder, type, rel, TIMEOUT)) \
-      { \
-        hk_recorder_dump ((f)->recorder); \
-        g_error ("timed out waiting for %s %s", #type, rel); \
-      } \
-  } G_STMT_END
+#define WAIT_FOR(f, type, rel) HK_RECORDER_WAIT_FOR ((f)->recorder, type, rel, TIMEOUT)
 
 /* A tmpfs mounted on a subdirectory is unmounted: the difference is
  * reported (its entries gone, the covered directory's entries there), and
@@ -171,13 +130,13 @@ fixture_watch (Fixture *f)
 static void
 test_unmounted_subdirectory_watched_again (Fixture *f, gconstpointer data)
 {
-  mkdir_rel (f, "mnt");
-  write_rel (f, "mnt/under", "covered by the mount");
+  hk_test_mkdir (f->root, "mnt");
+  hk_test_write (f->root, "mnt/under", "covered by the mount");
   if (!mount_tmpfs (f, "mnt"))
     return;
-  write_rel (f, "mnt/on-tmpfs", "x");
-  mkdir_rel (f, "mnt/tsub");
-  write_rel (f, "mnt/tsub/deep", "x");
+  hk_test_write (f->root, "mnt/on-tmpfs", "x");
+  hk_test_mkdir (f->root, "mnt/tsub");
+  hk_test_write (f->root, "mnt/tsub/deep", "x");
 
   fixture_watch (f);
   /* root, mnt, mnt/tsub */
@@ -188,12 +147,12 @@ test_unmounted_subdirectory_watched_again (Fixture *f, gconstpointer data)
   WAIT_FOR (f, HK_EVENT_DELETED, "mnt/tsub");
   WAIT_FOR (f, HK_EVENT_CREATED, "mnt/under");
 
-  write_rel (f, "mnt/later", "x");
+  hk_test_write (f->root, "mnt/later", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "mnt/later");
-  mkdir_rel (f, "mnt/newdir");
-  write_rel (f, "mnt/newdir/file", "x");
+  hk_test_mkdir (f->root, "mnt/newdir");
+  hk_test_write (f->root, "mnt/newdir/file", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "mnt/newdir/file");
-  write_rel (f, "mnt/under", "changed");
+  hk_test_write (f->root, "mnt/under", "changed");
   WAIT_FOR (f, HK_EVENT_MODIFIED, "mnt/under");
 
   hk_test_drain (50);
@@ -211,24 +170,24 @@ test_unmounted_subdirectory_watched_again (Fixture *f, gconstpointer data)
 static void
 test_mount_over_watched_subdirectory (Fixture *f, gconstpointer data)
 {
-  mkdir_rel (f, "mnt/sub");
-  write_rel (f, "mnt/covered", "x");
+  hk_test_mkdir (f->root, "mnt/sub");
+  hk_test_write (f->root, "mnt/covered", "x");
   fixture_watch (f);
 
   if (!mount_tmpfs (f, "mnt"))
     return;
   WAIT_FOR (f, HK_EVENT_DELETED, "mnt/covered");
   WAIT_FOR (f, HK_EVENT_DELETED, "mnt/sub");
-  write_rel (f, "mnt/on-tmpfs", "x");
+  hk_test_write (f->root, "mnt/on-tmpfs", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "mnt/on-tmpfs");
-  mkdir_rel (f, "mnt/tdir");
-  write_rel (f, "mnt/tdir/deep", "x");
+  hk_test_mkdir (f->root, "mnt/tdir");
+  hk_test_write (f->root, "mnt/tdir/deep", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "mnt/tdir/deep");
 
   unmount (f);
   WAIT_FOR (f, HK_EVENT_CREATED, "mnt/covered");
   WAIT_FOR (f, HK_EVENT_DELETED, "mnt/on-tmpfs");
-  write_rel (f, "mnt/after", "x");
+  hk_test_write (f->root, "mnt/after", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "mnt/after");
 
   hk_test_drain (50);
@@ -252,8 +211,8 @@ test_bind_mount_detached (Fixture *f, gconstpointer data)
 
   g_assert_cmpint (g_mkdir (src, 0755), ==, 0);
   hk_test_write_file (src_late, "x");
-  mkdir_rel (f, "bound");
-  write_rel (f, "bound/covered", "x");
+  hk_test_mkdir (f->root, "bound");
+  hk_test_write (f->root, "bound/covered", "x");
   fixture_watch (f);
 
   if (!bind_mount (f, "src", "bound"))
@@ -266,7 +225,7 @@ test_bind_mount_detached (Fixture *f, gconstpointer data)
   WAIT_FOR (f, HK_EVENT_CREATED, "bound/covered");
 
   hk_test_write_file (src_gone, "x");
-  write_rel (f, "bound/uncovered", "x");
+  hk_test_write (f->root, "bound/uncovered", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "bound/uncovered");
   hk_test_drain (50);
   g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_CREATED, "bound/after-detach"));

@@ -26,13 +26,8 @@ static void
 fixture_set_up (Fixture       *f,
                 gconstpointer  data)
 {
-  g_autoptr(GFile) file = NULL;
-
-  f->base = hk_test_make_tmpdir ();
-  f->root = g_build_filename (f->base, "root", NULL);
-  g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
-  file = g_file_new_for_path (f->root);
-  f->watchdog = hk_watchdog_new (file);
+  hk_test_make_tree (&f->base, &f->root, NULL);
+  f->watchdog = hk_test_watchdog_new (f->root);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
 }
 
@@ -43,87 +38,20 @@ fixture_tear_down (Fixture       *f,
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
   hk_watchdog_set_queue_bound (0);
-  hk_test_rm_rf (f->base);
-  g_free (f->base);
-  g_free (f->root);
-}
-
-static void
-start (Fixture *f)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (hk_watchdog_start (f->watchdog, NULL, &error));
-  g_assert_no_error (error);
-}
-
-static char *
-path_of (Fixture    *f,
-         const char *relative)
-{
-  return g_build_filename (f->root, relative, NULL);
-}
-
-static void
-write_rel (Fixture    *f,
-           const char *relative)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  hk_test_write_file (path, "x");
-}
-
-static void
-mkdir_rel (Fixture    *f,
-           const char *relative)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  g_assert_cmpint (g_mkdir (path, 0755), ==, 0);
+  hk_test_remove_tree (&f->base, &f->root, NULL);
 }
 
 static guint
 events_about (Fixture    *f,
               const char *relative)
 {
-  g_autofree char *path = path_of (f, relative);
+  g_autofree char *path = hk_test_path (f->root, relative);
   guint n = 0;
 
   for (guint i = 0; i < f->recorder->events->len; i++)
     if (g_strcmp0 (hk_event_get_path (g_ptr_array_index (f->recorder->events, i)), path) == 0)
       n++;
   return n;
-}
-
-typedef struct
-{
-  HkWatchdog *watchdog;
-  guint       n;
-} Queued;
-
-static gboolean
-has_queued (gpointer data)
-{
-  Queued *queued = data;
-
-  return hk_watchdog_get_n_queued_for_testing (queued->watchdog) >= queued->n;
-}
-
-/* Waits, without iterating the owner context, until @n items wait for it. */
-static gboolean
-wait_queued (HkWatchdog *watchdog,
-             guint       n)
-{
-  Queued queued = { watchdog, n };
-  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-  while (!has_queued (&queued))
-    {
-      if (g_get_monotonic_time () > deadline)
-        return FALSE;
-      g_usleep (1000);
-    }
-  return TRUE;
 }
 
 /* --- order across nested iterations (issue 10, item 8) --------------------- */
@@ -141,8 +69,8 @@ nest_on_first (HkWatchdog *watchdog,
                Nesting    *nesting)
 {
   Fixture *f = nesting->f;
-  g_autofree char *a1 = path_of (f, "a1");
-  g_autofree char *b = path_of (f, "b");
+  g_autofree char *a1 = hk_test_path (f->root, "a1");
+  g_autofree char *b = hk_test_path (f->root, "b");
 
   if (nesting->nested || strcmp (hk_event_get_path (event), a1) != 0)
     return;
@@ -152,7 +80,7 @@ nest_on_first (HkWatchdog *watchdog,
    * the owner context before returning. */
   hk_test_write_file (b, "x");
   g_assert_cmpint (g_unlink (b), ==, 0);
-  nesting->queued_seen = wait_queued (watchdog, 2);
+  nesting->queued_seen = hk_test_wait_queued (watchdog, 2, 10000);
   for (guint i = 0; i < 20; i++)
     g_main_context_iteration (NULL, FALSE);
 }
@@ -173,12 +101,12 @@ test_order_nested_iteration_keeps_order (Fixture *f, gconstpointer data)
   g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
 
   g_signal_connect (f->watchdog, "event", G_CALLBACK (nest_on_first), &nesting);
-  start (f);
+  hk_test_start (f->watchdog);
 
   /* a1 and a2 in one batch: the nested iteration comes between them. */
-  write_rel (f, "a1");
-  write_rel (f, "a2");
-  g_assert_true (wait_queued (f->watchdog, 2));
+  hk_test_write (f->root, "a1", "x");
+  hk_test_write (f->root, "a2", "x");
+  g_assert_true (hk_test_wait_queued (f->watchdog, 2, 10000));
   g_assert_true (hk_test_wait_until (b_deleted, f, 10000));
   hk_test_drain (100);
   g_assert_true (nesting.nested);
@@ -219,17 +147,17 @@ y_created (gpointer data)
 static void
 test_live_latency_applies_while_running (Fixture *f, gconstpointer data)
 {
-  start (f);
+  hk_test_start (f->watchdog);
 
   /* Without a window, a write is several events. */
-  write_rel (f, "x");
+  hk_test_write (f->root, "x", "x");
   g_assert_true (hk_test_wait_until (x_created, f, 10000));
   hk_test_drain (100);
   g_assert_cmpuint (events_about (f, "x"), >, 1);
 
   /* With one, set while running, they merge into the creation. */
   hk_watchdog_set_latency (f->watchdog, 200);
-  write_rel (f, "y");
+  hk_test_write (f->root, "y", "x");
   g_assert_true (hk_test_wait_until (y_created, f, 10000));
   hk_test_drain (400);
   g_assert_cmpuint (events_about (f, "y"), ==, 1);
@@ -271,12 +199,12 @@ test_live_filter_ignore_and_unignore (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   Watches all = { 5 }, without_sub = { 2 };
 
-  mkdir_rel (f, "keep");
-  mkdir_rel (f, "sub");
-  mkdir_rel (f, "sub/d1");
-  mkdir_rel (f, "sub/d2");
-  write_rel (f, "sub/d1/old");
-  start (f);
+  hk_test_mkdir (f->root, "keep");
+  hk_test_mkdir (f->root, "sub");
+  hk_test_mkdir (f->root, "sub/d1");
+  hk_test_mkdir (f->root, "sub/d2");
+  hk_test_write (f->root, "sub/d1/old", "x");
+  hk_test_start (f->watchdog);
   g_assert_cmpuint (hk_watchdog_get_backend_watches (), ==, all.n);
 
   /* Ignoring a subtree while running, by editing the filter in use: its
@@ -285,8 +213,8 @@ test_live_filter_ignore_and_unignore (Fixture *f, gconstpointer data)
   g_assert_true (hk_filter_add_ignore_pattern (filter, "sub", &error));
   g_assert_no_error (error);
   g_assert_true (hk_test_wait_until (watches_are, &without_sub, 10000));
-  write_rel (f, "sub/d1/ignored");
-  write_rel (f, "keep/marker");
+  hk_test_write (f->root, "sub/d1/ignored", "x");
+  hk_test_write (f->root, "keep/marker", "x");
   g_assert_true (hk_test_wait_until (keep_has, f, 10000));
   hk_test_drain (100);
   g_assert_cmpuint (events_about (f, "sub/d1/ignored"), ==, 0);
@@ -299,13 +227,13 @@ test_live_filter_ignore_and_unignore (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->recorder->events->len, ==, 0);
 
   /* And what happens in it now is reported, exactly. */
-  write_rel (f, "sub/d2/later");
+  hk_test_write (f->root, "sub/d2/later", "x");
   g_assert_true (hk_test_wait_until (later_created, f, 10000));
   g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "sub/d2/later"), ==, 1);
   g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "sub/d1/ignored"), ==, 0);
   /* Known since the re-read: its deletion is reported. */
   {
-    g_autofree char *ignored = path_of (f, "sub/d1/ignored");
+    g_autofree char *ignored = hk_test_path (f->root, "sub/d1/ignored");
     g_assert_cmpint (g_unlink (ignored), ==, 0);
   }
   g_assert_true (hk_recorder_wait_for (f->recorder, HK_EVENT_DELETED, "sub/d1/ignored", 10000));
@@ -347,7 +275,7 @@ test_bounded_coalescer_overflows_into_exact_rescan (Fixture *f, gconstpointer da
   hk_watchdog_set_queue_bound (100);
   hk_watchdog_set_latency (f->watchdog, 1000);
   hk_watchdog_set_max_latency (f->watchdog, 1000);
-  start (f);
+  hk_test_start (f->watchdog);
 
   /* The owner keeps its queue empty, so only the coalescing window can
    * hold more than the bound. */
@@ -355,7 +283,7 @@ test_bounded_coalescer_overflows_into_exact_rescan (Fixture *f, gconstpointer da
     {
       g_autofree char *rel = g_strdup_printf ("f%u", i);
 
-      write_rel (f, rel);
+      hk_test_write (f->root, rel, "x");
       drain_queue (f->watchdog);
     }
   g_assert_true (hk_test_wait_until (all_created, f, 30000));
@@ -387,7 +315,7 @@ test_bounded_filtered_events_do_not_count (Fixture *f, gconstpointer data)
   g_assert_true (hk_filter_add_ignore_pattern (filter, "*.tmp", NULL));
   hk_watchdog_set_filter (f->watchdog, filter);
   hk_watchdog_set_queue_bound (100);
-  start (f);
+  hk_test_start (f->watchdog);
 
   /* Far more events than the bound, while the owner does not drain, but
    * none the user receives. */
@@ -395,9 +323,9 @@ test_bounded_filtered_events_do_not_count (Fixture *f, gconstpointer data)
     {
       g_autofree char *rel = g_strdup_printf ("f%u.tmp", i);
 
-      write_rel (f, rel);
+      hk_test_write (f->root, rel, "x");
     }
-  write_rel (f, "marker");
+  hk_test_write (f->root, "marker", "x");
   g_assert_true (hk_test_wait_until (marker_created, f, 10000));
   hk_test_drain (100);
 

@@ -25,39 +25,13 @@ typedef struct
   HkRecorder *recorder;
 } Fixture;
 
-static char *
-path_of (Fixture    *f,
-         const char *relative)
-{
-  return g_build_filename (f->root, relative, NULL);
-}
-
-static void
-mkdir_rel (Fixture    *f,
-           const char *relative)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
-}
-
-static void
-write_rel (Fixture    *f,
-           const char *relative,
-           const char *contents)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  hk_test_write_file (path, contents);
-}
-
 /* One write(2): one change, whatever the timing of the rounds (opening
  * with O_TRUNC would be a second one). */
 static void
 append_rel (Fixture    *f,
             const char *relative)
 {
-  g_autofree char *path = path_of (f, relative);
+  g_autofree char *path = hk_test_path (f->root, relative);
   int fd = open (path, O_WRONLY | O_APPEND | O_CLOEXEC);
 
   g_assert_cmpint (fd, >=, 0);
@@ -69,26 +43,20 @@ static void
 fixture_set_up (Fixture       *f,
                 gconstpointer  data)
 {
-  f->base = hk_test_make_tmpdir ();
-  f->root = g_build_filename (f->base, "root", NULL);
-  g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
+  hk_test_make_tree (&f->base, &f->root, NULL);
 }
 
 static void
 fixture_watch (Fixture *f,
                guint    watch_limit)
 {
-  g_autoptr(GFile) file = g_file_new_for_path (f->root);
-  g_autoptr(GError) error = NULL;
-
   hk_watchdog_set_watch_limit (watch_limit);
-  f->watchdog = hk_watchdog_new (file);
+  f->watchdog = hk_test_watchdog_new (f->root);
   /* Forced: AUTO would go on with fanotify where inotify runs out. */
   hk_watchdog_set_backend (f->watchdog, HK_BACKEND_KIND_INOTIFY);
   hk_watchdog_set_poll_interval (f->watchdog, 50);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
-  g_assert_true (hk_watchdog_start (f->watchdog, NULL, &error));
-  g_assert_no_error (error);
+  hk_test_start (f->watchdog);
 }
 
 static void
@@ -98,37 +66,28 @@ fixture_tear_down (Fixture       *f,
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
   hk_watchdog_set_watch_limit (0);
-  hk_test_rm_rf (f->base);
-  g_free (f->root);
-  g_free (f->base);
+  hk_test_remove_tree (&f->base, &f->root, NULL);
 }
 
-#define WAIT_FOR(f, type, rel) \
-  G_STMT_START { \
-    if (!hk_recorder_wait_for ((f)->recorder, type, rel, TIMEOUT)) \
-      { \
-        hk_recorder_dump ((f)->recorder); \
-        g_error ("timed out waiting for %s %s", #type, rel); \
-      } \
-  } G_STMT_END
+#define WAIT_FOR(f, type, rel) HK_RECORDER_WAIT_FOR ((f)->recorder, type, rel, TIMEOUT)
 
 /* Item 7: each polled directory was rescanned by its own timer and again
  * from its polled parent: one write three levels down gave three events. */
 static void
 test_polled_changes_reported_once (Fixture *f, gconstpointer data)
 {
-  mkdir_rel (f, "a/b/c/d");
-  write_rel (f, "a/b/c/d/file", "x");
+  hk_test_mkdir (f->root, "a/b/c/d");
+  hk_test_write (f->root, "a/b/c/d/file", "x");
   fixture_watch (f, 1);  /* the root only */
   g_assert_cmpuint (hk_watchdog_get_n_polled_directories (f->watchdog), ==, 4);
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 5);
 
-  write_rel (f, "a/b/c/d/new", "x");
+  hk_test_write (f->root, "a/b/c/d/new", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "a/b/c/d/new");
   g_usleep (60 * 1000);  /* the next round must not see it again */
   append_rel (f, "a/b/c/d/file");
   WAIT_FOR (f, HK_EVENT_MODIFIED, "a/b/c/d/file");
-  write_rel (f, "a/b/marker", "x");
+  hk_test_write (f->root, "a/b/marker", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "a/b/marker");
   /* Several rounds later. */
   hk_test_drain (300);
@@ -145,17 +104,17 @@ test_polled_changes_reported_once (Fixture *f, gconstpointer data)
 static void
 test_polled_directory_renamed (Fixture *f, gconstpointer data)
 {
-  mkdir_rel (f, "a/b/c/d");
+  hk_test_mkdir (f->root, "a/b/c/d");
   fixture_watch (f, 1);
 
   {
-    g_autofree char *from = path_of (f, "a/b");
-    g_autofree char *to = path_of (f, "a/b2");
+    g_autofree char *from = hk_test_path (f->root, "a/b");
+    g_autofree char *to = hk_test_path (f->root, "a/b2");
 
     g_assert_cmpint (g_rename (from, to), ==, 0);
   }
   WAIT_FOR (f, HK_EVENT_MOVED, "a/b -> a/b2");
-  write_rel (f, "a/b2/c/d/after", "x");
+  hk_test_write (f->root, "a/b2/c/d/after", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "a/b2/c/d/after");
   hk_test_drain (200);
   g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "a/b2/c/d/after"), ==, 1);
@@ -172,33 +131,33 @@ polled_none (gpointer data)
 static void
 test_polled_directory_gets_watch_back (Fixture *f, gconstpointer data)
 {
-  g_autofree char *a = path_of (f, "a");
+  g_autofree char *a = hk_test_path (f->root, "a");
 
-  mkdir_rel (f, "a");
-  mkdir_rel (f, "b");
+  hk_test_mkdir (f->root, "a");
+  hk_test_mkdir (f->root, "b");
   fixture_watch (f, 2);  /* the root and one of a, b */
   g_assert_cmpuint (hk_watchdog_get_n_polled_directories (f->watchdog), ==, 1);
 
   /* A kernel watch is given back (by whichever of them holds it)... */
-  write_rel (f, "a/x", "x");
-  write_rel (f, "b/x", "x");
+  hk_test_write (f->root, "a/x", "x");
+  hk_test_write (f->root, "b/x", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "a/x");
   WAIT_FOR (f, HK_EVENT_CREATED, "b/x");
   {
-    g_autofree char *ax = path_of (f, "a/x");
-    g_autofree char *bx = path_of (f, "b/x");
-    g_autofree char *b = path_of (f, "b");
+    g_autofree char *ax = hk_test_path (f->root, "a/x");
+    g_autofree char *bx = hk_test_path (f->root, "b/x");
+    g_autofree char *b = hk_test_path (f->root, "b");
 
     g_unlink (ax);
     g_unlink (bx);
     g_assert_cmpint (g_rmdir (a), ==, 0);
     g_assert_cmpint (g_rmdir (b), ==, 0);
   }
-  mkdir_rel (f, "c");
+  hk_test_mkdir (f->root, "c");
   WAIT_FOR (f, HK_EVENT_CREATED, "c");
   /* ...and a polled directory, if any is left, takes it. */
   g_assert_true (hk_test_wait_until (polled_none, f->watchdog, TIMEOUT));
-  write_rel (f, "c/y", "x");
+  hk_test_write (f->root, "c/y", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "c/y");
 }
 

@@ -17,7 +17,6 @@
 #include "hk-watchdog-private.h"
 
 #define TIMEOUT 5000
-#define MAX_QUEUED_EVENTS "/proc/sys/fs/inotify/max_queued_events"
 
 typedef struct
 {
@@ -27,19 +26,6 @@ typedef struct
   HkRecorder *recorder;
   char       *saved_sysctl;  /* restored at tear-down, even on failure */
 } Fixture;
-
-static gboolean
-write_sysctl (const char *path,
-              const char *value)
-{
-  FILE *fp = fopen (path, "w");
-  gboolean ok;
-
-  if (fp == NULL)
-    return FALSE;
-  ok = fputs (value, fp) >= 0;
-  return fclose (fp) == 0 && ok;
-}
 
 static void
 fixture_set_up (Fixture       *f,
@@ -56,33 +42,16 @@ fixture_tear_down (Fixture       *f,
 {
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
-  if (f->saved_sysctl != NULL)
-    write_sysctl (MAX_QUEUED_EVENTS, f->saved_sysctl);
-  /* Leave no instance with a lowered queue behind for the next test. */
-  hk_watchdog_restart_backend_for_testing ();
-  g_free (f->saved_sysctl);
-  hk_test_rm_rf (f->base);
-  g_free (f->root);
-  g_free (f->base);
-}
-
-static char *
-path_of (Fixture    *f,
-         const char *relative)
-{
-  return g_build_filename (f->root, relative, NULL);
+  hk_test_restore_max_queued_events (&f->saved_sysctl);
+  hk_test_remove_tree (&f->base, &f->root, NULL);
 }
 
 static void
 fixture_watch (Fixture *f)
 {
-  g_autoptr(GFile) file = g_file_new_for_path (f->root);
-  g_autoptr(GError) error = NULL;
-
-  f->watchdog = hk_watchdog_new (file);
+  f->watchdog = hk_test_watchdog_new (f->root);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
-  hk_watchdog_start (f->watchdog, NULL, &error);
-  g_assert_no_error (error);
+  hk_test_start (f->watchdog);
 }
 
 static gboolean
@@ -175,17 +144,17 @@ test_overflow_reports_no_unchanged_file (Fixture *f, gconstpointer data)
   gpointer key, value;
   GThread *thread;
 
-  if (geteuid () != 0 || !g_file_get_contents (MAX_QUEUED_EVENTS, &f->saved_sysctl, NULL, NULL))
+  if (geteuid () != 0 || !hk_test_read_sysctl (HK_TEST_MAX_QUEUED_EVENTS, &f->saved_sysctl))
     {
       g_test_skip ("needs root to lower max_queued_events");
       return;
     }
 
   /* The limit applies to inotify instances created after the change. */
-  g_assert_true (write_sysctl (MAX_QUEUED_EVENTS, "1024"));
+  g_assert_true (hk_test_write_sysctl (HK_TEST_MAX_QUEUED_EVENTS, "1024"));
   g_assert_true (hk_watchdog_restart_backend_for_testing ());
   fixture_watch (f);
-  write_sysctl (MAX_QUEUED_EVENTS, f->saved_sysctl);
+  hk_test_write_sysctl (HK_TEST_MAX_QUEUED_EVENTS, f->saved_sysctl);
   g_clear_pointer (&f->saved_sysctl, g_free);
   tally.recorder = f->recorder;
 
@@ -302,7 +271,7 @@ test_parent_renamed_file_changed (Fixture *f, gconstpointer data)
 {
   g_autofree char *from = g_build_filename (f->base, "parent", NULL);
   g_autofree char *to = g_build_filename (f->base, "renamed", NULL);
-  g_autofree char *before = path_of (f, "existing");
+  g_autofree char *before = hk_test_path (f->root, "existing");
   g_autofree char *after = g_build_filename (to, "root", "existing", NULL);
 
   hk_test_write_file (before, "1");
@@ -322,7 +291,7 @@ test_parent_renamed_and_recreated (Fixture *f, gconstpointer data)
   g_autofree char *from = g_build_filename (f->base, "parent", NULL);
   g_autofree char *to = g_build_filename (f->base, "renamed", NULL);
   g_autofree char *after = g_build_filename (to, "root", "existing", NULL);
-  g_autofree char *before = path_of (f, "existing");
+  g_autofree char *before = hk_test_path (f->root, "existing");
 
   hk_test_write_file (before, "1");
   fixture_watch (f);

@@ -19,39 +19,18 @@ typedef struct
   char *root;
 } Fixture;
 
-static char *
-path_of (Fixture    *f,
-         const char *relative)
-{
-  return g_build_filename (f->root, relative, NULL);
-}
-
-static void
-write_rel (Fixture    *f,
-           const char *relative,
-           const char *contents)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  hk_test_write_file (path, contents);
-}
-
 static void
 fixture_set_up (Fixture       *f,
                 gconstpointer  data)
 {
-  f->base = hk_test_make_tmpdir ();
-  f->root = g_build_filename (f->base, "root", NULL);
-  g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
+  hk_test_make_tree (&f->base, &f->root, NULL);
 }
 
 static void
 fixture_tear_down (Fixture       *f,
                    gconstpointer  data)
 {
-  hk_test_rm_rf (f->base);
-  g_free (f->root);
-  g_free (f->base);
+  hk_test_remove_tree (&f->base, &f->root, NULL);
 }
 
 static HkSnapshot *
@@ -84,16 +63,16 @@ test_difference_then_live_events (Fixture *f, gconstpointer data)
   g_autoptr(HkWatchdog) watchdog = NULL;
   g_autoptr(HkRecorder) recorder = NULL;
   g_autoptr(HkSnapshot) since = NULL;
-  g_autofree char *gone = path_of (f, "gone");
-  g_autofree char *old = path_of (f, "old");
-  g_autofree char *renamed = path_of (f, "sub/renamed");
+  g_autofree char *gone = hk_test_path (f->root, "gone");
+  g_autofree char *old = hk_test_path (f->root, "old");
+  g_autofree char *renamed = hk_test_path (f->root, "sub/renamed");
 
-  write_rel (f, "gone", "x");
-  write_rel (f, "old", "x");
-  write_rel (f, "same", "x");
-  write_rel (f, "changed", "x");
+  hk_test_write (f->root, "gone", "x");
+  hk_test_write (f->root, "old", "x");
+  hk_test_write (f->root, "same", "x");
+  hk_test_write (f->root, "changed", "x");
   {
-    g_autofree char *sub = path_of (f, "sub");
+    g_autofree char *sub = hk_test_path (f->root, "sub");
 
     g_assert_cmpint (g_mkdir (sub, 0755), ==, 0);
   }
@@ -103,14 +82,14 @@ test_difference_then_live_events (Fixture *f, gconstpointer data)
   /* While nothing watches. */
   g_assert_cmpint (g_unlink (gone), ==, 0);
   g_assert_cmpint (g_rename (old, renamed), ==, 0);
-  write_rel (f, "changed", "longer now");
-  write_rel (f, "new", "x");
+  hk_test_write (f->root, "changed", "longer now");
+  hk_test_write (f->root, "new", "x");
 
   watchdog = hk_watchdog_new (root);
   hk_watchdog_set_since (watchdog, since);
   recorder = hk_recorder_new (watchdog, f->root);
   g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
-  write_rel (f, "live", "x");
+  hk_test_write (f->root, "live", "x");
   g_assert_true (hk_recorder_wait_for (recorder, HK_EVENT_CREATED, "live", 5000));
   hk_test_drain (100);
 
@@ -168,7 +147,7 @@ test_seam_with_a_writer (Fixture *f, gconstpointer data)
   g_autoptr(HkWatchdog) watchdog = NULL;
   g_autoptr(HkRecorder) recorder = NULL;
   g_autoptr(HkSnapshot) since = NULL;
-  g_autofree char *busy = path_of (f, "busy");
+  g_autofree char *busy = hk_test_path (f->root, "busy");
   Writer writer = { f->root, 0, 0 };
   GThread *thread;
 
@@ -176,7 +155,7 @@ test_seam_with_a_writer (Fixture *f, gconstpointer data)
   for (guint i = 0; i < 300; i++)
     {
       g_autofree char *name = g_strdup_printf ("pre/d%u", i);
-      g_autofree char *path = path_of (f, name);
+      g_autofree char *path = hk_test_path (f->root, name);
 
       g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
     }

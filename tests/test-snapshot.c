@@ -38,48 +38,11 @@ fixture_tear_down (Fixture       *f,
   g_free (f->root);
 }
 
-static char *
-at (Fixture    *f,
-    const char *relative)
-{
-  return g_build_filename (f->root, relative, NULL);
-}
-
-static void
-make_dir (Fixture    *f,
-          const char *relative)
-{
-  g_autofree char *path = at (f, relative);
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
-}
-
-static void
-write_file (Fixture    *f,
-            const char *relative,
-            const char *contents)
-{
-  g_autofree char *path = at (f, relative);
-
-  hk_test_write_file (path, contents);
-}
-
-static void
-rename_entry (Fixture    *f,
-              const char *from,
-              const char *to)
-{
-  g_autofree char *a = at (f, from);
-  g_autofree char *b = at (f, to);
-
-  g_assert_cmpint (rename (a, b), ==, 0);
-}
-
 static void
 remove_entry (Fixture    *f,
               const char *relative)
 {
-  g_autofree char *path = at (f, relative);
+  g_autofree char *path = hk_test_path (f->root, relative);
 
   g_assert_cmpint (remove (path), ==, 0);
 }
@@ -140,19 +103,19 @@ diff_of (Fixture    *f,
 static void
 make_sample_tree (Fixture *f)
 {
-  g_autofree char *link = at (f, "src/link");
-  g_autofree char *fifo = at (f, "fifo");
+  g_autofree char *link = hk_test_path (f->root, "src/link");
+  g_autofree char *fifo = hk_test_path (f->root, "fifo");
 
-  make_dir (f, "src/lib/deep");
-  make_dir (f, "empty");
-  write_file (f, "README", "hello\n");
-  write_file (f, "src/main.c", "int main;\n");
-  write_file (f, "src/lib/a.c", "a");
-  write_file (f, "src/lib/b.c", "bb");
-  write_file (f, "src/lib/deep/x", "xxx");
-  write_file (f, "caf\xc3\xa9", "utf-8");
-  write_file (f, "bad\xff\xfe", "not utf-8");
-  write_file (f, "new\nline", "hostile");
+  hk_test_mkdir (f->root, "src/lib/deep");
+  hk_test_mkdir (f->root, "empty");
+  hk_test_write (f->root, "README", "hello\n");
+  hk_test_write (f->root, "src/main.c", "int main;\n");
+  hk_test_write (f->root, "src/lib/a.c", "a");
+  hk_test_write (f->root, "src/lib/b.c", "bb");
+  hk_test_write (f->root, "src/lib/deep/x", "xxx");
+  hk_test_write (f->root, "caf\xc3\xa9", "utf-8");
+  hk_test_write (f->root, "bad\xff\xfe", "not utf-8");
+  hk_test_write (f->root, "new\nline", "hostile");
   g_assert_cmpint (symlink ("main.c", link), ==, 0);
   g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
 }
@@ -196,8 +159,8 @@ test_lookup_reports_kind_size_mtime_inode (Fixture       *f,
                                            gconstpointer  data)
 {
   g_autoptr(HkSnapshot) snapshot = NULL;
-  g_autofree char *main_path = at (f, "src/main.c");
-  g_autofree char *abs_path = at (f, "src/lib/b.c");
+  g_autofree char *main_path = hk_test_path (f->root, "src/main.c");
+  g_autofree char *abs_path = hk_test_path (f->root, "src/lib/b.c");
   struct stat st;
   GFileType type;
   guint64 size, inode;
@@ -240,10 +203,10 @@ test_symlinks_are_not_followed (Fixture       *f,
                                 gconstpointer  data)
 {
   g_autoptr(HkSnapshot) snapshot = NULL;
-  g_autofree char *link = at (f, "loop");
+  g_autofree char *link = hk_test_path (f->root, "loop");
 
-  make_dir (f, "d");
-  write_file (f, "d/f", "x");
+  hk_test_mkdir (f->root, "d");
+  hk_test_write (f->root, "d/f", "x");
   g_assert_cmpint (symlink (".", link), ==, 0);
   snapshot = take (f, NULL);
   g_assert_cmpuint (hk_snapshot_get_n_entries (snapshot), ==, 3);
@@ -257,11 +220,11 @@ test_filter_prunes_ignored_directories (Fixture       *f,
   g_autoptr(HkFilter) filter = hk_filter_new ();
   g_autoptr(HkSnapshot) snapshot = NULL;
 
-  make_dir (f, "build/sub");
-  make_dir (f, "src");
-  write_file (f, "build/sub/x.o", "o");
-  write_file (f, "src/a.c", "a");
-  write_file (f, "src/a.o", "o");
+  hk_test_mkdir (f->root, "build/sub");
+  hk_test_mkdir (f->root, "src");
+  hk_test_write (f->root, "build/sub/x.o", "o");
+  hk_test_write (f->root, "src/a.c", "a");
+  hk_test_write (f->root, "src/a.o", "o");
   g_assert_true (hk_filter_add_ignore_pattern (filter, "build/", NULL));
   g_assert_true (hk_filter_add_ignore_pattern (filter, "*.o", NULL));
 
@@ -308,14 +271,14 @@ static void
 test_take_errors (Fixture       *f,
                   gconstpointer  data)
 {
-  g_autofree char *missing_path = at (f, "missing");
-  g_autofree char *file_path = at (f, "file");
+  g_autofree char *missing_path = hk_test_path (f->root, "missing");
+  g_autofree char *file_path = hk_test_path (f->root, "file");
   g_autoptr(GFile) missing = g_file_new_for_path (missing_path);
   g_autoptr(GFile) file = g_file_new_for_path (file_path);
   g_autoptr(GFile) remote = g_file_new_for_uri ("http://example.invalid/x");
   g_autoptr(GError) error = NULL;
 
-  write_file (f, "file", "x");
+  hk_test_write (f->root, "file", "x");
   g_assert_null (hk_snapshot_take (missing, NULL, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
   g_clear_error (&error);
@@ -410,7 +373,7 @@ test_take_cancelled_mid_walk (Fixture       *f,
     {
       g_autofree char *name = g_strdup_printf ("d%02u/sub", i);
 
-      make_dir (f, name);
+      hk_test_mkdir (f->root, name);
     }
 
   hk_snapshot_set_walk_hook (cancel_mid_walk, &hook);
@@ -447,12 +410,12 @@ test_diff_created_directories_before_contents (Fixture       *f,
   g_autoptr(HkSnapshot) before = NULL;
   g_autofree char *diff = NULL;
 
-  write_file (f, "keep", "k");
+  hk_test_write (f->root, "keep", "k");
   before = take (f, NULL);
-  make_dir (f, "n/m");
-  write_file (f, "n/a", "a");
-  write_file (f, "n/m/b", "b");
-  write_file (f, "z", "z");
+  hk_test_mkdir (f->root, "n/m");
+  hk_test_write (f->root, "n/a", "a");
+  hk_test_write (f->root, "n/m/b", "b");
+  hk_test_write (f->root, "z", "z");
   diff = diff_of (f, before);
   g_assert_cmpstr (diff, ==,
                    "created n/\n"
@@ -469,10 +432,10 @@ test_diff_deleted_contents_before_directories (Fixture       *f,
   g_autoptr(HkSnapshot) before = NULL;
   g_autofree char *diff = NULL;
 
-  make_dir (f, "d/e");
-  write_file (f, "d/a", "a");
-  write_file (f, "d/e/b", "b");
-  write_file (f, "z", "z");
+  hk_test_mkdir (f->root, "d/e");
+  hk_test_write (f->root, "d/a", "a");
+  hk_test_write (f->root, "d/e/b", "b");
+  hk_test_write (f->root, "z", "z");
   before = take (f, NULL);
   remove_entry (f, "d/e/b");
   remove_entry (f, "d/e");
@@ -494,18 +457,18 @@ test_diff_modified_and_attribute_changed (Fixture       *f,
 {
   g_autoptr(HkSnapshot) before = NULL;
   g_autofree char *diff = NULL;
-  g_autofree char *chmodded = at (f, "chmodded");
-  g_autofree char *dir = at (f, "dir");
+  g_autofree char *chmodded = hk_test_path (f->root, "chmodded");
+  g_autofree char *dir = hk_test_path (f->root, "dir");
 
-  write_file (f, "grown", "a");
-  write_file (f, "chmodded", "c");
-  write_file (f, "same", "s");
-  make_dir (f, "dir");
+  hk_test_write (f->root, "grown", "a");
+  hk_test_write (f->root, "chmodded", "c");
+  hk_test_write (f->root, "same", "s");
+  hk_test_mkdir (f->root, "dir");
   before = take (f, NULL);
-  write_file (f, "grown", "abc");
+  hk_test_write (f->root, "grown", "abc");
   g_assert_cmpint (chmod (chmodded, 0600), ==, 0);
   g_assert_cmpint (chmod (dir, 0700), ==, 0);
-  write_file (f, "dir/new", "n");
+  hk_test_write (f->root, "dir/new", "n");
   diff = diff_of (f, before);
   g_assert_cmpstr (diff, ==,
                    "attribute-changed chmodded\n"
@@ -521,13 +484,13 @@ test_diff_file_moves_are_one_event (Fixture       *f,
   g_autoptr(HkSnapshot) before = NULL;
   g_autofree char *diff = NULL;
 
-  make_dir (f, "a");
-  make_dir (f, "b");
-  write_file (f, "a/one", "1");
-  write_file (f, "two", "2");
+  hk_test_mkdir (f->root, "a");
+  hk_test_mkdir (f->root, "b");
+  hk_test_write (f->root, "a/one", "1");
+  hk_test_write (f->root, "two", "2");
   before = take (f, NULL);
-  rename_entry (f, "a/one", "b/one");
-  rename_entry (f, "two", "a/three");
+  hk_test_rename (f->root, "a/one", "b/one");
+  hk_test_rename (f->root, "two", "a/three");
   diff = diff_of (f, before);
   g_assert_cmpstr (diff, ==,
                    "moved two -> a/three\n"
@@ -541,16 +504,16 @@ test_diff_directory_move_keeps_contents_quiet (Fixture       *f,
   g_autoptr(HkSnapshot) before = NULL;
   g_autofree char *diff = NULL;
 
-  make_dir (f, "old/sub");
-  write_file (f, "old/a", "a");
-  write_file (f, "old/sub/b", "b");
-  write_file (f, "old/gone", "g");
+  hk_test_mkdir (f->root, "old/sub");
+  hk_test_write (f->root, "old/a", "a");
+  hk_test_write (f->root, "old/sub/b", "b");
+  hk_test_write (f->root, "old/gone", "g");
   before = take (f, NULL);
-  rename_entry (f, "old", "new");
-  write_file (f, "new/sub/b", "bigger");
-  write_file (f, "new/added", "+");
+  hk_test_rename (f->root, "old", "new");
+  hk_test_write (f->root, "new/sub/b", "bigger");
+  hk_test_write (f->root, "new/added", "+");
   remove_entry (f, "new/gone");
-  rename_entry (f, "new/a", "moved-out");
+  hk_test_rename (f->root, "new/a", "moved-out");
   diff = diff_of (f, before);
   g_assert_cmpstr (diff, ==,
                    "deleted old/gone\n"
@@ -567,16 +530,16 @@ test_diff_replace_by_rename (Fixture       *f,
   g_autoptr(HkSnapshot) before = NULL;
   g_autofree char *diff = NULL;
 
-  write_file (f, "target", "old contents");
-  write_file (f, "source", "new");
-  write_file (f, "saved", "v1");
+  hk_test_write (f->root, "target", "old contents");
+  hk_test_write (f->root, "source", "new");
+  hk_test_write (f->root, "saved", "v1");
   before = take (f, NULL);
   /* Rename onto an existing name: the move alone, as live events say. */
-  rename_entry (f, "source", "target");
+  hk_test_rename (f->root, "source", "target");
   /* An editor's save: a temporary file (not in the snapshot) renamed over
    * the original is another inode under the same name. */
-  write_file (f, "saved.tmp", "v2");
-  rename_entry (f, "saved.tmp", "saved");
+  hk_test_write (f->root, "saved.tmp", "v2");
+  hk_test_rename (f->root, "saved.tmp", "saved");
   diff = diff_of (f, before);
   g_assert_cmpstr (diff, ==,
                    "deleted saved\n"
@@ -591,10 +554,10 @@ test_diff_kind_change_is_delete_and_create (Fixture       *f,
   g_autoptr(HkSnapshot) before = NULL;
   g_autofree char *diff = NULL;
 
-  write_file (f, "x", "file");
+  hk_test_write (f->root, "x", "file");
   before = take (f, NULL);
   remove_entry (f, "x");
-  make_dir (f, "x");
+  hk_test_mkdir (f->root, "x");
   diff = diff_of (f, before);
   g_assert_cmpstr (diff, ==, "deleted x\ncreated x/\n");
 }
@@ -606,10 +569,10 @@ test_diff_hostile_names_exact (Fixture       *f,
   g_autoptr(HkSnapshot) before = NULL;
   g_autoptr(HkSnapshot) after = NULL;
   g_autoptr(GPtrArray) events = NULL;
-  g_autofree char *expected = at (f, "bad\xff\xfe\nname");
+  g_autofree char *expected = hk_test_path (f->root, "bad\xff\xfe\nname");
 
   before = take (f, NULL);
-  write_file (f, "bad\xff\xfe\nname", "x");
+  hk_test_write (f->root, "bad\xff\xfe\nname", "x");
   after = take (f, NULL);
   events = hk_snapshot_diff (before, after);
   g_assert_cmpuint (events->len, ==, 1);
@@ -790,7 +753,7 @@ test_corrupt_wrong_version_and_not_a_snapshot (Fixture       *f,
   g_autofree guint8 *copy = g_memdup2 (g_bytes_get_data (bytes, NULL), len);
   g_autoptr(GBytes) newer = NULL;
   g_autoptr(GBytes) text = g_bytes_new_static ("hello world, not a snapshot", 27);
-  g_autofree char *dir_path = at (f, "src");
+  g_autofree char *dir_path = hk_test_path (f->root, "src");
   g_autoptr(GFile) dir = g_file_new_for_path (dir_path);
   g_autoptr(GFile) dev_zero = g_file_new_for_path ("/dev/zero");
   g_autoptr(GError) error = NULL;

@@ -28,11 +28,7 @@ static void
 fixture_set_up (Fixture       *f,
                 gconstpointer  data)
 {
-  f->base = hk_test_make_tmpdir ();
-  f->root = g_build_filename (f->base, "root", NULL);
-  f->outside = g_build_filename (f->base, "outside", NULL);
-  g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
-  g_assert_cmpint (g_mkdir (f->outside, 0755), ==, 0);
+  hk_test_make_tree (&f->base, &f->root, &f->outside);
 }
 
 static void
@@ -41,37 +37,7 @@ fixture_tear_down (Fixture       *f,
 {
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
-  hk_test_rm_rf (f->base);
-  g_free (f->root);
-  g_free (f->outside);
-  g_free (f->base);
-}
-
-/* @relative under base/. */
-static char *
-base_path (Fixture    *f,
-           const char *relative)
-{
-  return g_build_filename (f->base, relative, NULL);
-}
-
-static void
-make_dir (Fixture    *f,
-          const char *relative)
-{
-  g_autofree char *path = base_path (f, relative);
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
-}
-
-static void
-make_file (Fixture    *f,
-           const char *relative,
-           const char *contents)
-{
-  g_autofree char *path = base_path (f, relative);
-
-  hk_test_write_file (path, contents);
+  hk_test_remove_tree (&f->base, &f->root, &f->outside);
 }
 
 static void
@@ -79,7 +45,7 @@ make_link (Fixture    *f,
            const char *target,
            const char *relative)
 {
-  g_autofree char *path = base_path (f, relative);
+  g_autofree char *path = hk_test_path (f->base, relative);
 
   g_assert_cmpint (symlink (target, path), ==, 0);
 }
@@ -90,26 +56,15 @@ watch (Fixture    *f,
        const char *relative,
        gboolean    follow_symlinks)
 {
-  g_autofree char *path = base_path (f, relative);
-  g_autoptr(GFile) file = g_file_new_for_path (path);
-  g_autoptr(GError) error = NULL;
+  g_autofree char *path = hk_test_path (f->base, relative);
 
-  f->watchdog = hk_watchdog_new (file);
+  f->watchdog = hk_test_watchdog_new (path);
   hk_watchdog_set_follow_symlinks (f->watchdog, follow_symlinks);
   f->recorder = hk_recorder_new (f->watchdog, path);
-  hk_watchdog_start (f->watchdog, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (hk_watchdog_get_running (f->watchdog));
+  hk_test_start (f->watchdog);
 }
 
-#define WAIT_FOR(f, type, rel) \
-  G_STMT_START { \
-    if (!hk_recorder_wait_for ((f)->recorder, type, rel, TIMEOUT)) \
-      { \
-        hk_recorder_dump ((f)->recorder); \
-        g_error ("timed out waiting for %s %s", #type, rel); \
-      } \
-  } G_STMT_END
+#define WAIT_FOR(f, type, rel) HK_RECORDER_WAIT_FOR ((f)->recorder, type, rel, TIMEOUT)
 
 static guint
 count_errors (Fixture *f,
@@ -129,28 +84,28 @@ count_errors (Fixture *f,
 static void
 test_followed_target_is_read (Fixture *f, gconstpointer data)
 {
-  make_file (f, "outside/a", "1");
-  make_file (f, "outside/b", "1");
-  make_dir (f, "outside/sub/deeper");
-  make_file (f, "outside/sub/c", "1");
+  hk_test_write (f->base, "outside/a", "1");
+  hk_test_write (f->base, "outside/b", "1");
+  hk_test_mkdir (f->base, "outside/sub/deeper");
+  hk_test_write (f->base, "outside/sub/c", "1");
   make_link (f, "../outside", "root/link");
 
   watch (f, "root", TRUE);
   /* root, link, link/sub, link/sub/deeper */
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 4);
 
-  make_file (f, "outside/a", "2");
+  hk_test_write (f->base, "outside/a", "2");
   WAIT_FOR (f, HK_EVENT_MODIFIED, "link/a");
-  make_file (f, "outside/sub/deeper/new", "x");
+  hk_test_write (f->base, "outside/sub/deeper/new", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "link/sub/deeper/new");
   {
-    g_autofree char *b = base_path (f, "outside/b");
+    g_autofree char *b = hk_test_path (f->base, "outside/b");
     g_assert_cmpint (g_unlink (b), ==, 0);
   }
   WAIT_FOR (f, HK_EVENT_DELETED, "link/b");
   {
-    g_autofree char *from = base_path (f, "outside/sub/c");
-    g_autofree char *to = base_path (f, "outside/sub/c2");
+    g_autofree char *from = hk_test_path (f->base, "outside/sub/c");
+    g_autofree char *to = hk_test_path (f->base, "outside/sub/c2");
     g_assert_cmpint (g_rename (from, to), ==, 0);
   }
   WAIT_FOR (f, HK_EVENT_MOVED, "link/sub/c -> link/sub/c2");
@@ -163,16 +118,16 @@ test_followed_target_is_read (Fixture *f, gconstpointer data)
 static void
 test_followed_root_link_is_read (Fixture *f, gconstpointer data)
 {
-  make_file (f, "outside/a", "1");
-  make_dir (f, "outside/sub");
+  hk_test_write (f->base, "outside/a", "1");
+  hk_test_mkdir (f->base, "outside/sub");
   make_link (f, "outside", "rootlink");
 
   watch (f, "rootlink", TRUE);
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 2);
 
-  make_file (f, "outside/a", "2");
+  hk_test_write (f->base, "outside/a", "2");
   WAIT_FOR (f, HK_EVENT_MODIFIED, "a");
-  make_file (f, "outside/sub/new", "x");
+  hk_test_write (f->base, "outside/sub/new", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "sub/new");
 }
 
@@ -180,9 +135,9 @@ test_followed_root_link_is_read (Fixture *f, gconstpointer data)
 static void
 test_nested_links_followed (Fixture *f, gconstpointer data)
 {
-  make_dir (f, "outside/t1");
-  make_dir (f, "outside/t2/sub");
-  make_file (f, "outside/t2/f", "1");
+  hk_test_mkdir (f->base, "outside/t1");
+  hk_test_mkdir (f->base, "outside/t2/sub");
+  hk_test_write (f->base, "outside/t2/f", "1");
   make_link (f, "../t2", "outside/t1/l2");
   make_link (f, "../outside/t1", "root/l1");
 
@@ -190,18 +145,18 @@ test_nested_links_followed (Fixture *f, gconstpointer data)
   /* root, l1, l1/l2, l1/l2/sub */
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 4);
 
-  make_file (f, "outside/t2/f", "2");
+  hk_test_write (f->base, "outside/t2/f", "2");
   WAIT_FOR (f, HK_EVENT_MODIFIED, "l1/l2/f");
-  make_file (f, "outside/t2/sub/g", "x");
+  hk_test_write (f->base, "outside/t2/sub/g", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "l1/l2/sub/g");
 
   /* A link created later is followed and read as well. */
-  make_dir (f, "outside/t3");
-  make_file (f, "outside/t3/old", "1");
+  hk_test_mkdir (f->base, "outside/t3");
+  hk_test_write (f->base, "outside/t3/old", "1");
   make_link (f, "../t3", "outside/t1/l3");
   WAIT_FOR (f, HK_EVENT_CREATED, "l1/l3");
   WAIT_FOR (f, HK_EVENT_CREATED, "l1/l3/old");
-  make_file (f, "outside/t3/old", "2");
+  hk_test_write (f->base, "outside/t3/old", "2");
   WAIT_FOR (f, HK_EVENT_MODIFIED, "l1/l3/old");
 }
 
@@ -210,17 +165,17 @@ test_nested_links_followed (Fixture *f, gconstpointer data)
 static void
 test_two_links_to_one_directory (Fixture *f, gconstpointer data)
 {
-  make_file (f, "outside/f", "1");
+  hk_test_write (f->base, "outside/f", "1");
   make_link (f, "../outside", "root/a");
   make_link (f, "../outside", "root/b");
 
   watch (f, "root", TRUE);
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
 
-  make_file (f, "outside/new", "x");
+  hk_test_write (f->base, "outside/new", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "a/new");
   WAIT_FOR (f, HK_EVENT_CREATED, "b/new");
-  make_file (f, "outside/f", "2");
+  hk_test_write (f->base, "outside/f", "2");
   WAIT_FOR (f, HK_EVENT_MODIFIED, "a/f");
   WAIT_FOR (f, HK_EVENT_MODIFIED, "b/f");
 
@@ -236,7 +191,7 @@ test_two_links_to_one_directory (Fixture *f, gconstpointer data)
 static void
 test_loop_below_link_detected (Fixture *f, gconstpointer data)
 {
-  make_dir (f, "outside/sub");
+  hk_test_mkdir (f->base, "outside/sub");
   make_link (f, "..", "outside/sub/up");      /* back to outside: the link's target */
   make_link (f, "../..", "outside/sub/top");  /* base: contains root and outside */
   make_link (f, "../outside", "root/ext");
@@ -248,7 +203,7 @@ test_loop_below_link_detected (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count_errors (f, G_IO_ERROR_TOO_MANY_LINKS), ==, 2);
   g_assert_cmpuint (f->recorder->errors->len, ==, 2);
 
-  make_file (f, "outside/sub/x", "1");
+  hk_test_write (f->base, "outside/sub/x", "1");
   WAIT_FOR (f, HK_EVENT_CREATED, "ext/sub/x");
 }
 
@@ -257,9 +212,9 @@ test_loop_below_link_detected (Fixture *f, gconstpointer data)
 static void
 test_root_link_without_follow (Fixture *f, gconstpointer data)
 {
-  make_file (f, "root/f", "1");
-  make_dir (f, "root/d");
-  make_file (f, "outside/o", "1");
+  hk_test_write (f->base, "root/f", "1");
+  hk_test_mkdir (f->base, "root/d");
+  hk_test_write (f->base, "outside/o", "1");
   make_link (f, "../outside", "root/inner");
   make_link (f, "root", "rootlink");
 
@@ -267,20 +222,20 @@ test_root_link_without_follow (Fixture *f, gconstpointer data)
   /* root and d; inner is an entry, not followed */
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 2);
 
-  make_file (f, "root/d/new", "x");
+  hk_test_write (f->base, "root/d/new", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "d/new");
-  make_file (f, "root/f", "2");
+  hk_test_write (f->base, "root/f", "2");
   WAIT_FOR (f, HK_EVENT_MODIFIED, "f");
   {
     HkEvent *event = g_ptr_array_index (f->recorder->events, 0);
-    g_autofree char *expected = base_path (f, "rootlink/");
+    g_autofree char *expected = hk_test_path (f->base, "rootlink/");
 
     g_assert_true (g_str_has_prefix (hk_event_get_path (event), expected));
   }
 
-  make_file (f, "outside/o", "2");
-  make_file (f, "outside/p", "2");
-  make_file (f, "root/last", "x");
+  hk_test_write (f->base, "outside/o", "2");
+  hk_test_write (f->base, "outside/p", "2");
+  hk_test_write (f->base, "root/last", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "last");
   g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_MODIFIED, "inner/o"));
   g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_CREATED, "inner/p"));

@@ -658,7 +658,9 @@ class TestLog(ToolTestCase):
         tool.stdout_line()
 
 
-class TestExec(ToolTestCase):
+class ExecTestCase(ToolTestCase):
+    """What `exec` ran: COMMAND appends a JSON line per run to self.log."""
+
     def setUp(self):
         super().setUp()
         self.log = os.path.join(self.tmp, "runs.jsonl")
@@ -670,6 +672,8 @@ class TestExec(ToolTestCase):
         return wait_for(lambda: len(self.records()) >= n and self.records(),
                         what="%d runs" % n)
 
+
+class TestExec(ExecTestCase):
     def test_hostile_names_run_nothing_and_reach_the_command_exactly(self):
         self.start(["exec", "--per-event", "--event", "created", self.root, "--",
                     PYTHON, RECORD, self.log, "{path}", "{type}", "{dest}", "literal{path}"])
@@ -1049,18 +1053,7 @@ class TestLogFormat(ToolTestCase):
                         lines[2])
 
 
-class TestExecEveryday(ToolTestCase):
-    def setUp(self):
-        super().setUp()
-        self.log = os.path.join(self.tmp, "runs.jsonl")
-
-    def records(self):
-        return read_records(self.log)
-
-    def wait_records(self, n):
-        return wait_for(lambda: len(self.records()) >= n and self.records(),
-                        what="%d runs" % n)
-
+class TestExecEveryday(ExecTestCase):
     def test_runs_once_at_start(self):
         self.start(["exec", self.root, "--", PYTHON, RECORD, self.log, "{paths}"])
         first = self.wait_records(1)[0]

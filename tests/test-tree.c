@@ -27,42 +27,6 @@ typedef struct
   HkRecorder *recorder;
 } Fixture;
 
-static char *
-path_of (Fixture    *f,
-         const char *relative)
-{
-  return g_build_filename (f->root, relative, NULL);
-}
-
-static void
-mkdir_rel (Fixture    *f,
-           const char *relative)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
-}
-
-static void
-write_rel (Fixture    *f,
-           const char *relative)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  hk_test_write_file (path, "x");
-}
-
-static void
-rename_rel (Fixture    *f,
-            const char *from,
-            const char *to)
-{
-  g_autofree char *a = path_of (f, from);
-  g_autofree char *b = path_of (f, to);
-
-  g_assert_cmpint (g_rename (a, b), ==, 0);
-}
-
 /* Delivers everything the worker queued for the owner. */
 static void
 flush (void)
@@ -78,7 +42,7 @@ inject (Fixture    *f,
         HkChange    change,
         gboolean    is_directory)
 {
-  g_autofree char *dir_path = path_of (f, dir);
+  g_autofree char *dir_path = hk_test_path (f->root, dir);
 
   hk_fake_backend_inject (dir_path, name, change, is_directory);
   flush ();
@@ -92,8 +56,8 @@ inject_move (Fixture    *f,
              const char *to_name,
              gboolean    is_directory)
 {
-  g_autofree char *from_path = path_of (f, from_dir);
-  g_autofree char *to_path = path_of (f, to_dir);
+  g_autofree char *from_path = hk_test_path (f->root, from_dir);
+  g_autofree char *to_path = hk_test_path (f->root, to_dir);
 
   hk_fake_backend_inject_move (from_path, from_name, to_path, to_name, is_directory);
   flush ();
@@ -103,24 +67,16 @@ static void
 fixture_set_up (Fixture       *f,
                 gconstpointer  data)
 {
-  f->base = hk_test_make_tmpdir ();
-  f->root = g_build_filename (f->base, "root", NULL);
-  f->outside = g_build_filename (f->base, "outside", NULL);
-  g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
-  g_assert_cmpint (g_mkdir (f->outside, 0755), ==, 0);
+  hk_test_make_tree (&f->base, &f->root, &f->outside);
 }
 
 static void
 fixture_start (Fixture *f)
 {
-  g_autoptr(GFile) file = g_file_new_for_path (f->root);
-  g_autoptr(GError) error = NULL;
-
-  f->watchdog = hk_watchdog_new (file);
+  f->watchdog = hk_test_watchdog_new (f->root);
   hk_watchdog_set_backend_for_testing (f->watchdog, HK_BACKEND_KIND_FAKE);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
-  g_assert_true (hk_watchdog_start (f->watchdog, NULL, &error));
-  g_assert_no_error (error);
+  hk_test_start (f->watchdog);
   flush ();
   g_assert_cmpuint (f->recorder->events->len, ==, 0);
 }
@@ -132,10 +88,7 @@ fixture_tear_down (Fixture       *f,
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
   flush ();
-  hk_test_rm_rf (f->base);
-  g_free (f->root);
-  g_free (f->outside);
-  g_free (f->base);
+  hk_test_remove_tree (&f->base, &f->root, &f->outside);
 }
 
 static void
@@ -167,8 +120,8 @@ static void
 test_new_directory_read_then_event_dropped (Fixture *f, gconstpointer data)
 {
   fixture_start (f);
-  mkdir_rel (f, "d/e");
-  write_rel (f, "d/e/f");
+  hk_test_mkdir (f->root, "d/e");
+  hk_test_write (f->root, "d/e/f", "x");
   inject (f, "", "d", HK_CHANGE_CREATED, TRUE);
   /* The kernel's own events for what the read found come later. */
   inject (f, "d", "e", HK_CHANGE_CREATED, TRUE);
@@ -181,11 +134,11 @@ static void
 test_created_directory_is_watched_before_reported (Fixture *f, gconstpointer data)
 {
   fixture_start (f);
-  mkdir_rel (f, "d");
+  hk_test_mkdir (f->root, "d");
   inject (f, "", "d", HK_CHANGE_CREATED, TRUE);
   assert_events (f, "created d");
   /* Watched: the fake backend knows the directory. */
-  write_rel (f, "d/x");
+  hk_test_write (f->root, "d/x", "x");
   inject (f, "d", "x", HK_CHANGE_CREATED, FALSE);
   assert_events (f, "created d; created d/x");
 }
@@ -203,10 +156,10 @@ test_deletion_of_unreported_name_dropped (Fixture *f, gconstpointer data)
 static void
 test_rename_is_one_moved (Fixture *f, gconstpointer data)
 {
-  write_rel (f, "a");
-  mkdir_rel (f, "sub");
+  hk_test_write (f->root, "a", "x");
+  hk_test_mkdir (f->root, "sub");
   fixture_start (f);
-  rename_rel (f, "a", "sub/b");
+  hk_test_rename (f->root, "a", "sub/b");
   inject_move (f, "", "a", "sub", "b", FALSE);
   assert_events (f, "moved a -> sub/b");
 }
@@ -214,11 +167,11 @@ test_rename_is_one_moved (Fixture *f, gconstpointer data)
 static void
 test_renamed_directory_keeps_paths (Fixture *f, gconstpointer data)
 {
-  mkdir_rel (f, "d");
+  hk_test_mkdir (f->root, "d");
   fixture_start (f);
-  rename_rel (f, "d", "e");
+  hk_test_rename (f->root, "d", "e");
   inject_move (f, "", "d", "", "e", TRUE);
-  write_rel (f, "e/x");
+  hk_test_write (f->root, "e/x", "x");
   inject (f, "e", "x", HK_CHANGE_CREATED, FALSE);
   assert_events (f, "moved d -> e; created e/x");
 }
@@ -227,9 +180,9 @@ static void
 test_directory_moved_out_is_one_deleted (Fixture *f, gconstpointer data)
 {
   g_autofree char *dest = g_build_filename (f->outside, "d", NULL);
-  g_autofree char *src = path_of (f, "d");
+  g_autofree char *src = hk_test_path (f->root, "d");
 
-  mkdir_rel (f, "d/e/f");
+  hk_test_mkdir (f->root, "d/e/f");
   fixture_start (f);
   g_assert_cmpuint (hk_fake_backend_count_watches (), ==, 4);
   g_assert_cmpint (g_rename (src, dest), ==, 0);
@@ -244,7 +197,7 @@ test_directory_moved_in_is_read (Fixture *f, gconstpointer data)
 {
   g_autofree char *src = g_build_filename (f->outside, "in", NULL);
   g_autofree char *file = g_build_filename (src, "x", NULL);
-  g_autofree char *dest = path_of (f, "in");
+  g_autofree char *dest = hk_test_path (f->root, "in");
 
   g_assert_cmpint (g_mkdir (src, 0755), ==, 0);
   hk_test_write_file (file, "x");
@@ -257,10 +210,10 @@ test_directory_moved_in_is_read (Fixture *f, gconstpointer data)
 static void
 test_rename_over_existing_deletes_it_first (Fixture *f, gconstpointer data)
 {
-  write_rel (f, "a");
-  write_rel (f, "b");
+  hk_test_write (f->root, "a", "x");
+  hk_test_write (f->root, "b", "x");
   fixture_start (f);
-  rename_rel (f, "a", "b");
+  hk_test_rename (f->root, "a", "b");
   inject_move (f, "", "a", "", "b", FALSE);
   assert_events (f, "deleted b; moved a -> b");
 }
@@ -269,9 +222,9 @@ static void
 test_moved_in_over_existing_replaces_it (Fixture *f, gconstpointer data)
 {
   g_autofree char *src = g_build_filename (f->outside, "b", NULL);
-  g_autofree char *dest = path_of (f, "b");
+  g_autofree char *dest = hk_test_path (f->root, "b");
 
-  write_rel (f, "b");
+  hk_test_write (f->root, "b", "x");
   hk_test_write_file (src, "y");
   fixture_start (f);
   g_assert_cmpint (g_rename (src, dest), ==, 0);
@@ -284,8 +237,8 @@ test_access_events_only_for_files (Fixture *f, gconstpointer data)
 {
   g_autoptr(GFile) file = g_file_new_for_path (f->root);
 
-  write_rel (f, "a");
-  mkdir_rel (f, "d");
+  hk_test_write (f->root, "a", "x");
+  hk_test_mkdir (f->root, "d");
   f->watchdog = hk_watchdog_new (file);
   hk_watchdog_set_backend_for_testing (f->watchdog, HK_BACKEND_KIND_FAKE);
   hk_watchdog_set_access_events (f->watchdog, TRUE);
@@ -300,7 +253,7 @@ test_access_events_only_for_files (Fixture *f, gconstpointer data)
 static void
 test_access_events_off_by_default (Fixture *f, gconstpointer data)
 {
-  write_rel (f, "a");
+  hk_test_write (f->root, "a", "x");
   fixture_start (f);
   inject (f, "", "a", HK_CHANGE_OPENED, FALSE);
   inject (f, "", "a", HK_CHANGE_MODIFIED, FALSE);
@@ -312,20 +265,20 @@ test_access_events_off_by_default (Fixture *f, gconstpointer data)
 static void
 test_lost_events_rescan_reports_difference (Fixture *f, gconstpointer data)
 {
-  write_rel (f, "keep");
-  write_rel (f, "gone");
-  write_rel (f, "old");
-  mkdir_rel (f, "d");
+  hk_test_write (f->root, "keep", "x");
+  hk_test_write (f->root, "gone", "x");
+  hk_test_write (f->root, "old", "x");
+  hk_test_mkdir (f->root, "d");
   fixture_start (f);
   g_usleep (20000);  /* older than the rescan's horizon below */
   {
-    g_autofree char *gone = path_of (f, "gone");
+    g_autofree char *gone = hk_test_path (f->root, "gone");
     gint64 since = g_get_real_time () * 1000;
 
     /* Created first: a freed inode number may be reused at once. */
-    write_rel (f, "new");
+    hk_test_write (f->root, "new", "x");
     g_assert_cmpint (g_unlink (gone), ==, 0);
-    rename_rel (f, "old", "d/renamed");
+    hk_test_rename (f->root, "old", "d/renamed");
     hk_fake_backend_inject_lost (since);
   }
   flush ();
@@ -340,11 +293,11 @@ test_lost_events_rescan_reports_difference (Fixture *f, gconstpointer data)
 static void
 test_lost_events_reused_inode_is_not_a_move (Fixture *f, gconstpointer data)
 {
-  write_rel (f, "gone");
+  hk_test_write (f->root, "gone", "x");
   fixture_start (f);
   g_usleep (20000);  /* older than the rescan's horizon below */
   {
-    g_autofree char *gone = path_of (f, "gone");
+    g_autofree char *gone = hk_test_path (f->root, "gone");
     g_autofree char *fresh = NULL;
     gint64 since = g_get_real_time () * 1000;
     struct stat before, after;
@@ -353,8 +306,8 @@ test_lost_events_reused_inode_is_not_a_move (Fixture *f, gconstpointer data)
     g_assert_cmpint (g_unlink (gone), ==, 0);
     /* Born clearly after the stretch began, whatever clock stamps it. */
     g_usleep (50000);
-    write_rel (f, "fresh");
-    fresh = path_of (f, "fresh");
+    hk_test_write (f->root, "fresh", "x");
+    fresh = hk_test_path (f->root, "fresh");
     g_assert_cmpint (g_lstat (fresh, &after), ==, 0);
     if (before.st_ino != after.st_ino)
       g_test_message ("the filesystem did not reuse the inode: this run proves less");
@@ -367,10 +320,10 @@ test_lost_events_reused_inode_is_not_a_move (Fixture *f, gconstpointer data)
 static void
 test_watch_failure_is_reported (Fixture *f, gconstpointer data)
 {
-  g_autofree char *d = path_of (f, "d");
+  g_autofree char *d = hk_test_path (f->root, "d");
 
   fixture_start (f);
-  mkdir_rel (f, "d");
+  hk_test_mkdir (f->root, "d");
   hk_fake_backend_fail_watch (d, G_IO_ERROR_PERMISSION_DENIED);
   inject (f, "", "d", HK_CHANGE_CREATED, TRUE);
   assert_events (f, "created d");
@@ -382,10 +335,10 @@ test_watch_failure_is_reported (Fixture *f, gconstpointer data)
 static void
 test_out_of_watches_falls_back_to_polling (Fixture *f, gconstpointer data)
 {
-  g_autofree char *d = path_of (f, "d");
+  g_autofree char *d = hk_test_path (f->root, "d");
 
   fixture_start (f);
-  mkdir_rel (f, "d");
+  hk_test_mkdir (f->root, "d");
   hk_fake_backend_fail_watch (d, G_IO_ERROR_NO_SPACE);
   inject (f, "", "d", HK_CHANGE_CREATED, TRUE);
   assert_events (f, "created d");
@@ -411,7 +364,7 @@ test_root_deleted_stops (Fixture *f, gconstpointer data)
 static void
 test_subdirectory_self_events_ignored (Fixture *f, gconstpointer data)
 {
-  mkdir_rel (f, "d");
+  hk_test_mkdir (f->root, "d");
   fixture_start (f);
   inject (f, "d", NULL, HK_CHANGE_SELF_DELETED, TRUE);
   inject (f, "d", NULL, HK_CHANGE_ATTRIBUTES, TRUE);
@@ -422,9 +375,9 @@ test_subdirectory_self_events_ignored (Fixture *f, gconstpointer data)
 static void
 test_dropped_watch_forgotten (Fixture *f, gconstpointer data)
 {
-  g_autofree char *d = path_of (f, "d");
+  g_autofree char *d = hk_test_path (f->root, "d");
 
-  mkdir_rel (f, "d");
+  hk_test_mkdir (f->root, "d");
   fixture_start (f);
   g_assert_cmpint (g_rmdir (d), ==, 0);
   hk_fake_backend_inject_dropped (d);
@@ -440,17 +393,17 @@ test_polling_round_pairs_moves (Fixture *f, gconstpointer data)
   g_autofree char *root = g_strdup (f->root);
   gint64 since;
 
-  mkdir_rel (f, "a/b");
-  write_rel (f, "a/b/f");
-  write_rel (f, "x");
+  hk_test_mkdir (f->root, "a/b");
+  hk_test_write (f->root, "a/b/f", "x");
+  hk_test_write (f->root, "x", "x");
   fixture_start (f);
   g_usleep (20000);  /* the files are older than the round's window */
   since = g_get_real_time () * 1000;
-  rename_rel (f, "a/b", "b2");
-  rename_rel (f, "x", "a/y");
-  write_rel (f, "n");
+  hk_test_rename (f->root, "a/b", "b2");
+  hk_test_rename (f->root, "x", "a/y");
+  hk_test_write (f->root, "n", "x");
   {
-    g_autofree char *a = path_of (f, "a");
+    g_autofree char *a = hk_test_path (f->root, "a");
     const char *round[] = { root, a, NULL };
 
     /* The new name is found before the old one is missed: still one move. */
@@ -468,7 +421,7 @@ replace_between_reads (guint    i,
   Fixture *f = data;
 
   if (i == 1)
-    rename_rel (f, "k/j", "c");
+    hk_test_rename (f->root, "k/j", "c");
 }
 
 /* A directory read twice in one polling round (it changed again while the
@@ -483,14 +436,14 @@ test_polling_round_reads_a_directory_twice (Fixture *f, gconstpointer data)
   g_autofree char *k = NULL;
   gint64 since;
 
-  mkdir_rel (f, "k");
-  write_rel (f, "k/j");
-  write_rel (f, "w");
+  hk_test_mkdir (f->root, "k");
+  hk_test_write (f->root, "k/j", "x");
+  hk_test_write (f->root, "w", "x");
   fixture_start (f);
   g_usleep (20000);  /* the files are older than the round's window */
   since = g_get_real_time () * 1000;
-  rename_rel (f, "w", "c");
-  k = path_of (f, "k");
+  hk_test_rename (f->root, "w", "c");
+  k = hk_test_path (f->root, "k");
   {
     const char *round[] = { root, root, k, NULL };
 
@@ -519,7 +472,7 @@ test_many_watchdogs_share_one_key (Fixture *f, gconstpointer data)
     }
   g_assert_cmpuint (hk_fake_backend_count_watches (), ==, 1);
 
-  write_rel (f, "a");
+  hk_test_write (f->root, "a", "x");
   inject (f, "", "a", HK_CHANGE_CREATED, FALSE);
   for (guint i = 0; i < 100; i++)
     g_assert_cmpuint (hk_recorder_count (g_ptr_array_index (recorders, i),

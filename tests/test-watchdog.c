@@ -30,34 +30,6 @@ typedef struct
   char       *saved_sysctl;  /* restored at tear-down, even on failure */
 } Fixture;
 
-static gboolean write_sysctl (const char *path, const char *value);
-#define MAX_QUEUED_EVENTS "/proc/sys/fs/inotify/max_queued_events"
-
-static char *
-path_of (Fixture    *f,
-         const char *relative)
-{
-  return g_build_filename (f->root, relative, NULL);
-}
-
-static void
-mkdir_rel (Fixture    *f,
-           const char *relative)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
-}
-
-static void
-write_rel (Fixture    *f,
-           const char *relative,
-           const char *contents)
-{
-  g_autofree char *path = path_of (f, relative);
-
-  hk_test_write_file (path, contents);
-}
 
 static void
 fixture_set_up (Fixture       *f,
@@ -68,25 +40,16 @@ fixture_set_up (Fixture       *f,
   if (g_test_subprocess ())
     return;
 
-  f->base = hk_test_make_tmpdir ();
+  hk_test_make_tree (&f->base, &f->root, &f->outside);
   g_chmod (f->base, 0755);
-  f->root = g_build_filename (f->base, "root", NULL);
-  f->outside = g_build_filename (f->base, "outside", NULL);
-  g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
-  g_assert_cmpint (g_mkdir (f->outside, 0755), ==, 0);
 }
 
 static void
 fixture_watch (Fixture *f)
 {
-  g_autoptr(GFile) file = g_file_new_for_path (f->root);
-  g_autoptr(GError) error = NULL;
-
-  f->watchdog = hk_watchdog_new (file);
+  f->watchdog = hk_test_watchdog_new (f->root);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
-  hk_watchdog_start (f->watchdog, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (hk_watchdog_get_running (f->watchdog));
+  hk_test_start (f->watchdog);
 }
 
 static void
@@ -95,34 +58,20 @@ fixture_tear_down (Fixture       *f,
 {
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
-  if (f->saved_sysctl != NULL)
-    write_sysctl (MAX_QUEUED_EVENTS, f->saved_sysctl);
-  /* Leave no instance with a lowered queue behind for the next test. */
-  hk_watchdog_restart_backend_for_testing ();
-  g_free (f->saved_sysctl);
-  hk_test_rm_rf (f->base);
-  g_free (f->root);
-  g_free (f->outside);
-  g_free (f->base);
+  hk_test_restore_max_queued_events (&f->saved_sysctl);
+  hk_test_remove_tree (&f->base, &f->root, &f->outside);
   hk_watchdog_set_watch_limit (0);
   hk_watchdog_set_queue_bound (0);
 }
 
-#define WAIT_FOR(f, type, rel) \
-  G_STMT_START { \
-    if (!hk_recorder_wait_for ((f)->recorder, type, rel, TIMEOUT)) \
-      { \
-        hk_recorder_dump ((f)->recorder); \
-        g_error ("timed out waiting for %s %s", #type, rel); \
-      } \
-  } G_STMT_END
+#define WAIT_FOR(f, type, rel) HK_RECORDER_WAIT_FOR ((f)->recorder, type, rel, TIMEOUT)
 
 /* --- starting ------------------------------------------------------------ */
 
 static void
 test_start_missing_root_not_found (Fixture *f, gconstpointer data)
 {
-  g_autofree char *missing = path_of (f, "nope");
+  g_autofree char *missing = hk_test_path (f->root, "nope");
   g_autoptr(GFile) file = g_file_new_for_path (missing);
   g_autoptr(HkWatchdog) watchdog = hk_watchdog_new (file);
   g_autoptr(GError) error = NULL;
@@ -158,9 +107,9 @@ test_start_unreadable_root_permission_denied (Fixture *f, gconstpointer data)
       return;
     }
 
-  mkdir_rel (f, "locked");
+  hk_test_mkdir (f->root, "locked");
   {
-    g_autofree char *locked = path_of (f, "locked");
+    g_autofree char *locked = hk_test_path (f->root, "locked");
     g_chmod (locked, 0);
     /* The child runs its own fixture; it must look at ours. */
     g_setenv ("HK_TEST_LOCKED_DIR", locked, TRUE);
@@ -184,8 +133,8 @@ test_start_non_local_root_not_supported (Fixture *f, gconstpointer data)
 static void
 test_start_file_root_watches_that_file (Fixture *f, gconstpointer data)
 {
-  g_autofree char *file_path = path_of (f, "single.txt");
-  g_autofree char *tmp_path = path_of (f, "single.txt.tmp");
+  g_autofree char *file_path = hk_test_path (f->root, "single.txt");
+  g_autofree char *tmp_path = hk_test_path (f->root, "single.txt.tmp");
   g_autoptr(GFile) file = NULL;
   g_autoptr(HkRecorder) recorder = NULL;
   g_autoptr(HkWatchdog) watchdog = NULL;
@@ -198,15 +147,15 @@ test_start_file_root_watches_that_file (Fixture *f, gconstpointer data)
   hk_watchdog_start (watchdog, NULL, &error);
   g_assert_no_error (error);
 
-  write_rel (f, "other.txt", "ignored");
-  write_rel (f, "single.txt", "two");
+  hk_test_write (f->root, "other.txt", "ignored");
+  hk_test_write (f->root, "single.txt", "two");
   g_assert_true (hk_recorder_wait_for (recorder, HK_EVENT_MODIFIED, "single.txt", TIMEOUT));
 
   /* An editor's atomic save: a new file renamed over it. */
   hk_test_write_file (tmp_path, "three");
   g_assert_cmpint (g_rename (tmp_path, file_path), ==, 0);
   g_assert_true (hk_recorder_wait_for (recorder, HK_EVENT_CREATED, "single.txt", TIMEOUT));
-  write_rel (f, "single.txt", "four");
+  hk_test_write (f->root, "single.txt", "four");
   hk_test_drain (100);
 
   for (guint i = 0; i < recorder->events->len; i++)
@@ -248,7 +197,7 @@ test_start_async_walks_off_thread (Fixture *f, gconstpointer data)
   for (guint i = 0; i < 50; i++)
     {
       g_autofree char *rel = g_strdup_printf ("d%u/e/f", i);
-      mkdir_rel (f, rel);
+      hk_test_mkdir (f->root, rel);
     }
 
   watchdog = hk_watchdog_new (file);
@@ -259,7 +208,7 @@ test_start_async_walks_off_thread (Fixture *f, gconstpointer data)
   g_assert_true (hk_watchdog_get_running (watchdog));
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (watchdog), ==, 151);
 
-  write_rel (f, "d7/e/f/new", "x");
+  hk_test_write (f->root, "d7/e/f/new", "x");
   g_assert_true (hk_recorder_wait_for (recorder, HK_EVENT_CREATED, "d7/e/f/new", TIMEOUT));
 }
 
@@ -297,7 +246,7 @@ test_start_async_then_stop_cancels (Fixture *f, gconstpointer data)
 static void
 test_events_create_modify_delete (Fixture *f, gconstpointer data)
 {
-  g_autofree char *path = path_of (f, "file.txt");
+  g_autofree char *path = hk_test_path (f->root, "file.txt");
   HkEvent *created;
 
   fixture_watch (f);
@@ -335,7 +284,7 @@ test_events_detailed_signal (Fixture *f, gconstpointer data)
 
   fixture_watch (f);
   g_signal_connect (f->watchdog, "event::created", G_CALLBACK (on_created_detail), &count);
-  write_rel (f, "a", "1");
+  hk_test_write (f->root, "a", "1");
   WAIT_FOR (f, HK_EVENT_CLOSED, "a");
   g_assert_cmpuint (count, ==, 1);
 }
@@ -343,13 +292,13 @@ test_events_detailed_signal (Fixture *f, gconstpointer data)
 static void
 test_events_access_events_only_when_asked (Fixture *f, gconstpointer data)
 {
-  g_autofree char *path = path_of (f, "read-me");
+  g_autofree char *path = hk_test_path (f->root, "read-me");
   g_autofree char *contents = NULL;
 
-  write_rel (f, "read-me", "data");
+  hk_test_write (f->root, "read-me", "data");
   fixture_watch (f);
   g_file_get_contents (path, &contents, NULL, NULL);
-  write_rel (f, "marker", "");
+  hk_test_write (f->root, "marker", "");
   WAIT_FOR (f, HK_EVENT_CREATED, "marker");
   g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_OPENED, "read-me"));
 
@@ -489,17 +438,17 @@ test_recursive_mkdir_p_then_files_exactly_once (Fixture *f, gconstpointer data)
 static void
 test_recursive_rename_is_one_moved_event (Fixture *f, gconstpointer data)
 {
-  g_autofree char *a = path_of (f, "a.txt");
-  g_autofree char *b = path_of (f, "b.txt");
+  g_autofree char *a = hk_test_path (f->root, "a.txt");
+  g_autofree char *b = hk_test_path (f->root, "b.txt");
 
-  write_rel (f, "a.txt", "x");
-  mkdir_rel (f, "sub");
+  hk_test_write (f->root, "a.txt", "x");
+  hk_test_mkdir (f->root, "sub");
   fixture_watch (f);
 
   g_assert_cmpint (g_rename (a, b), ==, 0);
   WAIT_FOR (f, HK_EVENT_MOVED, "a.txt -> b.txt");
   {
-    g_autofree char *into = path_of (f, "sub/c.txt");
+    g_autofree char *into = hk_test_path (f->root, "sub/c.txt");
     g_assert_cmpint (g_rename (b, into), ==, 0);
   }
   WAIT_FOR (f, HK_EVENT_MOVED, "b.txt -> sub/c.txt");
@@ -511,15 +460,15 @@ test_recursive_rename_is_one_moved_event (Fixture *f, gconstpointer data)
 static void
 test_recursive_renamed_directory_keeps_watching (Fixture *f, gconstpointer data)
 {
-  g_autofree char *old_dir = path_of (f, "old");
-  g_autofree char *new_dir = path_of (f, "new");
+  g_autofree char *old_dir = hk_test_path (f->root, "old");
+  g_autofree char *new_dir = hk_test_path (f->root, "new");
 
-  mkdir_rel (f, "old/deep/er");
+  hk_test_mkdir (f->root, "old/deep/er");
   fixture_watch (f);
 
   g_assert_cmpint (g_rename (old_dir, new_dir), ==, 0);
   WAIT_FOR (f, HK_EVENT_MOVED, "old -> new");
-  write_rel (f, "new/deep/er/file", "x");
+  hk_test_write (f->root, "new/deep/er/file", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "new/deep/er/file");
   g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_CREATED, "old/deep/er/file"));
 }
@@ -528,7 +477,7 @@ static void
 test_recursive_directory_moved_in_is_watched (Fixture *f, gconstpointer data)
 {
   g_autofree char *src = g_build_filename (f->outside, "incoming", NULL);
-  g_autofree char *dst = path_of (f, "incoming");
+  g_autofree char *dst = hk_test_path (f->root, "incoming");
   g_autofree char *deep = g_build_filename (src, "x/y", NULL);
   g_autofree char *file = g_build_filename (src, "x/y/data", NULL);
 
@@ -541,19 +490,19 @@ test_recursive_directory_moved_in_is_watched (Fixture *f, gconstpointer data)
   WAIT_FOR (f, HK_EVENT_CREATED, "incoming/x/y/data");
   g_assert_true (hk_event_get_is_synthetic (g_ptr_array_index (f->recorder->events,
                                                                 f->recorder->events->len - 1)));
-  write_rel (f, "incoming/x/y/later", "2");
+  hk_test_write (f->root, "incoming/x/y/later", "2");
   WAIT_FOR (f, HK_EVENT_CREATED, "incoming/x/y/later");
 }
 
 static void
 test_recursive_directory_moved_out_is_deleted (Fixture *f, gconstpointer data)
 {
-  g_autofree char *src = path_of (f, "leaving");
+  g_autofree char *src = hk_test_path (f->root, "leaving");
   g_autofree char *dst = g_build_filename (f->outside, "leaving", NULL);
   g_autofree char *later = g_build_filename (dst, "a/after-move", NULL);
   guint watches_before, watches_after;
 
-  mkdir_rel (f, "leaving/a");
+  hk_test_mkdir (f->root, "leaving/a");
   fixture_watch (f);
   watches_before = hk_watchdog_get_backend_watches ();
 
@@ -563,7 +512,7 @@ test_recursive_directory_moved_out_is_deleted (Fixture *f, gconstpointer data)
   g_assert_cmpuint (watches_after, ==, watches_before - 2);
 
   hk_test_write_file (later, "x");
-  write_rel (f, "marker", "");
+  hk_test_write (f->root, "marker", "");
   WAIT_FOR (f, HK_EVENT_CREATED, "marker");
   for (guint i = 0; i < f->recorder->events->len; i++)
     g_assert_null (strstr (hk_event_get_path (g_ptr_array_index (f->recorder->events, i)), "after-move"));
@@ -574,15 +523,15 @@ test_recursive_off_watches_root_only (Fixture *f, gconstpointer data)
 {
   g_autoptr(GFile) file = g_file_new_for_path (f->root);
 
-  mkdir_rel (f, "sub");
+  hk_test_mkdir (f->root, "sub");
   f->watchdog = hk_watchdog_new (file);
   hk_watchdog_set_recursive (f->watchdog, FALSE);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
   g_assert_true (hk_watchdog_start (f->watchdog, NULL, NULL));
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 1);
 
-  write_rel (f, "sub/inner", "x");
-  write_rel (f, "top", "x");
+  hk_test_write (f->root, "sub/inner", "x");
+  hk_test_write (f->root, "top", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "top");
   g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_CREATED, "sub/inner"));
 }
@@ -594,7 +543,7 @@ test_recursive_hostile_names_exact (Fixture *f, gconstpointer data)
 
   fixture_watch (f);
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    write_rel (f, names[i], "x");
+    hk_test_write (f->root, names[i], "x");
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
     WAIT_FOR (f, HK_EVENT_CREATED, names[i]);
 }
@@ -609,18 +558,11 @@ test_stop_no_event_after_stop (Fixture *f, gconstpointer data)
   for (guint i = 0; i < 200; i++)
     {
       g_autofree char *rel = g_strdup_printf ("f%u", i);
-      write_rel (f, rel, "x");
+      hk_test_write (f->root, rel, "x");
     }
   /* Wait until the worker has read some of them into the owner's queue,
    * without dispatching it: events are provably pending when stop runs. */
-  {
-    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-    while (hk_watchdog_get_n_queued_for_testing (f->watchdog) == 0 &&
-           g_get_monotonic_time () < deadline)
-      g_usleep (1000);
-    g_assert_cmpuint (hk_watchdog_get_n_queued_for_testing (f->watchdog), >, 0);
-  }
+  g_assert_true (hk_test_wait_queued (f->watchdog, 1, 10000));
   hk_watchdog_stop (f->watchdog);
   g_assert_false (hk_watchdog_get_running (f->watchdog));
   hk_test_drain (200);
@@ -652,16 +594,10 @@ test_stop_from_handler_stops_the_batch (Fixture *f, gconstpointer data)
   for (guint i = 0; i < 50; i++)
     {
       g_autofree char *rel = g_strdup_printf ("f%u", i);
-      write_rel (f, rel, "x");
+      hk_test_write (f->root, rel, "x");
     }
   /* Wait for events to be read (a batch is waiting), then deliver. */
-  {
-    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-    while (hk_watchdog_get_n_queued_for_testing (f->watchdog) == 0 &&
-           g_get_monotonic_time () < deadline)
-      g_usleep (1000);
-  }
+  hk_test_wait_queued (f->watchdog, 1, 10000);
   g_assert_true (hk_test_wait_until (called, &calls, 10000));
   hk_test_drain (100);
   g_assert_cmpuint (calls, ==, 1);
@@ -677,7 +613,7 @@ test_stop_unref_running_is_safe (Fixture *f, gconstpointer data)
       g_autofree char *rel = g_strdup_printf ("r%u", round);
 
       g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
-      write_rel (f, rel, "x");
+      hk_test_write (f->root, rel, "x");
       if (round % 2)
         g_usleep (2000);
       g_object_unref (watchdog);
@@ -697,7 +633,7 @@ test_stop_start_repeated (Fixture *f, gconstpointer data)
       hk_watchdog_stop (f->watchdog);
       hk_watchdog_stop (f->watchdog);
       g_assert_true (hk_watchdog_start (f->watchdog, NULL, NULL));
-      write_rel (f, rel, "x");
+      hk_test_write (f->root, rel, "x");
       WAIT_FOR (f, HK_EVENT_CREATED, rel);
     }
 }
@@ -707,12 +643,12 @@ test_stop_start_repeated (Fixture *f, gconstpointer data)
 static void
 test_shared_worker_two_watchdogs (Fixture *f, gconstpointer data)
 {
-  g_autofree char *sub = path_of (f, "sub");
+  g_autofree char *sub = hk_test_path (f->root, "sub");
   g_autoptr(GFile) sub_file = NULL;
   g_autoptr(HkWatchdog) second = NULL;
   g_autoptr(HkRecorder) second_recorder = NULL;
 
-  mkdir_rel (f, "sub");
+  hk_test_mkdir (f->root, "sub");
   fixture_watch (f);
   sub_file = g_file_new_for_path (sub);
   second = hk_watchdog_new (sub_file);
@@ -721,12 +657,12 @@ test_shared_worker_two_watchdogs (Fixture *f, gconstpointer data)
   /* "sub" is watched by both: one kernel watch, shared. */
   g_assert_cmpuint (hk_watchdog_get_backend_watches (), ==, 2);
 
-  write_rel (f, "sub/both", "x");
+  hk_test_write (f->root, "sub/both", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "sub/both");
   g_assert_true (hk_recorder_wait_for (second_recorder, HK_EVENT_CREATED, "both", TIMEOUT));
 
   hk_watchdog_stop (second);
-  write_rel (f, "sub/first-only", "x");
+  hk_test_write (f->root, "sub/first-only", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "sub/first-only");
   g_assert_false (hk_recorder_has (second_recorder, HK_EVENT_CREATED, "first-only"));
 }
@@ -767,9 +703,9 @@ test_lose_nothing_root_moved_stops_with_error (Fixture *f, gconstpointer data)
 static void
 test_lose_nothing_overflow_without_changes_reports_nothing (Fixture *f, gconstpointer data)
 {
-  write_rel (f, "untouched", "1");
-  mkdir_rel (f, "dir/sub");
-  write_rel (f, "dir/sub/deep", "1");
+  hk_test_write (f->root, "untouched", "1");
+  hk_test_mkdir (f->root, "dir/sub");
+  hk_test_write (f->root, "dir/sub/deep", "1");
   g_usleep (30000);  /* older than the coarse timestamp slack */
   fixture_watch (f);
 
@@ -778,26 +714,6 @@ test_lose_nothing_overflow_without_changes_reports_nothing (Fixture *f, gconstpo
   g_assert_cmpuint (f->recorder->n_overflows, ==, 1);
   hk_recorder_dump (f->recorder);
   g_assert_cmpuint (f->recorder->events->len, ==, 0);
-}
-
-static gboolean
-read_sysctl (const char *path,
-             char      **value)
-{
-  return g_file_get_contents (path, value, NULL, NULL);
-}
-
-static gboolean
-write_sysctl (const char *path,
-              const char *value)
-{
-  FILE *fp = fopen (path, "w");
-  gboolean ok;
-
-  if (fp == NULL)
-    return FALSE;
-  ok = fputs (value, fp) >= 0;
-  return fclose (fp) == 0 && ok;
 }
 
 static gboolean
@@ -812,13 +728,13 @@ got_overflow (gpointer data)
 static void
 test_lose_nothing_real_overflow_reports_exact_difference (Fixture *f, gconstpointer data)
 {
-  const char *knob = MAX_QUEUED_EVENTS;
+  const char *knob = HK_TEST_MAX_QUEUED_EVENTS;
   g_autoptr(GHashTable) model = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GHashTable) disk = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   GHashTableIter iter;
   gpointer key;
 
-  if (geteuid () != 0 || !read_sysctl (knob, &f->saved_sysctl))
+  if (geteuid () != 0 || !hk_test_read_sysctl (knob, &f->saved_sysctl))
     {
       g_test_skip ("needs root to lower max_queued_events");
       return;
@@ -827,32 +743,32 @@ test_lose_nothing_real_overflow_reports_exact_difference (Fixture *f, gconstpoin
   for (guint i = 0; i < 20; i++)
     {
       g_autofree char *rel = g_strdup_printf ("old%u", i);
-      write_rel (f, rel, "x");
+      hk_test_write (f->root, rel, "x");
       g_hash_table_add (model, g_strdup (rel));
     }
   g_usleep (30000);
 
   /* The limit applies to inotify instances created after the change. */
-  g_assert_true (write_sysctl (knob, "32"));
+  g_assert_true (hk_test_write_sysctl (knob, "32"));
   g_assert_true (hk_watchdog_restart_backend_for_testing ());
   fixture_watch (f);
-  write_sysctl (knob, f->saved_sysctl);
+  hk_test_write_sysctl (knob, f->saved_sysctl);
   g_clear_pointer (&f->saved_sysctl, g_free);
 
   hk_watchdog_stall_worker (300);
   for (guint i = 0; i < 300; i++)
     {
       g_autofree char *rel = g_strdup_printf ("new%u", i);
-      write_rel (f, rel, "x");
+      hk_test_write (f->root, rel, "x");
     }
   for (guint i = 0; i < 10; i++)
     {
       g_autofree char *rel = g_strdup_printf ("old%u", i);
-      g_autofree char *path = path_of (f, rel);
+      g_autofree char *path = hk_test_path (f->root, rel);
       g_unlink (path);
     }
-  mkdir_rel (f, "late/dir");
-  write_rel (f, "late/dir/file", "x");
+  hk_test_mkdir (f->root, "late/dir");
+  hk_test_write (f->root, "late/dir/file", "x");
 
   g_assert_true (hk_test_wait_until (got_overflow, f->recorder, TIMEOUT));
   hk_test_drain (300);
@@ -898,8 +814,8 @@ test_lose_nothing_real_overflow_reports_exact_difference (Fixture *f, gconstpoin
 static void
 test_lose_nothing_watch_limit_reported_and_polled (Fixture *f, gconstpointer data)
 {
-  mkdir_rel (f, "a/b");
-  mkdir_rel (f, "c");
+  hk_test_mkdir (f->root, "a/b");
+  hk_test_mkdir (f->root, "c");
   hk_watchdog_set_watch_limit (2);   /* root + one more */
   fixture_watch (f);
 
@@ -914,8 +830,8 @@ test_lose_nothing_watch_limit_reported_and_polled (Fixture *f, gconstpointer dat
   }
 
   /* Unwatched directories are still covered, by rescans. */
-  write_rel (f, "a/b/late", "x");
-  write_rel (f, "c/late", "x");
+  hk_test_write (f->root, "a/b/late", "x");
+  hk_test_write (f->root, "c/late", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "a/b/late");
   WAIT_FOR (f, HK_EVENT_CREATED, "c/late");
 }
@@ -926,14 +842,14 @@ test_lose_nothing_watch_limit_reported_and_polled (Fixture *f, gconstpointer dat
 static void
 test_symlinks_not_followed_by_default (Fixture *f, gconstpointer data)
 {
-  g_autofree char *link = path_of (f, "link");
+  g_autofree char *link = hk_test_path (f->root, "link");
 
-  mkdir_rel (f, "target");
+  hk_test_mkdir (f->root, "target");
   g_assert_cmpint (symlink ("target", link), ==, 0);
   fixture_watch (f);
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 2);
 
-  write_rel (f, "target/file", "x");
+  hk_test_write (f->root, "target/file", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "target/file");
   hk_test_drain (50);
   g_assert_false (hk_recorder_has (f->recorder, HK_EVENT_CREATED, "link/file"));
@@ -943,11 +859,11 @@ static void
 test_symlinks_followed_with_loop_detection (Fixture *f, gconstpointer data)
 {
   g_autoptr(GFile) file = g_file_new_for_path (f->root);
-  g_autofree char *to_outside = path_of (f, "ext");
-  g_autofree char *loop = path_of (f, "sub/loop");
+  g_autofree char *to_outside = hk_test_path (f->root, "ext");
+  g_autofree char *loop = hk_test_path (f->root, "sub/loop");
   g_autofree char *ext_file = g_build_filename (f->outside, "from-link", NULL);
 
-  mkdir_rel (f, "sub");
+  hk_test_mkdir (f->root, "sub");
   g_assert_cmpint (symlink (f->outside, to_outside), ==, 0);
   g_assert_cmpint (symlink ("..", loop), ==, 0);
 
@@ -1003,12 +919,12 @@ test_lose_nothing_unreadable_subdirectory_reported (Fixture *f, gconstpointer da
       return;
     }
 
-  mkdir_rel (f, "secret/inner");
-  mkdir_rel (f, "open");
+  hk_test_mkdir (f->root, "secret/inner");
+  hk_test_mkdir (f->root, "open");
   g_chmod (f->root, 0777);
   {
-    g_autofree char *open_dir = path_of (f, "open");
-    g_autofree char *secret = path_of (f, "secret");
+    g_autofree char *open_dir = hk_test_path (f->root, "open");
+    g_autofree char *secret = hk_test_path (f->root, "secret");
 
     g_chmod (open_dir, 0777);
     g_chmod (secret, 0);
@@ -1024,10 +940,10 @@ test_filter_ignored_directories_are_not_watched (Fixture *f, gconstpointer data)
   g_autoptr(GFile) file = g_file_new_for_path (f->root);
   g_autoptr(HkFilter) filter = hk_filter_new ();
 
-  mkdir_rel (f, ".git/objects/aa");
-  mkdir_rel (f, "node_modules/x/y");
-  mkdir_rel (f, "src/node_modules/z");
-  mkdir_rel (f, "src/lib");
+  hk_test_mkdir (f->root, ".git/objects/aa");
+  hk_test_mkdir (f->root, "node_modules/x/y");
+  hk_test_mkdir (f->root, "src/node_modules/z");
+  hk_test_mkdir (f->root, "src/lib");
   g_assert_true (hk_filter_add_ignore_pattern (filter, ".git", NULL));
   g_assert_true (hk_filter_add_ignore_pattern (filter, "node_modules", NULL));
 
@@ -1039,11 +955,11 @@ test_filter_ignored_directories_are_not_watched (Fixture *f, gconstpointer data)
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
   g_assert_cmpuint (hk_watchdog_get_backend_watches (), ==, 3);
 
-  write_rel (f, ".git/HEAD", "x");
-  write_rel (f, "src/lib/a.c", "x");
-  mkdir_rel (f, "src/lib/node_modules/new");
-  write_rel (f, "src/lib/node_modules/new/pkg.js", "x");
-  write_rel (f, "src/lib/b.c", "x");
+  hk_test_write (f->root, ".git/HEAD", "x");
+  hk_test_write (f->root, "src/lib/a.c", "x");
+  hk_test_mkdir (f->root, "src/lib/node_modules/new");
+  hk_test_write (f->root, "src/lib/node_modules/new/pkg.js", "x");
+  hk_test_write (f->root, "src/lib/b.c", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "src/lib/b.c");
   g_assert_true (hk_recorder_has (f->recorder, HK_EVENT_CREATED, "src/lib/a.c"));
   for (guint i = 0; i < f->recorder->events->len; i++)
@@ -1159,7 +1075,7 @@ test_lifecycle_many_start_stop_unref_cycles (Fixture *f, gconstpointer data)
   GThread *thread;
   guint after_stop = 0;
 
-  mkdir_rel (f, "a/b");
+  hk_test_mkdir (f->root, "a/b");
   thread = g_thread_new ("churn", churn_thread, &churn);
 
   for (guint i = 0; i < cycles; i++)

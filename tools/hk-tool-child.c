@@ -408,3 +408,36 @@ hk_tool_signal_group (GPid pgid,
 
   return kill (-pgid, signum) == 0 || errno != ESRCH;
 }
+
+void
+hk_tool_stop_group (GPid pgid,
+                    int  signum)
+{
+  hk_tool_signal_group (pgid, signum);
+  if (signum != SIGKILL && signum != SIGCONT)
+    hk_tool_signal_group (pgid, SIGCONT);
+}
+
+void
+hk_tool_kill_group_after (const HkToolOptions *options,
+                          const char          *command,
+                          double               kill_after,
+                          GPid                 pgid)
+{
+  hk_tool_message (options, "“%s” is still running after %g s; sending SIGKILL",
+                   command, kill_after);
+  hk_tool_signal_group (pgid, SIGKILL);
+}
+
+gboolean
+hk_tool_check_signal (const char *command,
+                      const char *name,
+                      int        *signum)
+{
+  if (name == NULL || hk_tool_parse_signal (name, signum))
+    return TRUE;
+
+  hk_tool_usage_error (command, "unknown signal “%s” (use a name such as TERM, "
+                       "INT, HUP, or a number)", name);
+  return FALSE;
+}

@@ -15,8 +15,6 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include <glib-unix.h>
-
 #include "hk-tool-private.h"
 
 /* With --per-event --on-busy-update=queue, events beyond this wait
@@ -59,7 +57,6 @@ typedef struct
   int            signum;
   char         **command;
 
-  GMainLoop     *loop;
   HkToolWatch   *watch;
   GSubprocess   *current;
   GPid           current_pgid;
@@ -143,7 +140,7 @@ quit_when_idle (ExecState *self,
   self->exit_code = exit_code;
   clear_source (&self->retry_timer);
   if (self->current == NULL)
-    g_main_loop_quit (self->loop);
+    hk_tool_watch_quit (self->watch, self->exit_code);
 }
 
 static void
@@ -167,7 +164,7 @@ on_child_exited (GObject      *source,
   clear_source (&self->kill_timer);
 
   if (self->quitting)
-    g_main_loop_quit (self->loop);
+    hk_tool_watch_quit (self->watch, self->exit_code);
   else
     maybe_run (self);
 }
@@ -297,9 +294,7 @@ on_kill_timer (gpointer data)
   ExecState *self = data;
 
   g_clear_pointer (&self->kill_timer, g_source_unref);
-  hk_tool_message (&self->options, "“%s” is still running after %g s; sending SIGKILL",
-                   self->command[0], self->kill_after);
-  hk_tool_signal_group (self->current_pgid, SIGKILL);
+  hk_tool_kill_group_after (&self->options, self->command[0], self->kill_after, self->current_pgid);
 
   return G_SOURCE_REMOVE;
 }
@@ -311,9 +306,7 @@ stop_current (ExecState *self)
   if (self->kill_timer != NULL)
     return;
 
-  hk_tool_signal_group (self->current_pgid, self->signum);
-  if (self->signum != SIGKILL && self->signum != SIGCONT)
-    hk_tool_signal_group (self->current_pgid, SIGCONT);
+  hk_tool_stop_group (self->current_pgid, self->signum);
 
   self->kill_timer = g_timeout_source_new ((guint) (self->kill_after * 1000));
   g_source_set_callback (self->kill_timer, on_kill_timer, self, NULL);
@@ -397,9 +390,11 @@ on_lost (gpointer data)
 }
 
 static void
-handle_signal (ExecState *self,
-               int        signum)
+handle_signal (int      signum,
+               gpointer data)
 {
+  ExecState *self = data;
+
   /* A second signal while the command is finishing: no more waiting. */
   if (self->quitting)
     {
@@ -410,20 +405,6 @@ handle_signal (ExecState *self,
   hk_tool_watch_stop (self->watch);
   hk_tool_signal_group (self->current_pgid, signum);
   quit_when_idle (self, HK_TOOL_EXIT_SIGNALED (signum));
-}
-
-static gboolean
-on_sigint (gpointer data)
-{
-  handle_signal (data, SIGINT);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_sigterm (gpointer data)
-{
-  handle_signal (data, SIGTERM);
-  return G_SOURCE_CONTINUE;
 }
 
 /* --clear's value: an option callback of the main group gets no state. */
@@ -480,14 +461,8 @@ check_modes (ExecState *self)
       self->busy = (BusyPolicy) i;
     }
 
-  if (self->signal_name != NULL && !hk_tool_parse_signal (self->signal_name, &self->signum))
-    {
-      hk_tool_usage_error ("exec", "unknown signal “%s” (use a name such as TERM, "
-                           "INT, HUP, or a number)", self->signal_name);
-      return FALSE;
-    }
-
-  return hk_tool_check_kill_after ("exec", self->kill_after);
+  return hk_tool_check_signal ("exec", self->signal_name, &self->signum) &&
+         hk_tool_check_kill_after ("exec", self->kill_after);
 }
 
 static GOptionEntry *
@@ -540,7 +515,9 @@ hk_tool_exec (int    argc,
   g_autoptr(HkToolWatch) watch = NULL;
   g_auto(GStrv) args = NULL;
   g_auto(GStrv) command = NULL;
-  guint sigint_id, sigterm_id;
+  const HkToolHandlers handlers = {
+    .ready = on_ready, .batch = on_batch, .lost = on_lost, .signal = handle_signal,
+  };
 
   args = hk_tool_split_command (argc, argv, &command);
   /* GOption would take the PATH after a bare -c as its value. */
@@ -565,23 +542,14 @@ hk_tool_exec (int    argc,
 
   state.command = command;
   state.watch = watch;
-  state.loop = g_main_loop_new (NULL, FALSE);
   g_queue_init (&state.pending_events);
-  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &state);
-  sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, &state);
 
-  hk_tool_watch_start (watch, on_ready, on_batch, on_lost, &state);
-  g_main_loop_run (state.loop);
-
-  hk_tool_watch_stop (watch);
-  g_source_remove (sigint_id);
-  g_source_remove (sigterm_id);
+  hk_tool_watch_run (watch, &handlers, &state, &state.exit_code);
   clear_source (&state.kill_timer);
   clear_source (&state.retry_timer);
   g_queue_clear_full (&state.pending_events, (GDestroyNotify) hk_event_unref);
   g_clear_pointer (&state.pending_batch, hk_tool_run_free);
   g_clear_pointer (&state.run, hk_tool_run_free);
-  g_main_loop_unref (state.loop);
 
 out:
   g_free (state.busy_name);

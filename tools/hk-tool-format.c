@@ -192,10 +192,10 @@ append_text (GString *out,
   g_string_append_c (out, '\n');
 }
 
-static void
-append_json (GString *out,
-             HkEvent *event,
-             gint64   wall_us)
+void
+hk_tool_append_json_event (GString *out,
+                           HkEvent *event,
+                           gint64   wall_us)
 {
   g_string_append (out, "{\"type\":");
   hk_tool_append_json_string (out, hk_tool_event_type_nick (event));
@@ -267,7 +267,7 @@ hk_tool_format_append (const HkToolFormat *self,
   gint64 wall_us = hk_event_get_timestamp (event) + g_get_real_time () - g_get_monotonic_time ();
 
   if (self->json)
-    append_json (out, event, wall_us);
+    hk_tool_append_json_event (out, event, wall_us);
   else if (self->pieces != NULL)
     append_template (self, out, event, wall_us);
   else

@@ -8,10 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
-
-#include <glib-unix.h>
 
 #include "hk-tool-private.h"
 
@@ -23,7 +20,7 @@ typedef struct
   HkToolFormat  *format;
   char          *since_file;
   char          *save_file;
-  GMainLoop     *loop;
+  HkToolWatch   *watch;
   int            exit_code;
 } LogState;
 
@@ -73,61 +70,16 @@ on_batch (GPtrArray *events,
   if (fwrite (out->str, 1, out->len, stdout) != out->len || fflush (stdout) != 0)
     {
       fprintf (stderr, "hachiko: cannot write to standard output: %s\n", g_strerror (errno));
-      self->exit_code = HK_TOOL_EXIT_FAILURE;
-      g_main_loop_quit (self->loop);
+      hk_tool_watch_quit (self->watch, HK_TOOL_EXIT_FAILURE);
     }
-}
-
-static void
-on_ready (const GError *error,
-          gpointer      data)
-{
-  LogState *self = data;
-
-  if (error == NULL)
-    return;
-
-  self->exit_code = hk_tool_exit_for_start_error (error);
-  g_main_loop_quit (self->loop);
-}
-
-static void
-on_lost (gpointer data)
-{
-  LogState *self = data;
-
-  fprintf (stderr, "hachiko: no PATH is left to watch; exiting\n");
-  self->exit_code = HK_TOOL_EXIT_CANNOT_WATCH;
-  g_main_loop_quit (self->loop);
-}
-
-static gboolean
-on_sigint (gpointer data)
-{
-  LogState *self = data;
-
-  self->exit_code = HK_TOOL_EXIT_SIGNALED (SIGINT);
-  g_main_loop_quit (self->loop);
-
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_sigterm (gpointer data)
-{
-  LogState *self = data;
-
-  self->exit_code = HK_TOOL_EXIT_SIGNALED (SIGTERM);
-  g_main_loop_quit (self->loop);
-
-  return G_SOURCE_CONTINUE;
 }
 
 /* --save: what the watchdog knows as it exits. */
 static void
-save_snapshot (LogState   *state,
-               HkWatchdog *watchdog)
+save_snapshot (gpointer data)
 {
+  LogState *state = data;
+  HkWatchdog *watchdog = g_ptr_array_index (hk_tool_watch_get_watchdogs (state->watch), 0);
   g_autoptr(HkSnapshot) snapshot = hk_watchdog_dup_snapshot (watchdog);
   g_autoptr(GFile) file = g_file_new_for_commandline_arg (state->save_file);
   g_autoptr(GError) error = NULL;
@@ -190,7 +142,7 @@ hk_tool_log (int    argc,
   g_autoptr(HkToolWatch) watch = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) args = g_strdupv (argv);
-  guint sigint_id, sigterm_id;
+  HkToolHandlers handlers = { .batch = on_batch };
 
   context = hk_tool_option_context_new ("log", "[PATH...]",
                                         "Print one line per file system event under each PATH.",
@@ -227,20 +179,10 @@ hk_tool_log (int    argc,
       hk_watchdog_set_since (g_ptr_array_index (hk_tool_watch_get_watchdogs (watch), 0), since);
     }
 
-  state.loop = g_main_loop_new (NULL, FALSE);
-  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &state);
-  sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, &state);
-
-  hk_tool_watch_start (watch, on_ready, on_batch, on_lost, &state);
-  g_main_loop_run (state.loop);
-
   if (state.save_file != NULL)
-    save_snapshot (&state, g_ptr_array_index (hk_tool_watch_get_watchdogs (watch), 0));
-
-  hk_tool_watch_stop (watch);
-  g_source_remove (sigint_id);
-  g_source_remove (sigterm_id);
-  g_main_loop_unref (state.loop);
+    handlers.done = save_snapshot;
+  state.watch = watch;
+  hk_tool_watch_run (watch, &handlers, &state, &state.exit_code);
 
 out:
   g_clear_pointer (&state.format, hk_tool_format_free);

@@ -128,6 +128,11 @@ void        hk_tool_format_append          (const HkToolFormat *format,
                                             GString          *out,
                                             HkEvent          *event);
 void        hk_tool_format_free            (HkToolFormat     *format);
+/* One JSON Lines object for @event, as "log --json" prints it; @wall_us is
+ * its time (microseconds since the epoch). */
+void        hk_tool_append_json_event      (GString          *out,
+                                            HkEvent          *event,
+                                            gint64            wall_us);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HkToolFormat, hk_tool_format_free)
 
@@ -143,16 +148,43 @@ typedef void (*HkToolReadyFunc) (const GError *error,
 /* No root is watched any more (each was deleted or unmounted). */
 typedef void (*HkToolLostFunc)  (gpointer      user_data);
 
+/* SIGINT or SIGTERM arrived. */
+typedef void (*HkToolSignalFunc) (int           signum,
+                                  gpointer      user_data);
+/* The main loop has quit; the watchdogs still run. */
+typedef void (*HkToolDoneFunc)  (gpointer      user_data);
+
+/* What a subcommand does while hk_tool_watch_run() runs. A NULL member
+ * gives what "log" does: */
+typedef struct
+{
+  HkToolReadyFunc  ready;   /* a start error quits with hk_tool_exit_for_start_error() */
+  HkToolBatchFunc  batch;   /* events are dropped */
+  HkToolLostFunc   lost;    /* says so on stderr, quits with HK_TOOL_EXIT_CANNOT_WATCH */
+  HkToolSignalFunc signal;  /* quits with HK_TOOL_EXIT_SIGNALED (signum) */
+  HkToolDoneFunc   done;    /* nothing */
+} HkToolHandlers;
+
 HkToolWatch *hk_tool_watch_new             (const HkToolOptions *options,
                                             HkFilter         *selection,
                                             char            **paths,
                                             GError          **error);
-void         hk_tool_watch_start           (HkToolWatch      *self,
-                                            HkToolReadyFunc   ready,
-                                            HkToolBatchFunc   batch,
-                                            HkToolLostFunc    lost,
-                                            gpointer          user_data);
+/* Starts watching and runs the main loop until hk_tool_watch_quit(),
+ * handling SIGINT and SIGTERM; then calls @handlers->done and stops
+ * watching. *@exit_code is what hk_tool_watch_quit() sets. */
+void         hk_tool_watch_run             (HkToolWatch      *self,
+                                            const HkToolHandlers *handlers,
+                                            gpointer          user_data,
+                                            int              *exit_code);
+/* Sets the exit status and quits the loop of hk_tool_watch_run(). */
+void         hk_tool_watch_quit            (HkToolWatch      *self,
+                                            int               exit_code);
 void         hk_tool_watch_stop            (HkToolWatch      *self);
+/* Whether the path or the destination of @event, relative to @root, passes
+ * @filter. */
+gboolean     hk_tool_filter_accepts        (HkFilter         *filter,
+                                            const char       *root,
+                                            HkEvent          *event);
 /* The watchdogs, one per PATH (owned by the watch). */
 GPtrArray   *hk_tool_watch_get_watchdogs   (HkToolWatch      *self);
 void         hk_tool_watch_free            (HkToolWatch      *self);
@@ -210,9 +242,23 @@ int         hk_tool_child_status           (GSubprocess      *child);
 char       *hk_tool_describe_status        (GSubprocess      *child);
 gboolean    hk_tool_parse_signal           (const char       *name,
                                             int              *signum);
+/* --signal: sets *@signum unless @name is NULL; on a bad name prints a
+ * usage error for @command and returns FALSE. */
+gboolean    hk_tool_check_signal           (const char       *command,
+                                            const char       *name,
+                                            int              *signum);
 GPid        hk_tool_child_pid              (GSubprocess      *child);
 gboolean    hk_tool_signal_group           (GPid              pgid,
                                             int               signum);
+/* Sends @signum to the group, then SIGCONT: a stopped process would not
+ * act on it until continued. */
+void        hk_tool_stop_group             (GPid              pgid,
+                                            int               signum);
+/* --kill-after ran out: says so, and kills the group of @command. */
+void        hk_tool_kill_group_after       (const HkToolOptions *options,
+                                            const char       *command,
+                                            double            kill_after,
+                                            GPid              pgid);
 
 /* --- subcommands -------------------------------------------------------- */
 

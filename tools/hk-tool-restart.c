@@ -24,8 +24,6 @@
 # include <sys/prctl.h>
 #endif
 
-#include <glib-unix.h>
-
 #include "hk-tool-private.h"
 
 #define STOP_POLL_MS         20
@@ -45,7 +43,6 @@ typedef struct
   char         **command;
   int            signum;
 
-  GMainLoop     *loop;
   HkToolWatch   *watch;
 
   GSubprocess   *child;          /* the group leader, until it exited */
@@ -252,7 +249,7 @@ finish_stop (RestartState *self)
 
   if (self->use_child_status)
     self->exit_code = self->child_status;
-  g_main_loop_quit (self->loop);
+  hk_tool_watch_quit (self->watch, self->exit_code);
 }
 
 /* Polled while stopping. */
@@ -270,9 +267,7 @@ check_stop (gpointer data)
 
   if (!self->killed && now >= self->kill_deadline)
     {
-      hk_tool_message (&self->options, "“%s” is still running after %g s; sending SIGKILL",
-                       self->command[0], self->kill_after);
-      hk_tool_signal_group (self->pgid, SIGKILL);
+      hk_tool_kill_group_after (&self->options, self->command[0], self->kill_after, self->pgid);
       self->killed = TRUE;
     }
   else if (self->killed && self->child == NULL &&
@@ -298,10 +293,7 @@ begin_stop (RestartState *self,
   self->stopping = TRUE;
   self->killed = signum == SIGKILL;
   self->kill_deadline = g_get_monotonic_time () + (gint64) (self->kill_after * G_USEC_PER_SEC);
-  hk_tool_signal_group (self->pgid, signum);
-  /* A stopped process would not act on the signal until continued. */
-  if (signum != SIGKILL && signum != SIGCONT)
-    hk_tool_signal_group (self->pgid, SIGCONT);
+  hk_tool_stop_group (self->pgid, signum);
 
   if (check_stop (self) == G_SOURCE_REMOVE)
     return;
@@ -386,7 +378,7 @@ on_leader_exited (GObject      *source,
       self->exit_code = self->child_status;
       hk_tool_watch_stop (self->watch);
       if (!group_alive (self))
-        g_main_loop_quit (self->loop);
+        hk_tool_watch_quit (self->watch, self->exit_code);
       else
         begin_stop (self, SIGTERM);
       return;
@@ -471,7 +463,7 @@ quit (RestartState *self,
   if (is_running (self))
     begin_stop (self, signum);
   else
-    g_main_loop_quit (self->loop);
+    hk_tool_watch_quit (self->watch, self->exit_code);
 }
 
 static void
@@ -482,8 +474,7 @@ on_ready (const GError *error,
 
   if (error != NULL)
     {
-      self->exit_code = hk_tool_exit_for_start_error (error);
-      g_main_loop_quit (self->loop);
+      hk_tool_watch_quit (self->watch, hk_tool_exit_for_start_error (error));
       return;
     }
 
@@ -500,9 +491,11 @@ on_lost (gpointer data)
 }
 
 static void
-handle_signal (RestartState *self,
-               int           signum)
+handle_signal (int      signum,
+               gpointer data)
 {
+  RestartState *self = data;
+
   /* A second signal: no more waiting. */
   if (self->quitting)
     {
@@ -515,29 +508,10 @@ handle_signal (RestartState *self,
 }
 
 static gboolean
-on_sigint (gpointer data)
-{
-  handle_signal (data, SIGINT);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_sigterm (gpointer data)
-{
-  handle_signal (data, SIGTERM);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
 check_options (RestartState *self)
 {
-  if (self->signal_name != NULL && !hk_tool_parse_signal (self->signal_name, &self->signum))
-    {
-      hk_tool_usage_error ("restart", "unknown signal “%s” (use a name such as TERM, "
-                           "INT, HUP, or a number)", self->signal_name);
-      return FALSE;
-    }
-  return hk_tool_check_kill_after ("restart", self->kill_after);
+  return hk_tool_check_signal ("restart", self->signal_name, &self->signum) &&
+         hk_tool_check_kill_after ("restart", self->kill_after);
 }
 
 static GOptionEntry *
@@ -580,7 +554,9 @@ hk_tool_restart (int    argc,
   g_autoptr(HkToolWatch) watch = NULL;
   g_auto(GStrv) args = NULL;
   g_auto(GStrv) command = NULL;
-  guint sigint_id, sigterm_id;
+  const HkToolHandlers handlers = {
+    .ready = on_ready, .batch = on_batch, .lost = on_lost, .signal = handle_signal,
+  };
 
   args = hk_tool_split_command (argc, argv, &command);
   context = hk_tool_option_context_new ("restart", "[PATH...] -- COMMAND [ARG...]",
@@ -611,21 +587,12 @@ hk_tool_restart (int    argc,
 
   state.command = command;
   state.watch = watch;
-  state.loop = g_main_loop_new (NULL, FALSE);
-  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &state);
-  sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, &state);
 
-  hk_tool_watch_start (watch, on_ready, on_batch, on_lost, &state);
-  g_main_loop_run (state.loop);
-
-  hk_tool_watch_stop (watch);
-  g_source_remove (sigint_id);
-  g_source_remove (sigterm_id);
+  hk_tool_watch_run (watch, &handlers, &state, &state.exit_code);
   clear_relaunch_delay (&state);
   g_clear_pointer (&state.pending, hk_tool_run_free);
   g_clear_object (&state.child);
   give_terminal (&state, 0);
-  g_main_loop_unref (state.loop);
 
 out:
   g_free (state.signal_name);

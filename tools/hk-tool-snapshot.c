@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "hk-tool-private.h"
 
@@ -63,24 +62,6 @@ append_text (GString *out,
   g_string_append_c (out, '\n');
 }
 
-static void
-append_json (GString *out,
-             HkEvent *event,
-             gint64   wall_us)
-{
-  g_string_append (out, "{\"type\":");
-  hk_tool_append_json_string (out, hk_tool_event_type_nick (event));
-  g_string_append_c (out, ',');
-  hk_tool_append_json_path (out, "path", hk_event_get_path (event));
-  g_string_append_c (out, ',');
-  hk_tool_append_json_path (out, "dest", hk_event_get_dest_path (event));
-  g_string_append_printf (out, ",\"is_directory\":%s,\"synthetic\":%s,"
-                          "\"timestamp\":%" G_GINT64_FORMAT ".%06d}\n",
-                          hk_event_get_is_directory (event) ? "true" : "false",
-                          hk_event_get_is_synthetic (event) ? "true" : "false",
-                          wall_us / G_USEC_PER_SEC, (int) (wall_us % G_USEC_PER_SEC));
-}
-
 static HkSnapshot *
 take (SnapshotState  *state,
       const char     *dir,
@@ -97,34 +78,6 @@ take (SnapshotState  *state,
   if (filter_out != NULL)
     *filter_out = g_steal_pointer (&filter);
   return snapshot;
-}
-
-/* A snapshot keeps every directory that is not ignored (their contents may
- * match); what is printed follows the filter, as `log` does. */
-static gboolean
-filter_accepts (HkFilter   *filter,
-                HkSnapshot *snapshot,
-                HkEvent    *event)
-{
-  g_autofree char *root = g_file_get_path (hk_snapshot_get_root (snapshot));
-  gsize root_len = strlen (root);
-  const char *paths[] = { hk_event_get_path (event), hk_event_get_dest_path (event) };
-
-  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
-    {
-      const char *relative = paths[i];
-
-      if (relative == NULL)
-        continue;
-      if (g_str_has_prefix (relative, root))
-        relative += root_len;
-      while (*relative == '/')
-        relative++;
-      if (hk_filter_matches (filter, relative, hk_event_get_is_directory (event)))
-        return TRUE;
-    }
-
-  return FALSE;
 }
 
 static int
@@ -169,6 +122,7 @@ run_diff (SnapshotState  *state,
   g_autoptr(HkFilter) filter = NULL;
   g_autoptr(HkFilter) selection = NULL;
   g_autofree char *dir = NULL;
+  g_autofree char *root = NULL;
   guint n_args = g_strv_length (args);
 
   if (n_args != 2 && n_args != 3)
@@ -201,17 +155,20 @@ run_diff (SnapshotState  *state,
       return HK_TOOL_EXIT_FAILURE;
     }
 
+  /* A snapshot keeps every directory that is not ignored (their contents
+   * may match); what is printed follows the filter, as `log` does. */
+  root = g_file_get_path (hk_snapshot_get_root (after));
   events = hk_snapshot_diff (before, after);
   for (guint i = 0; i < events->len; i++)
     {
       HkEvent *event = g_ptr_array_index (events, i);
 
       if (!hk_tool_options_accepts (&state->options, event) ||
-          !filter_accepts (filter, after, event) ||
-          !filter_accepts (selection, after, event))
+          !hk_tool_filter_accepts (filter, root, event) ||
+          !hk_tool_filter_accepts (selection, root, event))
         continue;
       if (state->json)
-        append_json (out, event, hk_snapshot_get_taken_at (after));
+        hk_tool_append_json_event (out, event, hk_snapshot_get_taken_at (after));
       else
         append_text (out, event);
     }

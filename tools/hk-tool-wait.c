@@ -11,10 +11,7 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
-
-#include <glib-unix.h>
 
 #include "hk-tool-private.h"
 
@@ -29,7 +26,7 @@ typedef struct
   HkToolFormat  *format;
   int            seen;
   gboolean       timed_out;
-  GMainLoop     *loop;
+  HkToolWatch   *watch;
   int            exit_code;
 } WaitState;
 
@@ -63,16 +60,12 @@ on_batch (GPtrArray *events,
   if (fwrite (out->str, 1, out->len, stdout) != out->len || fflush (stdout) != 0)
     {
       fprintf (stderr, "hachiko: cannot write to standard output: %s\n", g_strerror (errno));
-      self->exit_code = HK_TOOL_EXIT_FAILURE;
-      g_main_loop_quit (self->loop);
+      hk_tool_watch_quit (self->watch, HK_TOOL_EXIT_FAILURE);
       return;
     }
 
   if (self->seen >= self->count)
-    {
-      self->exit_code = HK_TOOL_EXIT_OK;
-      g_main_loop_quit (self->loop);
-    }
+    hk_tool_watch_quit (self->watch, HK_TOOL_EXIT_OK);
 }
 
 static gboolean
@@ -81,55 +74,9 @@ on_timeout (gpointer data)
   WaitState *self = data;
 
   self->timed_out = TRUE;
-  self->exit_code = HK_TOOL_EXIT_FAILURE;
-  g_main_loop_quit (self->loop);
+  hk_tool_watch_quit (self->watch, HK_TOOL_EXIT_FAILURE);
 
   return G_SOURCE_REMOVE;
-}
-
-static void
-on_ready (const GError *error,
-          gpointer      data)
-{
-  WaitState *self = data;
-
-  if (error == NULL)
-    return;
-
-  self->exit_code = hk_tool_exit_for_start_error (error);
-  g_main_loop_quit (self->loop);
-}
-
-static void
-on_lost (gpointer data)
-{
-  WaitState *self = data;
-
-  fprintf (stderr, "hachiko: no PATH is left to watch; exiting\n");
-  self->exit_code = HK_TOOL_EXIT_CANNOT_WATCH;
-  g_main_loop_quit (self->loop);
-}
-
-static gboolean
-on_sigint (gpointer data)
-{
-  WaitState *self = data;
-
-  self->exit_code = HK_TOOL_EXIT_SIGNALED (SIGINT);
-  g_main_loop_quit (self->loop);
-
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_sigterm (gpointer data)
-{
-  WaitState *self = data;
-
-  self->exit_code = HK_TOOL_EXIT_SIGNALED (SIGTERM);
-  g_main_loop_quit (self->loop);
-
-  return G_SOURCE_CONTINUE;
 }
 
 static GOptionEntry *
@@ -171,7 +118,8 @@ hk_tool_wait (int    argc,
   g_autoptr(HkToolWatch) watch = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(GStrv) args = g_strdupv (argv);
-  guint sigint_id, sigterm_id, timeout_id = 0;
+  const HkToolHandlers handlers = { .batch = on_batch };
+  guint timeout_id = 0;
 
   context = hk_tool_option_context_new ("wait", "[PATH...]",
                                         "Wait for a change under each PATH, print it, and exit.",
@@ -206,23 +154,14 @@ hk_tool_wait (int    argc,
       goto out;
     }
   state.exit_code = HK_TOOL_EXIT_OK;
+  state.watch = watch;
 
-  state.loop = g_main_loop_new (NULL, FALSE);
-  sigint_id = g_unix_signal_add (SIGINT, on_sigint, &state);
-  sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, &state);
   /* From the start, not from "ready": a script's deadline is wall time. */
   if (state.timeout >= 0)
     timeout_id = g_timeout_add ((guint) (state.timeout * 1000), on_timeout, &state);
-
-  hk_tool_watch_start (watch, on_ready, on_batch, on_lost, &state);
-  g_main_loop_run (state.loop);
-
-  hk_tool_watch_stop (watch);
-  g_source_remove (sigint_id);
-  g_source_remove (sigterm_id);
+  hk_tool_watch_run (watch, &handlers, &state, &state.exit_code);
   if (timeout_id != 0 && !state.timed_out)
     g_source_remove (timeout_id);
-  g_main_loop_unref (state.loop);
 
 out:
   g_clear_pointer (&state.format, hk_tool_format_free);

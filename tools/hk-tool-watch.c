@@ -5,13 +5,19 @@
 
 /* One HkWatchdog per PATH, started together. While they start, a tty on
  * stderr shows how many directories are watched so far; once all are
- * watching, "ready" is printed. Nothing polls after that. */
+ * watching, "ready" is printed. Nothing polls after that.
+ *
+ * hk_tool_watch_run() is the main loop every watching subcommand shares:
+ * it runs until the subcommand is done or a signal ends it. */
 
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <glib-unix.h>
 
 #include "hk-tool-private.h"
 
@@ -25,10 +31,10 @@ struct _HkToolWatch
   GCancellable        *cancellable;
   GSource             *progress;
 
-  HkToolReadyFunc      ready;
-  HkToolBatchFunc      batch;
-  HkToolLostFunc       lost;
+  const HkToolHandlers *handlers;  /* NULL once the subcommand is done */
   gpointer             user_data;
+  GMainLoop           *loop;       /* while hk_tool_watch_run() runs */
+  int                 *exit_code;
 
   guint                n_starting;
   guint                n_running;
@@ -109,10 +115,10 @@ filter_matches_path (HkFilter   *filter,
   return hk_filter_matches (filter, relative, is_directory);
 }
 
-static gboolean
-filter_accepts (HkFilter   *filter,
-                const char *root,
-                HkEvent    *event)
+gboolean
+hk_tool_filter_accepts (HkFilter   *filter,
+                        const char *root,
+                        HkEvent    *event)
 {
   gboolean is_dir = hk_event_get_is_directory (event);
 
@@ -141,16 +147,16 @@ on_batch (HkWatchdog *watchdog,
 
       if (!hk_tool_options_accepts (self->options, event))
         continue;
-      if (!filter_accepts (self->selection, root, event))
+      if (!hk_tool_filter_accepts (self->selection, root, event))
         continue;
       /* The watchdog may have matched older rules than the filter has now. */
-      if (!filter_accepts (filter, root, event))
+      if (!hk_tool_filter_accepts (filter, root, event))
         continue;
       g_ptr_array_add (accepted, hk_event_ref (event));
     }
 
-  if (accepted->len > 0 && self->batch != NULL)
-    self->batch (accepted, self->user_data);
+  if (accepted->len > 0 && self->handlers != NULL && self->handlers->batch != NULL)
+    self->handlers->batch (accepted, self->user_data);
 }
 
 static void
@@ -175,8 +181,16 @@ on_running_changed (HkWatchdog *watchdog,
 
   g_assert (self->n_running > 0);
   self->n_running--;
-  if (self->n_running == 0 && self->lost != NULL)
-    self->lost (self->user_data);
+  if (self->n_running > 0 || self->handlers == NULL)
+    return;
+
+  if (self->handlers->lost != NULL)
+    {
+      self->handlers->lost (self->user_data);
+      return;
+    }
+  fprintf (stderr, "hachiko: no PATH is left to watch; exiting\n");
+  hk_tool_watch_quit (self, HK_TOOL_EXIT_CANNOT_WATCH);
 }
 
 HkToolWatch *
@@ -261,8 +275,12 @@ finish_starting (HkToolWatch  *self,
   else if (!self->options->quiet)
     fputs ("ready\n", stderr);
 
-  if (self->ready != NULL)
-    self->ready (error, self->user_data);
+  if (self->handlers == NULL)
+    return;
+  if (self->handlers->ready != NULL)
+    self->handlers->ready (error, self->user_data);
+  else if (error != NULL)
+    hk_tool_watch_quit (self, hk_tool_exit_for_start_error (error));
 }
 
 static void
@@ -292,17 +310,9 @@ out:
   watch_unref (self);
 }
 
-void
-hk_tool_watch_start (HkToolWatch     *self,
-                     HkToolReadyFunc  ready,
-                     HkToolBatchFunc  batch,
-                     HkToolLostFunc   lost,
-                     gpointer         user_data)
+static void
+watch_start (HkToolWatch *self)
 {
-  self->ready = ready;
-  self->batch = batch;
-  self->lost = lost;
-  self->user_data = user_data;
   self->n_starting = self->watchdogs->len;
 
   if (!self->options->quiet && isatty (STDERR_FILENO))
@@ -316,6 +326,65 @@ hk_tool_watch_start (HkToolWatch     *self,
   for (guint i = 0; i < self->watchdogs->len; i++)
     hk_watchdog_start_async (g_ptr_array_index (self->watchdogs, i),
                              self->cancellable, on_started, watch_ref (self));
+}
+
+static void
+handle_signal (HkToolWatch *self,
+               int          signum)
+{
+  if (self->handlers->signal != NULL)
+    self->handlers->signal (signum, self->user_data);
+  else
+    hk_tool_watch_quit (self, HK_TOOL_EXIT_SIGNALED (signum));
+}
+
+static gboolean
+on_sigint (gpointer data)
+{
+  handle_signal (data, SIGINT);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_sigterm (gpointer data)
+{
+  handle_signal (data, SIGTERM);
+  return G_SOURCE_CONTINUE;
+}
+
+void
+hk_tool_watch_run (HkToolWatch          *self,
+                   const HkToolHandlers *handlers,
+                   gpointer              user_data,
+                   int                  *exit_code)
+{
+  guint sigint_id, sigterm_id;
+
+  self->handlers = handlers;
+  self->user_data = user_data;
+  self->exit_code = exit_code;
+  self->loop = g_main_loop_new (NULL, FALSE);
+  sigint_id = g_unix_signal_add (SIGINT, on_sigint, self);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, self);
+
+  watch_start (self);
+  g_main_loop_run (self->loop);
+
+  if (handlers->done != NULL)
+    handlers->done (user_data);
+  hk_tool_watch_stop (self);
+  g_source_remove (sigint_id);
+  g_source_remove (sigterm_id);
+  g_clear_pointer (&self->loop, g_main_loop_unref);
+}
+
+void
+hk_tool_watch_quit (HkToolWatch *self,
+                    int          exit_code)
+{
+  *self->exit_code = exit_code;
+  if (self->loop != NULL)
+    g_main_loop_quit (self->loop);
 }
 
 void
@@ -340,8 +409,6 @@ hk_tool_watch_free (HkToolWatch *self)
   hk_tool_watch_stop (self);
   for (guint i = 0; i < self->watchdogs->len; i++)
     g_signal_handlers_disconnect_by_data (g_ptr_array_index (self->watchdogs, i), self);
-  self->ready = NULL;
-  self->batch = NULL;
-  self->lost = NULL;
+  self->handlers = NULL;
   watch_unref (self);
 }
