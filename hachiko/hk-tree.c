@@ -851,6 +851,9 @@ watch_mounts (HkTree *tree)
  * does not show it yet (pre_read_changed(), pre_read_moved()). Events of
  * directories read in an earlier slice are handled as usual. */
 
+/* Trees whose walk goes on behind start (the worker's own). */
+static GList *early_trees;
+
 static gint walk_pause_after;         /* atomic; 0: walks do not pause */
 static gint walk_pause_walked;        /* atomic; read by every walk since the pause was set */
 
@@ -910,6 +913,7 @@ end_walk (HkTree *tree)
   if (!tree->early)
     return;
   tree->early = FALSE;
+  early_trees = g_list_remove (early_trees, tree);
   hk_watch_hub_end_walk (tree->hub, tree->options.backend);
   g_clear_pointer (&tree->walk, g_ptr_array_unref);
   g_clear_pointer (&tree->held, g_ptr_array_unref);
@@ -966,22 +970,22 @@ finish_walk (HkTree *tree)
   hk_event_queue_wake_now (tree->queue);
 }
 
+/* Reads one slice of the walk and reports what was held for it. FALSE
+ * when the walk is over. With @paused NULL, does not pause (tests). */
 static gboolean
-walk_step (gpointer data)
+walk_slice (HkTree   *tree,
+            gboolean *paused)
 {
-  HkTree *tree = data;
   Scan scan = { tree, FALSE, g_get_monotonic_time (), tree->walk };
   gint64 slice_end = scan.now + WALK_SLICE_US;
-  gboolean paused = FALSE;
   guint n = 0;
 
-  while (tree->walk != NULL && tree->walk->len > 0 &&
-         !g_atomic_int_get (&tree->cancelled) && !tree->root_gone)
+  while (tree->walk->len > 0 && !g_atomic_int_get (&tree->cancelled) && !tree->root_gone)
     {
       HkDirNode *dir;
       guint before;
 
-      if ((paused = walk_paused ()))
+      if (paused != NULL && (*paused = walk_paused ()))
         break;
 
       dir = g_ptr_array_steal_index_fast (tree->walk, tree->walk->len - 1);
@@ -1004,18 +1008,45 @@ walk_step (gpointer data)
   release_held (tree);
 
   if (tree->walk == NULL)
-    return G_SOURCE_REMOVE;  /* ended meanwhile */
+    return FALSE;  /* ended meanwhile */
   if (tree->walk->len > 0 && !g_atomic_int_get (&tree->cancelled) && !tree->root_gone)
-    {
-      if (paused == tree->walk_paused)
-        return G_SOURCE_CONTINUE;
-      attach_walk_source (tree, paused);
-      return G_SOURCE_REMOVE;
-    }
-
-  g_clear_pointer (&tree->walk_source, g_source_unref);
+    return TRUE;
   finish_walk (tree);
+  return FALSE;
+}
+
+static gboolean
+walk_step (gpointer data)
+{
+  HkTree *tree = data;
+  gboolean paused = FALSE;
+
+  if (!walk_slice (tree, &paused))
+    return G_SOURCE_REMOVE;  /* end_walk() destroyed the source */
+  if (paused == tree->walk_paused)
+    return G_SOURCE_CONTINUE;
+  attach_walk_source (tree, paused);
   return G_SOURCE_REMOVE;
+}
+
+/* Another tree starting on the same backend would share the directories
+ * (the backend's keys) that a walk has not reached yet, whose held events
+ * go to whoever reads them first: the walks going on finish first. */
+static void
+finish_early_walks (void)
+{
+  while (early_trees != NULL)
+    {
+      HkTree *other = early_trees->data;
+
+      if (other->walk_source != NULL)
+        {
+          g_source_destroy (other->walk_source);
+          g_clear_pointer (&other->walk_source, g_source_unref);
+        }
+      while (walk_slice (other, NULL))
+        ;
+    }
 }
 
 /* Whether start may return before the walk: asked for, and every change
@@ -1032,6 +1063,9 @@ may_walk_early (HkTree *tree)
       tree->options.backend != HK_BACKEND_KIND_FANOTIFY)
     return FALSE;
   if (tree->options.mounts != NULL && g_hash_table_size (tree->options.mounts) > 0)
+    return FALSE;
+  /* Directories other watchdogs watch already get their events now. */
+  if (hk_watch_hub_count_handles (tree->hub, HK_BACKEND_KIND_FANOTIFY) > 0)
     return FALSE;
   mounts = hk_mounts_inside (tree->options.root_path);
   return mounts == NULL || g_hash_table_size (mounts) == 0;
@@ -1162,6 +1196,8 @@ hk_tree_start (HkTree        *tree,
   remember_above_root (tree);
   tree->synced_at_ns = realtime_ns ();
 
+  if (tree->options.backend == HK_BACKEND_KIND_FANOTIFY || tree->options.automatic)
+    finish_early_walks ();
   if (may_walk_early (tree))
     {
       /* From here the backend holds what it cannot place yet. */
@@ -1200,6 +1236,7 @@ hk_tree_start (HkTree        *tree,
   if (tree->early)
     {
       g_atomic_int_set (&tree->walking, TRUE);
+      early_trees = g_list_prepend (early_trees, tree);
       g_ptr_array_add (tree->walk, tree->root);
       tree->root->queued = TRUE;
       attach_walk_source (tree, FALSE);

@@ -146,6 +146,9 @@ fixture_watch_with (Fixture *f,
   hk_watchdog_start (f->watchdog, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (hk_watchdog_get_active_backend (f->watchdog), ==, HK_BACKEND_KIND_FANOTIFY);
+  /* These cases are about changes made once the tree is known; the walk
+   * behind an early start has its own (early-ready/...). */
+  g_assert_true (hk_test_wait_walk_complete (f->watchdog, TIMEOUT));
 }
 
 static void

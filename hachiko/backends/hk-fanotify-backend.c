@@ -897,6 +897,7 @@ dispatch_named (HkFanotifyBackend *self,
                 Key               *key,
                 const char        *name,
                 guint64            mask,
+                gboolean           held,
                 gint64             now)
 {
   gboolean is_directory = (mask & FAN_ONDIR) != 0;
@@ -909,6 +910,17 @@ dispatch_named (HkFanotifyBackend *self,
        * entry was replaced (reported deleted, then created) or the entry
        * came and went (a deletion the tree drops if it never saw it). */
       g_atomic_int_inc (&n_settled_merges);
+      if (held)
+        {
+          /* Held for a directory read since: its client reports every
+           * change it is told, so the entry that came and went is told
+           * as such (one that was there before and went, came back and
+           * went again is told only as the latter). */
+          hk_backend_report_change (&self->parent, key, name,
+                                    (arrived & FAN_CREATE) ? HK_CHANGE_CREATED : HK_CHANGE_MOVED_IN,
+                                    is_directory, now);
+          report_data_bits (self, key, name, mask, is_directory, now);
+        }
       hk_backend_report_change (&self->parent, key, name, HK_CHANGE_DELETED,
                                 is_directory, now);
       if (!exists_now (self, key, name, is_directory))
@@ -1072,6 +1084,7 @@ deliver (HkFanotifyBackend                    *self,
          const struct fanotify_event_metadata *meta,
          const Places                         *places,
          guint                                 sides,
+         gboolean                              held,
          gint64                                now)
 {
   /* Who made the change, for this event's reports (0: not told). */
@@ -1090,7 +1103,7 @@ deliver (HkFanotifyBackend                    *self,
   else if (places->have_place && strcmp (places->place.name, ".") == 0)
     dispatch_self (self, &places->place, meta->mask, now);
   else if (places->have_place && places->place.key != NULL)
-    dispatch_named (self, places->place.key, places->place.name, meta->mask, now);
+    dispatch_named (self, places->place.key, places->place.name, meta->mask, held, now);
 
   hk_backend_set_event_pid (&self->parent, -1);
 }
@@ -1183,7 +1196,7 @@ hold_event (HkFanotifyBackend                    *self,
   held_unref (held);
 
   if (places->rename && sides != (SIDE_PLACE | SIDE_TO))
-    deliver (self, meta, places, (SIDE_PLACE | SIDE_TO) & ~sides, now);
+    deliver (self, meta, places, (SIDE_PLACE | SIDE_TO) & ~sides, FALSE, now);
   return TRUE;
 }
 
@@ -1218,7 +1231,7 @@ deliver_held (HkFanotifyBackend *self,
   if (ready == 0)
     return;
   held->sides &= ~ready;
-  deliver (self, &meta, &places, ready, now);
+  deliver (self, &meta, &places, ready, TRUE, now);
 }
 
 static void
@@ -1368,7 +1381,7 @@ dispatch_event (HkFanotifyBackend                    *self,
   if (self->n_walking > 0 && !self->hold_overflowed &&
       hold_event (self, meta, raw, &places, now))
     return;
-  deliver (self, meta, &places, SIDE_PLACE | SIDE_TO, now);
+  deliver (self, meta, &places, SIDE_PLACE | SIDE_TO, FALSE, now);
 }
 
 static gboolean
