@@ -2361,6 +2361,16 @@ pre_read_changed (HkTree      *tree,
     }
 }
 
+static gboolean
+node_on_disk_at_all (HkTree *tree,
+                     HkNode *node)
+{
+  g_autofree char *path = hk_node_path (&tree->nodes, node, NULL, NULL);
+  struct stat st;
+
+  return lstat (path, &st) == 0;
+}
+
 static void
 pre_read_moved (HkTree     *tree,
                 HkDirNode  *from_dir,
@@ -2400,8 +2410,11 @@ pre_read_moved (HkTree     *tree,
       return;
     }
 
-  /* The source read before the move, the destination after: both show it. */
-  if (from != NULL && to != NULL && from != to && from->ino != 0 && from->ino == to->ino)
+  /* The source read before the move (or recorded from an event and gone
+   * since), the destination after: both show it. */
+  if (from != NULL && to != NULL && from != to &&
+      ((from->ino != 0 && from->ino == to->ino) ||
+       (from->ino == 0 && to->ino != 0 && !node_on_disk_at_all (tree, from))))
     {
       emit (tree, HK_EVENT_MOVED, hk_node_path (&tree->nodes, from, NULL, NULL),
             hk_node_path (&tree->nodes, to, NULL, NULL), to->kind == HK_NODE_DIR, FALSE, now);

@@ -13,6 +13,8 @@
 #include <glib/gstdio.h>
 
 #include "hk-test-util.h"
+#include "hk-watchdog-private.h"
+#include "hk-backend-private.h"
 
 /* The same event-semantics cases, run against every backend available in
  * this run. What a backend cannot see is declared once, in the backends[]
@@ -41,12 +43,14 @@ typedef struct
   const char    *name;
   HkBackendKind  kind;
   Quirks         quirks;
+  const char    *fanotify_mode;  /* forced (HACHIKO_FANOTIFY_MODE), NULL: default */
 } Backend;
 
 /* Adding a backend to the suite is one line here. */
 static const Backend backends[] = {
   { "inotify",  HK_BACKEND_KIND_INOTIFY,  0 },
-  { "fanotify", HK_BACKEND_KIND_FANOTIFY, 0 },
+  { "fanotify", HK_BACKEND_KIND_FANOTIFY, 0 },  /* filesystem marks where permitted */
+  { "fanotify-inode", HK_BACKEND_KIND_FANOTIFY, 0, "inode" },
   { "gio",      HK_BACKEND_KIND_GIO,      0 },
   { "poll",     HK_BACKEND_KIND_POLL,     QUIRK_NO_CLOSE | QUIRK_ROUNDS },
 };
@@ -124,6 +128,12 @@ fixture_set_up (Fixture       *f,
   f->outside = g_build_filename (f->base, "outside", NULL);
   g_assert_cmpint (g_mkdir (f->root, 0755), ==, 0);
   g_assert_cmpint (g_mkdir (f->outside, 0755), ==, 0);
+  if (f->backend->fanotify_mode != NULL)
+    {
+      /* Read when the backend is created. */
+      hk_fanotify_backend_set_mode_for_testing (f->backend->fanotify_mode);
+      g_assert_true (hk_watchdog_restart_backend_for_testing ());
+    }
 }
 
 static void
@@ -132,6 +142,11 @@ fixture_tear_down (Fixture       *f,
 {
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
+  if (f->backend->fanotify_mode != NULL)
+    {
+      hk_watchdog_restart_backend_for_testing ();
+      hk_fanotify_backend_set_mode_for_testing (NULL);
+    }
   hk_test_rm_rf (f->base);
   g_free (f->base);
   g_free (f->root);
