@@ -1103,8 +1103,15 @@ test_early_changes_in_unread_directories (Fixture *f, gconstpointer data)
   else
     g_assert_cmpuint (count_any (f, "t02/s05/moved-here"), ==, 1);
   /* Made and moved before either directory was read. */
-  g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "t03/new-top") +
-                    hk_recorder_count (f->recorder, HK_EVENT_CREATED, "t01/new-top-moved"), ==, 1);
+  g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "t03/new-top"), ==, 1);
+  if (hk_recorder_count (f->recorder, HK_EVENT_MOVED, "t03/new-top -> t01/new-top-moved") == 0)
+    {
+      /* Read in different slices: the move's halves. */
+      g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_DELETED, "t03/new-top"), ==, 1);
+      g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "t01/new-top-moved"), ==, 1);
+    }
+  else
+    g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "t01/new-top-moved"), ==, 0);
   g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_DELETED, "t01/new-top-moved"), ==, 0);
   g_assert_cmpuint (hk_recorder_count (f->recorder, HK_EVENT_CREATED, "t01/new-top-moved/file") +
                     hk_recorder_count (f->recorder, HK_EVENT_CREATED, "t03/new-top/file"), ==, 1);
