@@ -227,6 +227,11 @@ hk_tool_log (int    argc,
       hk_watchdog_set_since (g_ptr_array_index (hk_tool_watch_get_watchdogs (watch), 0), since);
     }
 
+  /* --save writes the whole tree: "ready" waits for the walk (a fanotify
+   * start returns before it otherwise). */
+  if (state.save_file != NULL)
+    hk_watchdog_set_wait_for_walk (g_ptr_array_index (hk_tool_watch_get_watchdogs (watch), 0), TRUE);
+
   state.loop = g_main_loop_new (NULL, FALSE);
   sigint_id = g_unix_signal_add (SIGINT, on_sigint, &state);
   sigterm_id = g_unix_signal_add (SIGTERM, on_sigterm, &state);
