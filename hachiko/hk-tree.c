@@ -82,6 +82,7 @@ struct _HkTree
   GSource       *walk_source;
   GPtrArray     *held;           /* directories read this slice, their events held */
   GHashTable    *held_set;       /* the same, as a set */
+  GPtrArray     *wanted;         /* relative paths of directories with events held */
   gint           walking;        /* atomic */
   guint          n_walked;       /* directories read by the walk */
   gint64         lost_since_ns;  /* events lost during the walk since then (0: none) */
@@ -918,6 +919,7 @@ end_walk (HkTree *tree)
   g_clear_pointer (&tree->walk, g_ptr_array_unref);
   g_clear_pointer (&tree->held, g_ptr_array_unref);
   g_clear_pointer (&tree->held_set, g_hash_table_unref);
+  g_clear_pointer (&tree->wanted, g_ptr_array_unref);
   g_atomic_int_set (&tree->walking, FALSE);
 }
 
@@ -970,6 +972,59 @@ finish_walk (HkTree *tree)
   hk_event_queue_wake_now (tree->queue);
 }
 
+/* Reads @dir, taken from the walk's list, holding its events. */
+static void
+walk_read (HkTree    *tree,
+           Scan      *scan,
+           HkDirNode *dir)
+{
+  guint before = tree->walk->len;
+
+  dir->queued = FALSE;
+  tree->hold_watch = TRUE;
+  scan_one (scan, dir);
+  tree->hold_watch = FALSE;
+  tree->n_walked++;
+  g_atomic_int_inc (&walk_pause_walked);
+  for (guint i = before; i < tree->walk->len; i++)
+    ((HkDirNode *) g_ptr_array_index (tree->walk, i))->queued = TRUE;
+  if (dir->watch != NULL && g_hash_table_add (tree->held_set, dir))
+    g_ptr_array_add (tree->held, dir);
+}
+
+/* Directories with events held (client_wanted()) are read first, with the
+ * directories above them, so that their events are not held for the
+ * whole walk. */
+static void
+walk_read_wanted (HkTree *tree,
+                  Scan   *scan)
+{
+  g_autoptr(GPtrArray) wanted = g_steal_pointer (&tree->wanted);
+
+  for (guint i = 0; wanted != NULL && i < wanted->len; i++)
+    {
+      g_auto(GStrv) names = g_strsplit (g_ptr_array_index (wanted, i), "/", -1);
+      HkDirNode *dir = tree->root;
+
+      for (guint j = 0; dir != NULL; j++)
+        {
+          HkNode *node;
+
+          if (dir->queued)
+            {
+              g_ptr_array_remove_fast (tree->walk, dir);
+              walk_read (tree, scan, dir);
+            }
+          if (names[j] == NULL)
+            break;
+          if (names[j][0] == '\0')
+            continue;
+          node = hk_node_lookup (&tree->nodes, dir, names[j]);
+          dir = node != NULL && node->kind == HK_NODE_DIR ? (HkDirNode *) node : NULL;
+        }
+    }
+}
+
 /* Reads one slice of the walk and reports what was held for it. FALSE
  * when the walk is over. With @paused NULL, does not pause (tests). */
 static gboolean
@@ -980,27 +1035,15 @@ walk_slice (HkTree   *tree,
   gint64 slice_end = scan.now + WALK_SLICE_US;
   guint n = 0;
 
+  if (paused == NULL || !(*paused = walk_paused ()))
+    walk_read_wanted (tree, &scan);
+
   while (tree->walk->len > 0 && !g_atomic_int_get (&tree->cancelled) && !tree->root_gone)
     {
-      HkDirNode *dir;
-      guint before;
-
       if (paused != NULL && (*paused = walk_paused ()))
         break;
 
-      dir = g_ptr_array_steal_index_fast (tree->walk, tree->walk->len - 1);
-      dir->queued = FALSE;
-      before = tree->walk->len;
-      tree->hold_watch = TRUE;
-      scan_one (&scan, dir);
-      tree->hold_watch = FALSE;
-      tree->n_walked++;
-      g_atomic_int_inc (&walk_pause_walked);
-      for (guint i = before; i < tree->walk->len; i++)
-        ((HkDirNode *) g_ptr_array_index (tree->walk, i))->queued = TRUE;
-      if (dir->watch != NULL && g_hash_table_add (tree->held_set, dir))
-        g_ptr_array_add (tree->held, dir);
-
+      walk_read (tree, &scan, g_ptr_array_steal_index_fast (tree->walk, tree->walk->len - 1));
       if (++n % 16 == 0 && g_get_monotonic_time () >= slice_end)
         break;
     }
@@ -2568,6 +2611,27 @@ client_dup_path (gpointer client,
   return hk_node_path (&((HkTree *) client)->nodes, dir, NULL, NULL);
 }
 
+/* How many directories with held events the walk notes to read first. */
+#define WANTED_MAX 4096
+
+static void
+client_wanted (gpointer    client,
+               const char *path)
+{
+  HkTree *tree = client;
+  const char *relative;
+
+  if (!tree->early || tree->real_root == NULL)
+    return;
+  relative = path_below (path, tree->real_root);
+  if (relative == NULL || relative[0] == '\0')
+    return;
+  if (tree->wanted == NULL)
+    tree->wanted = g_ptr_array_new_with_free_func (g_free);
+  if (tree->wanted->len < WANTED_MAX)
+    g_ptr_array_add (tree->wanted, g_strdup (relative));
+}
+
 static const HkWatchClientFuncs tree_client_funcs = {
   .changed = client_changed,
   .moved = client_moved,
@@ -2576,6 +2640,7 @@ static const HkWatchClientFuncs tree_client_funcs = {
   .lost = client_lost,
   .watch_lost = client_watch_lost,
   .dup_path = client_dup_path,
+  .wanted = client_wanted,
 };
 
 /* --- the snapshot as a public HkSnapshot --------------------------------- */

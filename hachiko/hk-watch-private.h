@@ -106,6 +106,10 @@ typedef struct
   /* The current absolute path of @dir, for backends that need paths. */
   char *(*dup_path)   (gpointer      client,
                        gpointer      dir);
+  /* Optional, early ready: events of the directory at @path (absolute,
+   * links resolved), not watched yet, are held: a walk may read it soon. */
+  void  (*wanted)     (gpointer      client,
+                       const char   *path);
 } HkWatchClientFuncs;
 
 typedef struct

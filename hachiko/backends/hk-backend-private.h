@@ -107,6 +107,9 @@ void   hk_backend_report_rescan_done (HkBackend *self,
 void   hk_backend_report_lost    (HkBackend    *self,
                                   gint64        since_ns,
                                   gint64        now);
+/* Early ready: events of the directory at @path, not a key yet, are held. */
+void   hk_backend_report_wanted  (HkBackend    *self,
+                                  const char   *path);
 /* The backend dropped @key by itself; its watches are gone. */
 void   hk_backend_report_dropped (HkBackend    *self,
                                   gpointer      key,

@@ -374,6 +374,27 @@ collect_watches (HkBackend *self,
   return copy;
 }
 
+void
+hk_backend_report_wanted (HkBackend  *self,
+                          const char *path)
+{
+  g_autoptr(GArray) clients = g_array_new (FALSE, FALSE, sizeof (HkWatchClient));
+  GHashTableIter iter;
+  ClientEntry *entry;
+
+  /* A copy: a client may stop watching while it is told. */
+  g_hash_table_iter_init (&iter, self->clients);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &entry))
+    if (entry->client.funcs->wanted != NULL)
+      g_array_append_val (clients, entry->client);
+  for (guint i = 0; i < clients->len; i++)
+    {
+      HkWatchClient *client = &g_array_index (clients, HkWatchClient, i);
+
+      client->funcs->wanted (client->data, path);
+    }
+}
+
 gboolean
 hk_backend_has_key (HkBackend *self,
                     gpointer   key)

@@ -1117,6 +1117,32 @@ place_is_held (const Place *place)
   return place->key == NULL || place->key->holding;
 }
 
+/* The first event held for a directory not known yet: where it is, so
+ * that a walk can read it soon rather than in its turn (once per
+ * directory; needs CAP_DAC_READ_SEARCH, which filesystem marks come with). */
+static void
+report_wanted (HkFanotifyBackend *self,
+               const Place       *place)
+{
+  guint64 id = fsid_to_u64 (place->fsid);
+  Filesystem *fs = g_hash_table_lookup (self->filesystems, &id);
+  g_autofree char *path = NULL;
+  char link[64];
+  int mount_fd, fd;
+
+  if (fs == NULL || (mount_fd = open (fs->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    return;
+  fd = open_by_handle_at (mount_fd, (struct file_handle *) place->handle, O_PATH | O_CLOEXEC);
+  close (mount_fd);
+  if (fd < 0)
+    return;
+  g_snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+  path = g_file_read_link (link, NULL);
+  close (fd);
+  if (path != NULL && path[0] == '/')
+    hk_backend_report_wanted (&self->parent, path);
+}
+
 static void
 hold_for (HkFanotifyBackend *self,
           const Place       *place,
@@ -1138,6 +1164,7 @@ hold_for (HkFanotifyBackend *self,
           list = g_new0 (HeldList, 1);
           list->id = probe.id;
           g_hash_table_add (self->held_lists, list);
+          report_wanted (self, place);
         }
       array = &list->held;
     }
