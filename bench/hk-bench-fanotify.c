@@ -318,7 +318,8 @@ run_watchdog (const char    *root,
               double        *start_ms,
               double        *complete_ms)
 {
-  g_autofree char *name = g_strdup_printf ("watchdog-%d-%s-%u", kind, mode ? mode : "", run);
+  g_autofree char *name = g_strdup_printf ("watchdog-%d-%s-%s-%u", kind, mode ? mode : "",
+                                           wait_for_walk ? "wait" : "early", run);
   g_autofree char *path = g_build_filename (last, name, NULL);
   g_autoptr(GFile) file = g_file_new_for_path (root);
   g_autoptr(HkWatchdog) watchdog = NULL;
