@@ -49,6 +49,7 @@
 
 #include "hk-watchdog-private.h"
 #include "hk-backend-private.h"
+#include "hk-fanotify-auto-private.h"
 
 #define MAX_WATCHES "/proc/sys/fs/inotify/max_user_watches"
 #define PER_LEVEL   100
@@ -487,6 +488,33 @@ main (int argc, char **argv)
     write_knob (MAX_WATCHES, saved_watches);
 
   measure_background (root, 5, &background_events, &background_cpu_ms);
+
+  /* What AUTO would pay to ask whether the tree is large: the count stops
+   * at the threshold; a smaller tree is counted whole. */
+  {
+    g_autofree char *small = g_build_filename (root, "d050", NULL);
+    const char *roots[] = { root, small };
+
+    for (guint i = 0; i < G_N_ELEMENTS (roots); i++)
+      {
+        double ms[16];
+
+        for (guint run = 0; run < n_runs; run++)
+          {
+            g_autofree char *reason = NULL;
+            gint64 asked_at = g_get_monotonic_time ();
+            gboolean prefers = hk_fanotify_auto_prefers (roots[i], HK_FANOTIFY_AUTO_MIN_DIRECTORIES,
+                                                         &reason);
+
+            ms[run] = elapsed_ms (asked_at);
+            if (run == 0)
+              g_printerr ("hk_fanotify_auto_prefers (%s): %s (%s)\n", roots[i],
+                          prefers ? "yes" : "no", reason);
+          }
+        g_printerr ("hk_fanotify_auto_prefers on %s: median %.1f ms\n",
+                    i == 0 ? "the tree" : "a 100-directory subtree", median (ms, n_runs));
+      }
+  }
 
   g_print ("| %u directories, median of %u runs | ms |\n|---|---|\n", n_dirs, n_runs);
   g_print ("| kernel: fanotify_mark (FAN_MARK_FILESYSTEM) to an event in the last directory | %.2f |\n",
