@@ -543,9 +543,9 @@ set_walk_complete (HkWatchdog *self,
   if (self->walk_complete == !!complete)
     return;
   self->walk_complete = !!complete;
-  if (complete)
-    notify_n_watched (self);  /* the final count, with the news */
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WALK_COMPLETE]);
+  if (complete)
+    schedule_n_watched_notify (self);  /* the final count, still throttled */
 }
 
 static void
