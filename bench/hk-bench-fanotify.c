@@ -19,10 +19,12 @@
  *  - hub, fanotify filesystem mark: the same through hachiko's backend
  *    layer (hk_watch_hub_add on the root, then on the last directory, which
  *    is what a walk running behind `start` would do when it got there);
- *  - hk_watchdog_start with inotify, with fanotify (filesystem marks) and
- *    with fanotify (inode marks), then the same file, until its `created`
- *    event: `start` walks the whole tree before returning with every backend
- *    today;
+ *  - hk_watchdog_start with inotify, with fanotify (filesystem marks: start
+ *    returning before the walk, the default, and with wait-for-walk) and
+ *    with fanotify (inode marks), then the same file, made right after
+ *    `start` returns, until its `created` event; and until `walk-complete`
+ *    (the snapshot complete);
+ *  - the floor for a complete snapshot: hk_snapshot_take() of the tree;
  *  - in the background, for 5 s: how many events a filesystem mark makes
  *    the watcher read from other processes' work, and the CPU it costs.
  *
@@ -47,6 +49,7 @@
 
 #include "hk-watchdog-private.h"
 #include "hk-backend-private.h"
+#include "hk-fanotify-auto-private.h"
 
 #define MAX_WATCHES "/proc/sys/fs/inotify/max_user_watches"
 #define PER_LEVEL   100
@@ -295,21 +298,35 @@ on_created (HkWatchdog *watchdog, HkEvent *event, gpointer data)
     probe->seen = TRUE;
 }
 
+static void
+on_walk_complete (GObject    *object,
+                  GParamSpec *pspec,
+                  gpointer    data)
+{
+  gint64 *complete_at = data;
+
+  if (hk_watchdog_get_walk_complete (HK_WATCHDOG (object)) && *complete_at == 0)
+    *complete_at = g_get_monotonic_time ();
+}
+
 static double
 run_watchdog (const char    *root,
               const char    *last,
               HkBackendKind  kind,
               const char    *mode,
+              gboolean       wait_for_walk,
               guint          run,
-              double        *start_ms)
+              double        *start_ms,
+              double        *complete_ms)
 {
-  g_autofree char *name = g_strdup_printf ("watchdog-%d-%s-%u", kind, mode ? mode : "", run);
+  g_autofree char *name = g_strdup_printf ("watchdog-%d-%s-%s-%u", kind, mode ? mode : "",
+                                           wait_for_walk ? "wait" : "early", run);
   g_autofree char *path = g_build_filename (last, name, NULL);
   g_autoptr(GFile) file = g_file_new_for_path (root);
   g_autoptr(HkWatchdog) watchdog = NULL;
   g_autoptr(GError) error = NULL;
   WatchdogProbe probe = { path, FALSE };
-  gint64 start;
+  gint64 start, complete_at = 0;
   double ms;
 
   hk_fanotify_backend_set_mode_for_testing (mode);
@@ -318,7 +335,9 @@ run_watchdog (const char    *root,
 
   watchdog = hk_watchdog_new (file);
   hk_watchdog_set_backend (watchdog, kind);
+  hk_watchdog_set_wait_for_walk (watchdog, wait_for_walk);
   g_signal_connect (watchdog, "event::created", G_CALLBACK (on_created), &probe);
+  g_signal_connect (watchdog, "notify::walk-complete", G_CALLBACK (on_walk_complete), &complete_at);
 
   start = g_get_monotonic_time ();
   if (!hk_watchdog_start (watchdog, NULL, &error))
@@ -331,6 +350,12 @@ run_watchdog (const char    *root,
   ms = elapsed_ms (start);
   if (!probe.seen)
     g_error ("the watchdog never saw %s", path);
+
+  while (complete_at == 0 && g_get_monotonic_time () - start < 10 * TIMEOUT_US)
+    g_main_context_iteration (NULL, TRUE);
+  if (complete_at == 0)
+    g_error ("the walk never completed");
+  *complete_ms = (complete_at - start) / 1000.0;
 
   hk_watchdog_stop (watchdog);
   g_clear_object (&watchdog);
@@ -364,10 +389,14 @@ write_knob (const char *path,
 int
 main (int argc, char **argv)
 {
-  static const struct { const char *title; HkBackendKind kind; const char *mode; } watchdogs[] = {
-    { "inotify", HK_BACKEND_KIND_INOTIFY, NULL },
-    { "fanotify, filesystem marks", HK_BACKEND_KIND_FANOTIFY, "filesystem" },
-    { "fanotify, inode marks", HK_BACKEND_KIND_FANOTIFY, "inode" },
+  static const struct
+  {
+    const char *title; HkBackendKind kind; const char *mode; gboolean wait_for_walk;
+  } watchdogs[] = {
+    { "inotify", HK_BACKEND_KIND_INOTIFY, NULL, FALSE },
+    { "fanotify, filesystem mark (start returns before the walk)", HK_BACKEND_KIND_FANOTIFY, "filesystem", FALSE },
+    { "fanotify, filesystem mark, wait-for-walk", HK_BACKEND_KIND_FANOTIFY, "filesystem", TRUE },
+    { "fanotify, inode marks", HK_BACKEND_KIND_FANOTIFY, "inode", FALSE },
   };
   g_autofree char *base = NULL;
   g_autofree char *root = NULL;
@@ -375,6 +404,8 @@ main (int argc, char **argv)
   g_autofree char *saved_watches = NULL;
   g_autofree double *kernel = NULL, *hub = NULL;
   double starts[G_N_ELEMENTS (watchdogs)][16], seen[G_N_ELEMENTS (watchdogs)][16];
+  double complete[G_N_ELEMENTS (watchdogs)][16], floor_ms[16];
+  gboolean skip_inode = FALSE;
   const char *dir = NULL;
   gboolean own_base = FALSE;
   guint64 background_events;
@@ -385,6 +416,8 @@ main (int argc, char **argv)
     {
       if (strcmp (argv[i], "--dirs") == 0 && i + 1 < argc)
         n_dirs = atoi (argv[++i]);
+      else if (strcmp (argv[i], "--skip-inode") == 0)
+        skip_inode = TRUE;
       else if (strcmp (argv[i], "--runs") == 0 && i + 1 < argc)
         {
           int runs = atoi (argv[++i]);
@@ -427,16 +460,61 @@ main (int argc, char **argv)
       kernel[run] = run_kernel_filesystem_mark (root, last, run);
       hub[run] = run_hub_filesystem_mark (root, last, run);
       for (guint w = 0; w < G_N_ELEMENTS (watchdogs); w++)
-        seen[w][run] = run_watchdog (root, last, watchdogs[w].kind, watchdogs[w].mode,
-                                     run, &starts[w][run]);
-      g_printerr ("run %u: kernel %.2f ms, hub %.2f ms, start+seen %.0f/%.0f/%.0f ms\n", run,
-                  kernel[run], hub[run], seen[0][run], seen[1][run], seen[2][run]);
+        {
+          if (skip_inode && g_strcmp0 (watchdogs[w].mode, "inode") == 0)
+            {
+              seen[w][run] = starts[w][run] = complete[w][run] = 0;
+              continue;
+            }
+          seen[w][run] = run_watchdog (root, last, watchdogs[w].kind, watchdogs[w].mode,
+                                       watchdogs[w].wait_for_walk, run,
+                                       &starts[w][run], &complete[w][run]);
+          g_printerr ("run %u: %s: start %.1f ms, seen %.1f ms, walk complete %.1f ms\n", run,
+                      watchdogs[w].title, starts[w][run], seen[w][run], complete[w][run]);
+        }
+      {
+        g_autoptr(GFile) file = g_file_new_for_path (root);
+        g_autoptr(HkSnapshot) snapshot = NULL;
+        gint64 taken_at = g_get_monotonic_time ();
+
+        snapshot = hk_snapshot_take (file, NULL, NULL, NULL);
+        floor_ms[run] = elapsed_ms (taken_at);
+      }
+      g_printerr ("run %u: kernel %.2f ms, hub %.2f ms, hk_snapshot_take %.1f ms\n", run,
+                  kernel[run], hub[run], floor_ms[run]);
     }
 
   if (saved_watches != NULL)
     write_knob (MAX_WATCHES, saved_watches);
 
   measure_background (root, 5, &background_events, &background_cpu_ms);
+
+  /* What AUTO would pay to ask whether the tree is large: the count stops
+   * at the threshold; a smaller tree is counted whole. */
+  {
+    g_autofree char *small = g_build_filename (root, "d050", NULL);
+    const char *roots[] = { root, small };
+
+    for (guint i = 0; i < G_N_ELEMENTS (roots); i++)
+      {
+        double ms[16];
+
+        for (guint run = 0; run < n_runs; run++)
+          {
+            g_autofree char *reason = NULL;
+            gint64 asked_at = g_get_monotonic_time ();
+            gboolean prefers = hk_fanotify_auto_prefers (roots[i], HK_FANOTIFY_AUTO_MIN_DIRECTORIES,
+                                                         &reason);
+
+            ms[run] = elapsed_ms (asked_at);
+            if (run == 0)
+              g_printerr ("hk_fanotify_auto_prefers (%s): %s (%s)\n", roots[i],
+                          prefers ? "yes" : "no", reason);
+          }
+        g_printerr ("hk_fanotify_auto_prefers on %s: median %.1f ms\n",
+                    i == 0 ? "the tree" : "a 100-directory subtree", median (ms, n_runs));
+      }
+  }
 
   g_print ("| %u directories, median of %u runs | ms |\n|---|---|\n", n_dirs, n_runs);
   g_print ("| kernel: fanotify_mark (FAN_MARK_FILESYSTEM) to an event in the last directory | %.2f |\n",
@@ -445,11 +523,17 @@ main (int argc, char **argv)
            median (hub, n_runs));
   for (guint w = 0; w < G_N_ELEMENTS (watchdogs); w++)
     {
-      g_print ("| hk_watchdog_start, %s (returns after the walk) | %.1f |\n",
+      if (skip_inode && g_strcmp0 (watchdogs[w].mode, "inode") == 0)
+        continue;
+      g_print ("| hk_watchdog_start, %s: `start` returns | %.1f |\n",
                watchdogs[w].title, median (starts[w], n_runs));
-      g_print ("| hk_watchdog_start, %s, to the event | %.1f |\n",
+      g_print ("| hk_watchdog_start, %s: the change in the last directory seen | %.1f |\n",
                watchdogs[w].title, median (seen[w], n_runs));
+      g_print ("| hk_watchdog_start, %s: `walk-complete` | %.1f |\n",
+               watchdogs[w].title, median (complete[w], n_runs));
     }
+  g_print ("| floor for a complete snapshot: hk_snapshot_take() of the tree | %.1f |\n",
+           median (floor_ms, n_runs));
 
   g_print ("\nBackground: a filesystem mark on the tree's filesystem read %" G_GUINT64_FORMAT
            " events in 5 s from other processes (%.0f per second), for %.1f ms of CPU "

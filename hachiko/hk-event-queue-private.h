@@ -38,6 +38,7 @@ typedef enum
   HK_QUEUE_ITEM_ERROR,      /* data: GError */
   HK_QUEUE_ITEM_ROOT_GONE,  /* data: GError; the watchdog stops after it */
   HK_QUEUE_ITEM_SATURATED,  /* data: NULL; a rescan follows once delivered */
+  HK_QUEUE_ITEM_WALK_COMPLETE, /* data: NULL; an early-ready walk ended */
 } HkQueueItemKind;
 
 typedef struct

@@ -29,6 +29,7 @@ typedef struct
   guint          poll_interval;  /* ms, for the polling backend; 0: default */
   GHashTable    *mounts;         /* nullable: mount point -> HkBackendKind, for AUTO */
   HkSnapshot    *since;          /* nullable: report the difference from it at start */
+  gboolean       early;          /* start may return before the walk, where the backend allows */
 } HkTreeOptions;
 
 HkTree     *hk_tree_new                (HkWatchHub           *hub,
@@ -39,6 +40,14 @@ gboolean    hk_tree_start              (HkTree               *tree,
                                         GCancellable         *cancellable,
                                         GError              **error);
 void        hk_tree_cancel             (HkTree               *tree);
+/* Whether the start walk still goes on (early ready: hk_tree_start()
+ * returned before it; HK_QUEUE_ITEM_WALK_COMPLETE follows its end).
+ * Atomic: readable from any thread. */
+gboolean    hk_tree_is_walking         (HkTree               *tree);
+/* Tests: early-ready walks stop after reading @n_dirs directories in all
+ * (0: never), until hk_tree_resume_walks_for_testing(). Any thread. */
+void        hk_tree_pause_walks_for_testing  (guint            n_dirs);
+void        hk_tree_resume_walks_for_testing (void);
 /* Directories covered, by any backend; and those only polled. Atomic:
  * readable from any thread. */
 guint       hk_tree_get_n_watched      (HkTree               *tree);

@@ -15,6 +15,7 @@
 
 #include "hk-event-private.h"
 #include "hk-mount-monitor-private.h"
+#include "hk-mounts-private.h"
 #include "hk-nodes-private.h"
 #include "hk-scanner-private.h"
 #include "hk-snapshot-private.h"
@@ -76,6 +77,19 @@ struct _HkTree
   GPtrArray     *walk;           /* the start walk's directories to read, while it runs */
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
   guint          root_gone : 1;
+
+  /* Early ready: the walk goes on after start returned (see walk_step()). */
+  GSource       *walk_source;
+  GPtrArray     *held;           /* directories read this slice, their events held */
+  GHashTable    *held_set;       /* the same, as a set */
+  GPtrArray     *wanted;         /* relative paths of directories with events held */
+  gint           walking;        /* atomic */
+  guint          n_walked;       /* directories read by the walk */
+  gint64         lost_since_ns;  /* events lost during the walk since then (0: none) */
+  guint          hold_watch : 1; /* the next watch is HK_WATCH_HOLD */
+  guint          early : 1;      /* the walk goes on behind start */
+  guint          replaying : 1;  /* reporting what the backend held */
+  guint          walk_paused : 1; /* tests: the walk waits on a timer */
 };
 
 
@@ -121,6 +135,8 @@ dir_freed (HkDirNode *dir,
   /* Deleted by an event handled while the start walk yielded. */
   if (dir->queued && tree->walk != NULL)
     g_ptr_array_remove_fast (tree->walk, dir);
+  if (tree->held_set != NULL && g_hash_table_remove (tree->held_set, dir))
+    g_ptr_array_remove (tree->held, dir);
   unwatch_dir (tree, dir);
 }
 
@@ -219,7 +235,8 @@ watch_flags (HkTree    *tree,
              HkDirNode *dir)
 {
   return (tree->options.access_events ? HK_WATCH_ACCESS_EVENTS : 0) |
-         (dir_may_be_link (tree, dir) ? HK_WATCH_FOLLOW_SYMLINK : 0);
+         (dir_may_be_link (tree, dir) ? HK_WATCH_FOLLOW_SYMLINK : 0) |
+         (tree->hold_watch ? HK_WATCH_HOLD : 0);
 }
 
 /* On Linux, O_NOFOLLOW on a link fails with ENOTDIR as well as ELOOP, so
@@ -839,6 +856,288 @@ watch_mounts (HkTree *tree)
                                               on_mounts_changed, tree);
 }
 
+/* --- early ready: the walk behind start -------------------------------- */
+
+/* With a mark that sees every change below the root from the moment it is
+ * placed (a fanotify filesystem mark), start returns once the root is
+ * watched, and the walk goes on here, on the worker, a slice at a time.
+ * The backend holds the events of every directory the walk has not read
+ * yet; each slice reads its directories silently (what they hold existed,
+ * or was made after start, and the held events say which), lets the
+ * backend read what the kernel queued meanwhile, and then releases the
+ * held events of the directories it read: they happened before the read
+ * or just after it, so each is reported, and applied only where the read
+ * does not show it yet (pre_read_changed(), pre_read_moved()). Events of
+ * directories read in an earlier slice are handled as usual. */
+
+/* Trees whose walk goes on behind start (the worker's own). */
+static GList *early_trees;
+
+static gint walk_pause_after;         /* atomic; 0: walks do not pause */
+static gint walk_pause_walked;        /* atomic; read by every walk since the pause was set */
+
+static gboolean walk_step (gpointer data);
+static void tree_on_overflow (HkTree *tree, gint64 lost_since_ns, gint64 now);
+
+void
+hk_tree_pause_walks_for_testing (guint n_dirs)
+{
+  g_atomic_int_set (&walk_pause_walked, 0);
+  g_atomic_int_set (&walk_pause_after, n_dirs);
+}
+
+void
+hk_tree_resume_walks_for_testing (void)
+{
+  g_atomic_int_set (&walk_pause_after, 0);
+}
+
+static gboolean
+walk_paused (void)
+{
+  gint after = g_atomic_int_get (&walk_pause_after);
+
+  return after > 0 && g_atomic_int_get (&walk_pause_walked) >= after;
+}
+
+/* An idle source; while paused (tests), a timer that looks again. */
+static void
+attach_walk_source (HkTree   *tree,
+                    gboolean  paused)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+
+  if (tree->walk_source != NULL)
+    {
+      g_source_destroy (tree->walk_source);
+      g_source_unref (tree->walk_source);
+    }
+  tree->walk_source = paused ? g_timeout_source_new (10) : g_idle_source_new ();
+  g_source_set_priority (tree->walk_source, G_PRIORITY_DEFAULT_IDLE);
+  g_source_set_callback (tree->walk_source, walk_step, tree, NULL);
+  g_source_set_static_name (tree->walk_source, "[hachiko] walk");
+  g_source_attach (tree->walk_source, context);
+  tree->walk_paused = paused;
+}
+
+/* Stops holding and walking; idempotent. */
+static void
+end_walk (HkTree *tree)
+{
+  if (tree->walk_source != NULL)
+    {
+      g_source_destroy (tree->walk_source);
+      g_clear_pointer (&tree->walk_source, g_source_unref);
+    }
+  if (!tree->early)
+    return;
+  tree->early = FALSE;
+  early_trees = g_list_remove (early_trees, tree);
+  hk_watch_hub_end_walk (tree->hub, tree->options.backend);
+  g_clear_pointer (&tree->walk, g_ptr_array_unref);
+  g_clear_pointer (&tree->held, g_ptr_array_unref);
+  g_clear_pointer (&tree->held_set, g_hash_table_unref);
+  g_clear_pointer (&tree->wanted, g_ptr_array_unref);
+  g_atomic_int_set (&tree->walking, FALSE);
+}
+
+/* Reports what the backend held for the directories this slice read, once
+ * it has read what the kernel queued until now. */
+static void
+release_held (HkTree *tree)
+{
+  g_autoptr(GPtrArray) watches = g_ptr_array_new ();
+
+  hk_watch_hub_dispatch_pending (tree->hub);
+  if (tree->held == NULL)
+    return;  /* the walk ended while events were handled */
+
+  for (guint i = 0; i < tree->held->len; i++)
+    {
+      HkDirNode *dir = g_ptr_array_index (tree->held, i);
+
+      if (dir->watch != NULL)
+        g_ptr_array_add (watches, dir->watch);
+    }
+
+  tree->replaying = TRUE;
+  hk_watch_hub_release_held (tree->hub, watches);
+  tree->replaying = FALSE;
+
+  if (tree->held != NULL)
+    {
+      g_ptr_array_set_size (tree->held, 0);
+      g_hash_table_remove_all (tree->held_set);
+    }
+}
+
+static void
+finish_walk (HkTree *tree)
+{
+  gint64 lost_since_ns = tree->lost_since_ns;
+  gboolean stopped = g_atomic_int_get (&tree->cancelled) || tree->root_gone;
+
+  end_walk (tree);
+  tree->lost_since_ns = 0;
+  if (stopped)
+    return;
+
+  /* Lost while walking (held too much): reported and rescanned now that
+   * the snapshot has everything. */
+  if (lost_since_ns != 0)
+    tree_on_overflow (tree, lost_since_ns, g_get_monotonic_time ());
+  hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_WALK_COMPLETE, NULL);
+  hk_event_queue_wake_now (tree->queue);
+}
+
+/* Reads @dir, taken from the walk's list, holding its events. */
+static void
+walk_read (HkTree    *tree,
+           Scan      *scan,
+           HkDirNode *dir)
+{
+  guint before = tree->walk->len;
+
+  dir->queued = FALSE;
+  tree->hold_watch = TRUE;
+  scan_one (scan, dir);
+  tree->hold_watch = FALSE;
+  tree->n_walked++;
+  g_atomic_int_inc (&walk_pause_walked);
+  for (guint i = before; i < tree->walk->len; i++)
+    ((HkDirNode *) g_ptr_array_index (tree->walk, i))->queued = TRUE;
+  if (dir->watch != NULL && g_hash_table_add (tree->held_set, dir))
+    g_ptr_array_add (tree->held, dir);
+}
+
+/* Directories with events held (client_wanted()) are read first, with the
+ * directories above them, so that their events are not held for the
+ * whole walk. */
+static void
+walk_read_wanted (HkTree *tree,
+                  Scan   *scan)
+{
+  g_autoptr(GPtrArray) wanted = g_steal_pointer (&tree->wanted);
+
+  for (guint i = 0; wanted != NULL && i < wanted->len; i++)
+    {
+      g_auto(GStrv) names = g_strsplit (g_ptr_array_index (wanted, i), "/", -1);
+      HkDirNode *dir = tree->root;
+
+      for (guint j = 0; dir != NULL; j++)
+        {
+          HkEntry *entry;
+
+          if (dir->queued)
+            {
+              g_ptr_array_remove_fast (tree->walk, dir);
+              walk_read (tree, scan, dir);
+            }
+          if (names[j] == NULL)
+            break;
+          if (names[j][0] == '\0')
+            continue;
+          entry = hk_dir_lookup (dir, names[j]);
+          dir = entry != NULL ? hk_entry_dir (entry) : NULL;
+        }
+    }
+}
+
+/* Reads one slice of the walk and reports what was held for it. FALSE
+ * when the walk is over. With @paused NULL, does not pause (tests). */
+static gboolean
+walk_slice (HkTree   *tree,
+            gboolean *paused)
+{
+  Scan scan = { tree, FALSE, g_get_monotonic_time (), tree->walk };
+  gint64 slice_end = scan.now + WALK_SLICE_US;
+  guint n = 0;
+
+  if (paused == NULL || !(*paused = walk_paused ()))
+    walk_read_wanted (tree, &scan);
+
+  while (tree->walk->len > 0 && !g_atomic_int_get (&tree->cancelled) && !tree->root_gone)
+    {
+      if (paused != NULL && (*paused = walk_paused ()))
+        break;
+
+      walk_read (tree, &scan, g_ptr_array_steal_index_fast (tree->walk, tree->walk->len - 1));
+      if (++n % 16 == 0 && g_get_monotonic_time () >= slice_end)
+        break;
+    }
+  scan_clear (&scan);
+  release_held (tree);
+
+  if (tree->walk == NULL)
+    return FALSE;  /* ended meanwhile */
+  if (tree->walk->len > 0 && !g_atomic_int_get (&tree->cancelled) && !tree->root_gone)
+    return TRUE;
+  finish_walk (tree);
+  return FALSE;
+}
+
+static gboolean
+walk_step (gpointer data)
+{
+  HkTree *tree = data;
+  gboolean paused = FALSE;
+
+  if (!walk_slice (tree, &paused))
+    return G_SOURCE_REMOVE;  /* end_walk() destroyed the source */
+  if (paused == tree->walk_paused)
+    return G_SOURCE_CONTINUE;
+  attach_walk_source (tree, paused);
+  return G_SOURCE_REMOVE;
+}
+
+/* Another tree starting on the same backend would share the directories
+ * (the backend's keys) that a walk has not reached yet, whose held events
+ * go to whoever reads them first: the walks going on finish first. */
+static void
+finish_early_walks (void)
+{
+  while (early_trees != NULL)
+    {
+      HkTree *other = early_trees->data;
+
+      if (other->walk_source != NULL)
+        {
+          g_source_destroy (other->walk_source);
+          g_clear_pointer (&other->walk_source, g_source_unref);
+        }
+      while (walk_slice (other, NULL))
+        ;
+    }
+}
+
+/* Whether start may return before the walk: asked for, and every change
+ * below the root is seen from now without watching each directory. Trees
+ * that span other filesystems (mounts inside, followed links) or report
+ * a difference at start (`since`) walk first. */
+static gboolean
+may_walk_early (HkTree *tree)
+{
+  g_autoptr(GHashTable) mounts = NULL;
+
+  if (!tree->options.early || !tree->options.recursive || tree->only_name != NULL ||
+      tree->options.follow_symlinks || tree->options.since != NULL ||
+      tree->options.backend != HK_BACKEND_KIND_FANOTIFY)
+    return FALSE;
+  if (tree->options.mounts != NULL && g_hash_table_size (tree->options.mounts) > 0)
+    return FALSE;
+  /* Directories other watchdogs watch already get their events now. */
+  if (hk_watch_hub_count_handles (tree->hub, HK_BACKEND_KIND_FANOTIFY) > 0)
+    return FALSE;
+  mounts = hk_mounts_inside (tree->options.root_path);
+  return mounts == NULL || g_hash_table_size (mounts) == 0;
+}
+
+gboolean
+hk_tree_is_walking (HkTree *tree)
+{
+  return g_atomic_int_get (&tree->walking);
+}
+
 /* --- public ------------------------------------------------------------ */
 
 static const HkWatchClientFuncs tree_client_funcs;
@@ -859,6 +1158,7 @@ hk_tree_new (HkWatchHub          *hub,
   tree->options.poll_interval = options->poll_interval;
   tree->options.mounts = options->mounts != NULL ? g_hash_table_ref (options->mounts) : NULL;
   tree->options.since = options->since != NULL ? g_object_ref (options->since) : NULL;
+  tree->options.early = options->early;
   tree->queue = hk_event_queue_ref (queue);
   tree->options.root_path = g_strdup (options->root_path);
   tree->options.recursive = options->recursive;
@@ -877,6 +1177,7 @@ hk_tree_free (HkTree *tree)
   if (tree == NULL)
     return;
 
+  end_walk (tree);
   if (tree->root != NULL)
     hk_dir_free (&tree->nodes, tree->root);
   g_clear_pointer (&tree->mount_monitor, hk_mount_monitor_free);
@@ -916,6 +1217,7 @@ hk_tree_start (HkTree        *tree,
   const char *watch_path = tree->options.root_path;
   g_autofree char *parent_path = NULL;
   struct stat st;
+  gboolean ok;
 
   if (stat (tree->options.root_path, &st) != 0)
     {
@@ -954,16 +1256,52 @@ hk_tree_start (HkTree        *tree,
   remember_above_root (tree);
   tree->synced_at_ns = realtime_ns ();
 
-  if (!watch_dir (tree, tree->root, watch_path, error))
+  if (tree->options.backend == HK_BACKEND_KIND_FANOTIFY || tree->options.automatic)
+    finish_early_walks ();
+  if (may_walk_early (tree))
     {
+      /* From here the backend holds what it cannot place yet. */
+      tree->early = TRUE;
+      tree->walk = g_ptr_array_new ();
+      tree->held = g_ptr_array_new ();
+      tree->held_set = g_hash_table_new (NULL, NULL);
+      hk_watch_hub_begin_walk (tree->hub, tree->options.backend);
+      tree->hold_watch = TRUE;
+    }
+
+  ok = watch_dir (tree, tree->root, watch_path, error);
+  tree->hold_watch = FALSE;
+  if (!ok)
+    {
+      end_walk (tree);
       if (error != NULL && *error == NULL)
         g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
                      "Cannot watch “%s”: it vanished", tree->options.root_path);
       return FALSE;
     }
 
+  if (tree->early && !hk_watch_covers_subtree (tree->root->watch))
+    {
+      /* Inode marks (no filesystem mark here): the walk comes first. */
+      g_autoptr(GPtrArray) watches = g_ptr_array_new ();
+
+      g_ptr_array_add (watches, tree->root->watch);
+      hk_watch_hub_release_held (tree->hub, watches);
+      end_walk (tree);
+    }
+
   if (tree->options.recursive)
     watch_mounts (tree);
+
+  if (tree->early)
+    {
+      g_atomic_int_set (&tree->walking, TRUE);
+      early_trees = g_list_prepend (early_trees, tree);
+      g_ptr_array_add (tree->walk, tree->root);
+      tree->root->queued = TRUE;
+      attach_walk_source (tree, FALSE);
+      return TRUE;
+    }
 
   tree->cancellable = cancellable;
   /* With `since`, nothing is reported before the difference from it. */
@@ -2114,6 +2452,155 @@ client_rescan_done (gpointer client,
   scan_run (&scan);
 }
 
+/* --- early ready: what the backend held for a directory read silently --- */
+
+/* @dir was read by the walk behind start, without reporting its entries,
+ * and the backend held its events until then: each happened before the
+ * read or just after it, so the read may show it or not. Each is
+ * reported; the snapshot changes only where it does not show it yet. */
+static gboolean
+is_pre_read (HkTree    *tree,
+             HkDirNode *dir)
+{
+  return tree->replaying && tree->held_set != NULL && dir != NULL &&
+         g_hash_table_contains (tree->held_set, dir);
+}
+
+static void
+emit_absent (HkTree      *tree,
+             HkEventType  type,
+             HkDirNode   *dir,
+             const char  *name,
+             gboolean     is_directory,
+             gint64       now)
+{
+  emit (tree, type, hk_dir_path (&tree->nodes, dir, name, NULL), NULL,
+        is_directory, FALSE, now);
+}
+
+static void
+pre_read_changed (HkTree      *tree,
+                  HkDirNode   *dir,
+                  const char  *name,
+                  HkChange     change,
+                  HkEventType  event_type,
+                  gboolean     is_directory,
+                  gint64       now)
+{
+  HkEntry *node;
+
+  if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
+    return;
+
+  node = hk_dir_lookup (dir, name);
+  switch (change)
+    {
+    case HK_CHANGE_CREATED:
+    case HK_CHANGE_MOVED_IN:
+      if (node != NULL && change == HK_CHANGE_MOVED_IN && node->kind == HK_NODE_DIR)
+        {
+          /* It came with its contents, which the walk takes as old: read
+           * again, and reported, as any directory that arrives. */
+          hk_dir_remove (&tree->nodes, dir, node);
+          node = NULL;
+        }
+      if (node == NULL)
+        tree_on_created (tree, dir, name, change == HK_CHANGE_MOVED_IN, is_directory, now);
+      else if ((node->kind == HK_NODE_DIR) == !!is_directory)
+        emit_entry (tree, HK_EVENT_CREATED, dir, node, FALSE, now);
+      else
+        emit_absent (tree, HK_EVENT_CREATED, dir, name, is_directory, now);
+      break;
+
+    case HK_CHANGE_DELETED:
+    case HK_CHANGE_MOVED_OUT:
+      if (node != NULL)
+        tree_on_deleted (tree, dir, name, now);
+      else
+        emit_absent (tree, HK_EVENT_DELETED, dir, name, is_directory, now);
+      break;
+
+    default:
+      if (node != NULL)
+        tree_on_changed (tree, dir, name, event_type, is_directory, now);
+      else if ((event_type != HK_EVENT_OPENED && event_type != HK_EVENT_CLOSED_NO_WRITE) ||
+               (tree->options.access_events && !is_directory))
+        emit_absent (tree, event_type, dir, name, is_directory, now);
+      break;
+    }
+}
+
+static gboolean
+entry_on_disk_at_all (HkTree     *tree,
+                      HkDirNode  *dir,
+                      const char *name)
+{
+  g_autofree char *path = hk_dir_path (&tree->nodes, dir, name, NULL);
+  struct stat st;
+
+  return lstat (path, &st) == 0;
+}
+
+static void
+pre_read_moved (HkTree     *tree,
+                HkDirNode  *from_dir,
+                const char *from_name,
+                HkDirNode  *to_dir,
+                const char *to_name,
+                gboolean    is_directory,
+                gint64      now)
+{
+  HkEntry *from, *to;
+
+  if (!tree_is_live (tree))
+    return;
+  if (!tree_accepts (tree, from_dir, from_name) || !tree_accepts (tree, to_dir, to_name))
+    {
+      /* One side is filtered out: the other is a deletion or an arrival. */
+      if (tree_accepts (tree, from_dir, from_name))
+        pre_read_changed (tree, from_dir, from_name, HK_CHANGE_MOVED_OUT, HK_EVENT_DELETED,
+                          is_directory, now);
+      if (tree_accepts (tree, to_dir, to_name))
+        pre_read_changed (tree, to_dir, to_name, HK_CHANGE_MOVED_IN, HK_EVENT_CREATED,
+                          is_directory, now);
+      return;
+    }
+
+  from = hk_dir_lookup (from_dir, from_name);
+  to = hk_dir_lookup (to_dir, to_name);
+
+  /* The source read after the move, the destination after it too: the
+   * snapshot shows the move done. */
+  if (from == NULL && to != NULL)
+    {
+      emit (tree, HK_EVENT_MOVED,
+            hk_dir_path (&tree->nodes, from_dir, from_name, NULL),
+            hk_dir_path (&tree->nodes, to_dir, to_name, NULL),
+            to->kind == HK_NODE_DIR, FALSE, now);
+      return;
+    }
+
+  /* The source read before the move (or recorded from an event and gone
+   * since), the destination after: both show it. */
+  if (from != NULL && to != NULL && from != to &&
+      ((hk_entry_ino (from) != 0 && hk_entry_ino (from) == hk_entry_ino (to)) ||
+       (hk_entry_ino (from) == 0 && hk_entry_ino (to) != 0 &&
+        !entry_on_disk_at_all (tree, from_dir, from_name))))
+    {
+      emit (tree, HK_EVENT_MOVED, hk_dir_path (&tree->nodes, from_dir, from_name, NULL),
+            hk_dir_path (&tree->nodes, to_dir, to_name, NULL), to->kind == HK_NODE_DIR, FALSE, now);
+      hk_dir_remove (&tree->nodes, from_dir, from);
+      return;
+    }
+
+  /* Neither shows it (the destination read before the move, the source
+   * after): it is new where it landed. Otherwise, as usual. */
+  if (from == NULL)
+    tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
+  else
+    tree_on_moved (tree, from_dir, from_name, to_dir, to_name, is_directory, now);
+}
+
 static void
 client_changed (gpointer    client,
                 gpointer    dir_ptr,
@@ -2139,6 +2626,13 @@ client_changed (gpointer    client,
 
   /* A round left open by its backend ends before anything else is heard. */
   client_rescan_done (tree, now);
+  if (name != NULL && is_pre_read (tree, dir))
+    {
+      pre_read_changed (tree, dir, name, change,
+                        change < G_N_ELEMENTS (change_types) ? change_types[change] : HK_EVENT_CREATED,
+                        is_directory, now);
+      return;
+    }
   switch (change)
     {
     case HK_CHANGE_CREATED:
@@ -2195,7 +2689,10 @@ client_moved (gpointer    client,
               gint64      now)
 {
   client_rescan_done (client, now);
-  tree_on_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
+  if (is_pre_read (client, from_dir) || is_pre_read (client, to_dir))
+    pre_read_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
+  else
+    tree_on_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
 }
 
 static void
@@ -2203,7 +2700,17 @@ client_lost (gpointer client,
              gint64   since_ns,
              gint64   now)
 {
+  HkTree *tree = client;
+
   client_rescan_done (client, now);
+  /* During the walk behind start, a rescan would read directories the
+   * walk has not reached as new: it waits for the walk's end. */
+  if (tree->early)
+    {
+      if (tree->lost_since_ns == 0 || since_ns < tree->lost_since_ns)
+        tree->lost_since_ns = MAX (since_ns, 1);
+      return;
+    }
   tree_on_overflow (client, since_ns, now);
 }
 
@@ -2232,6 +2739,27 @@ client_dup_path (gpointer client,
   return hk_dir_path (&((HkTree *) client)->nodes, dir, NULL, NULL);
 }
 
+/* How many directories with held events the walk notes to read first. */
+#define WANTED_MAX 4096
+
+static void
+client_wanted (gpointer    client,
+               const char *path)
+{
+  HkTree *tree = client;
+  const char *relative;
+
+  if (!tree->early || tree->real_root == NULL)
+    return;
+  relative = path_below (path, tree->real_root);
+  if (relative == NULL || relative[0] == '\0')
+    return;
+  if (tree->wanted == NULL)
+    tree->wanted = g_ptr_array_new_with_free_func (g_free);
+  if (tree->wanted->len < WANTED_MAX)
+    g_ptr_array_add (tree->wanted, g_strdup (relative));
+}
+
 static const HkWatchClientFuncs tree_client_funcs = {
   .changed = client_changed,
   .moved = client_moved,
@@ -2240,6 +2768,7 @@ static const HkWatchClientFuncs tree_client_funcs = {
   .lost = client_lost,
   .watch_lost = client_watch_lost,
   .dup_path = client_dup_path,
+  .wanted = client_wanted,
 };
 
 /* --- the snapshot as a public HkSnapshot --------------------------------- */

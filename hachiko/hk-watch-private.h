@@ -31,6 +31,11 @@ typedef enum
 {
   HK_WATCH_ACCESS_EVENTS  = 1 << 0,  /* opened / closed-no-write too */
   HK_WATCH_FOLLOW_SYMLINK = 1 << 1,  /* @path may be a symbolic link */
+  /* Early ready (a walk going on behind `start`): hold the directory's
+   * events, and those held for it before it was watched, until
+   * hk_watch_hub_release_held(). Backends without a mark that covers the
+   * whole tree ignore it. */
+  HK_WATCH_HOLD           = 1 << 2,
 } HkWatchFlags;
 
 /* What a backend saw about one entry of a watched directory (name set), or
@@ -101,6 +106,10 @@ typedef struct
   /* The current absolute path of @dir, for backends that need paths. */
   char *(*dup_path)   (gpointer      client,
                        gpointer      dir);
+  /* Optional, early ready: events of the directory at @path (absolute,
+   * links resolved), not watched yet, are held: a walk may read it soon. */
+  void  (*wanted)     (gpointer      client,
+                       const char   *path);
 } HkWatchClientFuncs;
 
 typedef struct
@@ -145,5 +154,24 @@ void           hk_watch_hub_set_handle_limit_for_testing (guint   limit);
 /* Lets every backend report what it has now, from inside a long task on
  * the worker (a walk). A backend already reporting does nothing. */
 void           hk_watch_hub_dispatch_pending (HkWatchHub         *hub);
+
+/* Early ready. A client whose root's mark already sees every change below
+ * it (hk_watch_covers_subtree(): a fanotify filesystem mark) may let its
+ * start return and walk afterwards. While any client of @kind walks
+ * (between begin and end), the backend holds events of directories it
+ * does not know yet, and of those watched with HK_WATCH_HOLD; releasing
+ * a set of such watches delivers what was held for them, in the order the
+ * backend learned it, to their clients (a rename between two of them as
+ * one move; with one side still held, that side stays held and the other
+ * is reported as a move out or in). Past a bound on what is held, the
+ * backend drops it all and reports a loss (the `lost` callback). */
+void           hk_watch_hub_begin_walk     (HkWatchHub           *hub,
+                                            HkBackendKind         kind);
+void           hk_watch_hub_end_walk       (HkWatchHub           *hub,
+                                            HkBackendKind         kind);
+gboolean       hk_watch_covers_subtree     (HkWatch              *watch);
+/* @watches: HkWatch of one backend kind, all still watching. */
+void           hk_watch_hub_release_held   (HkWatchHub           *hub,
+                                            GPtrArray            *watches);
 
 G_END_DECLS

@@ -37,6 +37,10 @@ guint hk_watchdog_get_backend_watches    (void);
  * (HK_BACKEND_KIND_FAKE in hk-watch-private.h). */
 void  hk_watchdog_set_backend_for_testing (HkWatchdog    *self,
                                            HkBackendKind  kind);
+/* Early-ready walks stop after reading @n_dirs directories in all (0:
+ * never) until hk_watchdog_resume_walks_for_testing(). Any thread. */
+void  hk_watchdog_pause_walks_for_testing  (guint n_dirs);
+void  hk_watchdog_resume_walks_for_testing (void);
 /* Items read for @self that wait for its owner context to take them. */
 guint hk_watchdog_get_n_queued_for_testing (HkWatchdog *self);
 

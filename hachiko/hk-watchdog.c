@@ -112,6 +112,8 @@ struct _HkWatchdog
   guint          follow_symlinks : 1;
   guint          running : 1;
   guint          starting : 1;
+  guint          wait_for_walk : 1;
+  guint          walk_complete : 1;
 };
 
 enum {
@@ -130,6 +132,8 @@ enum {
   PROP_POLL_INTERVAL,
   PROP_SINCE,
   PROP_N_WATCHED_DIRECTORIES,
+  PROP_WAIT_FOR_WALK,
+  PROP_WALK_COMPLETE,
   N_PROPS
 };
 
@@ -153,6 +157,8 @@ static guint queue_bound_for_testing;
 
 static gboolean hk_watchdog_set_filter_internal (HkWatchdog *self,
                                                  HkFilter   *filter);
+static void set_walk_complete (HkWatchdog *self,
+                               gboolean    complete);
 
 /* --- the running state ---------------------------------------------------- */
 
@@ -326,7 +332,7 @@ on_n_watched_timeout (gpointer data)
 
   g_clear_pointer (&self->n_watched_source, g_source_unref);
   notify_n_watched (self);
-  if (self->starting)
+  if (self->starting || (self->running && !self->walk_complete))
     schedule_n_watched_notify (self);
 
   return G_SOURCE_REMOVE;
@@ -341,7 +347,8 @@ schedule_n_watched_notify (HkWatchdog *self)
 
   if (self->n_watched_source != NULL)
     return;
-  if (!self->starting && hk_watchdog_get_n_watched_directories (self) == self->notified_n_watched)
+  if (!self->starting && (!self->running || self->walk_complete) &&
+      hk_watchdog_get_n_watched_directories (self) == self->notified_n_watched)
     return;  /* the usual case after a delivery: nothing to say */
 
   wait_us = self->notified_at + N_WATCHED_NOTIFY_INTERVAL_US - g_get_monotonic_time ();
@@ -510,6 +517,10 @@ hk_watchdog_deliver (GArray   *items,
             hk_watchdog_stop (self);
           return;
 
+        case HK_QUEUE_ITEM_WALK_COMPLETE:
+          set_walk_complete (self, TRUE);
+          break;
+
         case HK_QUEUE_ITEM_EVENT:
         default:
           g_assert_not_reached ();
@@ -524,6 +535,18 @@ hk_watchdog_deliver (GArray   *items,
 }
 
 /* --- starting and stopping ------------------------------------------------ */
+
+static void
+set_walk_complete (HkWatchdog *self,
+                   gboolean    complete)
+{
+  if (self->walk_complete == !!complete)
+    return;
+  self->walk_complete = !!complete;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WALK_COMPLETE]);
+  if (complete)
+    schedule_n_watched_notify (self);  /* the final count, still throttled */
+}
 
 static void
 set_running (HkWatchdog *self,
@@ -659,6 +682,8 @@ prepare_start (HkWatchdog  *self,
     mounts = hk_mounts_inside (root_path);
   options.mounts = mounts;
   options.since = self->since;
+  /* `since` needs the complete snapshot before its difference. */
+  options.early = !self->wait_for_walk && self->since == NULL;
   run->tree = hk_tree_new (hk_worker_get_hub (self->worker), &options, run->queue);
   hk_event_queue_set_resume_func (run->queue, resume_tree, run);
 
@@ -674,8 +699,12 @@ prepare_start (HkWatchdog  *self,
  * @cancellable: (nullable): a #GCancellable, or %NULL
  * @error: return location for a #GError
  *
- * Starts watching. Returns once every directory of the tree is watched, so
- * any change made after it returns is reported.
+ * Starts watching. Returns once every change made in the tree from then on
+ * will be reported: with most backends once every directory of the tree
+ * is watched and read; with a fanotify filesystem mark as soon as the mark
+ * is placed, the walk going on afterwards (see
+ * [property@Hk.Watchdog:wait-for-walk] and
+ * [property@Hk.Watchdog:walk-complete]).
  *
  * The walk of the tree runs on the worker thread while the caller waits;
  * see [method@Hk.Watchdog.start_async] to keep the caller's main loop
@@ -738,6 +767,9 @@ finish_start (HkWatchdog  *self,
 
   cancel_n_watched_notify (self);
   set_running (self, TRUE);
+  /* Early ready: the walk goes on, and says when it is over. */
+  if (!hk_tree_is_walking (run->tree))
+    set_walk_complete (self, TRUE);
   schedule_n_watched_notify (self);  /* the final count, still throttled */
   return TRUE;
 }
@@ -940,6 +972,7 @@ hk_watchdog_stop (HkWatchdog *self)
 
   release_run (self);
   set_running (self, FALSE);
+  set_walk_complete (self, FALSE);
   notify_n_watched (self);
 }
 
@@ -978,6 +1011,18 @@ stall (HkWorker *worker,
        gpointer  data)
 {
   g_usleep (GPOINTER_TO_UINT (data) * 1000);
+}
+
+void
+hk_watchdog_pause_walks_for_testing (guint n_dirs)
+{
+  hk_tree_pause_walks_for_testing (n_dirs);
+}
+
+void
+hk_watchdog_resume_walks_for_testing (void)
+{
+  hk_tree_resume_walks_for_testing ();
 }
 
 void
@@ -1135,6 +1180,12 @@ hk_watchdog_get_property (GObject    *object,
     case PROP_N_WATCHED_DIRECTORIES:
       g_value_set_uint (value, hk_watchdog_get_n_watched_directories (self));
       break;
+    case PROP_WAIT_FOR_WALK:
+      g_value_set_boolean (value, self->wait_for_walk);
+      break;
+    case PROP_WALK_COMPLETE:
+      g_value_set_boolean (value, self->walk_complete);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1179,6 +1230,9 @@ hk_watchdog_set_property (GObject      *object,
       break;
     case PROP_SINCE:
       hk_watchdog_set_since (self, g_value_get_object (value));
+      break;
+    case PROP_WAIT_FOR_WALK:
+      hk_watchdog_set_wait_for_walk (self, g_value_get_boolean (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1410,6 +1464,48 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
     g_param_spec_uint ("n-watched-directories", NULL, NULL,
                        0, G_MAXUINT, 0,
                        (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:wait-for-walk:
+   *
+   * Whether [method@Hk.Watchdog.start] waits for the walk of the whole
+   * tree even where it need not. By default (%FALSE), with a fanotify
+   * filesystem mark (the `fanotify` backend with `CAP_SYS_ADMIN`) `start`
+   * returns as soon as the mark is placed, because every change below the
+   * root is seen from then on, and the walk goes on on the worker thread;
+   * [property@Hk.Watchdog:walk-complete] says when it is over. Set it to
+   * %TRUE when the snapshot must be complete when `start` returns. Every
+   * other backend, and a tree that spans several filesystems (mount points
+   * inside it, [property@Hk.Watchdog:follow-symlinks]) or has
+   * [property@Hk.Watchdog:since] set, always walks before `start` returns.
+   *
+   * Applies at the next start.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_WAIT_FOR_WALK] =
+    g_param_spec_boolean ("wait-for-walk", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * HkWatchdog:walk-complete:
+   *
+   * Whether the walk of the tree is over, so that the watchdog's snapshot
+   * has every entry. It is %TRUE when [method@Hk.Watchdog.start] returns,
+   * except when `start` returned before the walk (see
+   * [property@Hk.Watchdog:wait-for-walk]): then it becomes %TRUE later, on
+   * the owner context, after every event reported until then. Until then
+   * [property@Hk.Watchdog:n-watched-directories] grows and
+   * [method@Hk.Watchdog.dup_snapshot] returns what the walk read so far.
+   * %FALSE when stopped.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_WALK_COMPLETE] =
+    g_param_spec_boolean ("walk-complete", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
@@ -1698,6 +1794,44 @@ BOOLEAN_ACCESSORS (access_events, PROP_ACCESS_EVENTS)
  * Since: 1.0
  */
 BOOLEAN_ACCESSORS (follow_symlinks, PROP_FOLLOW_SYMLINKS)
+
+/**
+ * hk_watchdog_get_wait_for_walk:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:wait-for-walk].
+ *
+ * Returns: whether `start` always waits for the walk of the whole tree
+ *
+ * Since: 1.0
+ */
+/**
+ * hk_watchdog_set_wait_for_walk:
+ * @self: a watchdog
+ * @wait_for_walk: whether `start` always waits for the walk of the tree
+ *
+ * Sets [property@Hk.Watchdog:wait-for-walk].
+ *
+ * Since: 1.0
+ */
+BOOLEAN_ACCESSORS (wait_for_walk, PROP_WAIT_FOR_WALK)
+
+/**
+ * hk_watchdog_get_walk_complete:
+ * @self: a watchdog
+ *
+ * Gets [property@Hk.Watchdog:walk-complete].
+ *
+ * Returns: whether the walk of the tree is over
+ *
+ * Since: 1.0
+ */
+gboolean
+hk_watchdog_get_walk_complete (HkWatchdog *self)
+{
+  g_return_val_if_fail (HK_IS_WATCHDOG (self), FALSE);
+  return self->walk_complete;
+}
 
 #undef BOOLEAN_ACCESSORS
 
@@ -2118,6 +2252,10 @@ dup_snapshot_on_worker (HkWorker *worker,
  *
  * The copy is made on the worker thread while the caller waits; it costs
  * one `stat()` per entry (about as long as [func@Hk.Snapshot.take]).
+ *
+ * While the walk behind an early `start` goes on
+ * ([property@Hk.Watchdog:walk-complete] still %FALSE), the snapshot has
+ * only what the walk read so far.
  *
  * Returns: (transfer full) (nullable): a snapshot, or %NULL when the
  *   watchdog is not running

@@ -110,6 +110,13 @@ void        hk_watchdog_set_since                (HkWatchdog           *self,
 HK_AVAILABLE_IN_1_0
 HkSnapshot *hk_watchdog_dup_snapshot             (HkWatchdog           *self);
 HK_AVAILABLE_IN_1_0
+gboolean    hk_watchdog_get_wait_for_walk        (HkWatchdog           *self);
+HK_AVAILABLE_IN_1_0
+void        hk_watchdog_set_wait_for_walk        (HkWatchdog           *self,
+                                                  gboolean              wait_for_walk);
+HK_AVAILABLE_IN_1_0
+gboolean    hk_watchdog_get_walk_complete        (HkWatchdog           *self);
+HK_AVAILABLE_IN_1_0
 void        hk_watchdog_add_handler              (HkWatchdog           *self,
                                                   HkEventHandler       *handler);
 HK_AVAILABLE_IN_1_0

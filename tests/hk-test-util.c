@@ -355,6 +355,22 @@ hk_test_wait_queued (HkWatchdog *watchdog,
   return TRUE;
 }
 
+static gboolean
+walk_is_complete (gpointer data)
+{
+  gboolean complete = FALSE;
+
+  g_object_get (data, "walk-complete", &complete, NULL);
+  return complete;
+}
+
+gboolean
+hk_test_wait_walk_complete (HkWatchdog *watchdog,
+                            guint       timeout_ms)
+{
+  return hk_test_wait_until (walk_is_complete, watchdog, timeout_ms);
+}
+
 typedef struct
 {
   HkRecorder  *recorder;

@@ -86,6 +86,10 @@ gboolean    hk_test_wait_until      (gboolean   (*func) (gpointer data),
 gboolean    hk_test_wait_queued     (HkWatchdog *watchdog,
                                      guint       n,
                                      guint       timeout_ms);
+/* Waits until the walk behind an early start is over
+ * (HkWatchdog:walk-complete); TRUE at once for other starts. */
+gboolean    hk_test_wait_walk_complete (HkWatchdog *watchdog,
+                                        guint       timeout_ms);
 /* Waits until @type for @relative was recorded. */
 gboolean    hk_recorder_wait_for    (HkRecorder *recorder,
                                      HkEventType type,

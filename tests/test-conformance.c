@@ -13,6 +13,8 @@
 #include <glib/gstdio.h>
 
 #include "hk-test-util.h"
+#include "hk-watchdog-private.h"
+#include "hk-backend-private.h"
 
 /* The same event-semantics cases, run against every backend available in
  * this run. What a backend cannot see is declared once, in the backends[]
@@ -41,12 +43,14 @@ typedef struct
   const char    *name;
   HkBackendKind  kind;
   Quirks         quirks;
+  const char    *fanotify_mode;  /* forced (HACHIKO_FANOTIFY_MODE), NULL: default */
 } Backend;
 
 /* Adding a backend to the suite is one line here. */
 static const Backend backends[] = {
   { "inotify",  HK_BACKEND_KIND_INOTIFY,  0 },
-  { "fanotify", HK_BACKEND_KIND_FANOTIFY, 0 },
+  { "fanotify", HK_BACKEND_KIND_FANOTIFY, 0 },  /* filesystem marks where permitted */
+  { "fanotify-inode", HK_BACKEND_KIND_FANOTIFY, 0, "inode" },
   { "gio",      HK_BACKEND_KIND_GIO,      0 },
   { "poll",     HK_BACKEND_KIND_POLL,     QUIRK_NO_CLOSE | QUIRK_ROUNDS },
 };
@@ -83,6 +87,12 @@ fixture_set_up (Fixture       *f,
 {
   f->backend = data;
   hk_test_make_tree (&f->base, &f->root, &f->outside);
+  if (f->backend->fanotify_mode != NULL)
+    {
+      /* Read when the backend is created. */
+      hk_fanotify_backend_set_mode_for_testing (f->backend->fanotify_mode);
+      g_assert_true (hk_watchdog_restart_backend_for_testing ());
+    }
 }
 
 static void
@@ -91,6 +101,11 @@ fixture_tear_down (Fixture       *f,
 {
   g_clear_pointer (&f->recorder, hk_recorder_free);
   g_clear_object (&f->watchdog);
+  if (f->backend->fanotify_mode != NULL)
+    {
+      hk_watchdog_restart_backend_for_testing ();
+      hk_fanotify_backend_set_mode_for_testing (NULL);
+    }
   hk_test_remove_tree (&f->base, &f->root, &f->outside);
 }
 
@@ -155,6 +170,9 @@ fixture_watch (Fixture *f)
     }
   g_assert_true (hk_watchdog_get_running (f->watchdog));
   g_assert_cmpint (hk_watchdog_get_active_backend (f->watchdog), ==, f->backend->kind);
+  /* The cases are about changes made once the tree is known: a fanotify
+   * start returns before its walk (tested in test-fanotify.c). */
+  g_assert_true (hk_test_wait_walk_complete (f->watchdog, TIMEOUT));
   return TRUE;
 }
 
@@ -530,6 +548,7 @@ test_two_watchdogs_same_directory (Fixture *f, gconstpointer data)
   second_recorder = hk_recorder_new (second, f->root);
   hk_watchdog_start (second, NULL, &error);
   g_assert_no_error (error);
+  g_assert_true (hk_test_wait_walk_complete (second, TIMEOUT));
 
   hk_test_write (f->root, "sub/both", "x");
   WAIT_FOR (f, HK_EVENT_CREATED, "sub/both");

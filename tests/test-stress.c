@@ -507,6 +507,8 @@ test_replay (gconstpointer data)
   hk_watchdog_set_backend (run.watchdog, variant_backends[scase->variant]);
   hk_watchdog_set_poll_interval (run.watchdog, BACKEND_POLL_MS);
 
+  /* The model starts from the tree as it is when start returns. */
+  hk_watchdog_set_wait_for_walk (run.watchdog, TRUE);
   if (!hk_watchdog_start (run.watchdog, NULL, &error) &&
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
     {

@@ -48,7 +48,9 @@ static const char description[] =
   "replaced; paths are escaped as in the text format; \\n, \\t, {{ and }}\n"
   "stand for a newline, a tab and braces. Example: --format '{type} {path}'.\n"
   "\n"
-  "\"ready\" is printed to standard error once every directory is watched;\n"
+  "\"ready\" is printed to standard error once every directory is watched\n"
+  "(with a fanotify filesystem mark: once the mark is placed, the walk going\n"
+  "on behind it, except with --save);\n"
   "on a terminal, the number of directories watched so far is shown while\n"
   "a large tree is walked. Latency defaults to 0 (every event at once).\n"
   "\n"
@@ -178,6 +180,11 @@ hk_tool_log (int    argc,
         }
       hk_watchdog_set_since (g_ptr_array_index (hk_tool_watch_get_watchdogs (watch), 0), since);
     }
+
+  /* --save writes the whole tree: "ready" waits for the walk (a fanotify
+   * start returns before it otherwise). */
+  if (state.save_file != NULL)
+    hk_watchdog_set_wait_for_walk (g_ptr_array_index (hk_tool_watch_get_watchdogs (watch), 0), TRUE);
 
   if (state.save_file != NULL)
     handlers.done = save_snapshot;

@@ -60,6 +60,14 @@ typedef struct
   void       (*set_interval) (HkBackend     *self,
                               gpointer       key,
                               guint          interval_ms);
+  /* Optional, early ready (see hk_watch_hub_begin_walk()). */
+  gboolean   (*covers_subtree) (HkBackend   *self,
+                                gpointer     key);
+  void       (*begin_walk)   (HkBackend     *self);
+  void       (*end_walk)     (HkBackend     *self);
+  void       (*release_held) (HkBackend     *self,
+                              gpointer      *keys,
+                              guint          n_keys);
 } HkBackendClass;
 
 /* The hub's part of every backend; a backend's own struct starts with it. */
@@ -99,6 +107,9 @@ void   hk_backend_report_rescan_done (HkBackend *self,
 void   hk_backend_report_lost    (HkBackend    *self,
                                   gint64        since_ns,
                                   gint64        now);
+/* Early ready: events of the directory at @path, not a key yet, are held. */
+void   hk_backend_report_wanted  (HkBackend    *self,
+                                  const char   *path);
 /* The backend dropped @key by itself; its watches are gone. */
 void   hk_backend_report_dropped (HkBackend    *self,
                                   gpointer      key,
@@ -181,4 +192,7 @@ void   hk_fanotify_backend_set_mode_for_testing (const char *mode);
  * kernel's bound (fs.fanotify.max_queued_events) for the next backend
  * created, so a test can make it overflow. */
 void   hk_fanotify_backend_bound_queue_for_testing (gboolean bounded);
+/* How many events may be held during early-ready walks, in all (0: the
+ * default, HK_FANOTIFY_HOLD_MAX). */
+void   hk_fanotify_backend_set_hold_max_for_testing (guint max);
 G_END_DECLS

@@ -293,6 +293,62 @@ hk_watch_hub_dispatch_pending (HkWatchHub *hub)
     }
 }
 
+void
+hk_watch_hub_begin_walk (HkWatchHub    *hub,
+                         HkBackendKind  kind)
+{
+  HkBackend *backend = get_backend (hub, kind, NULL);
+
+  if (backend != NULL && backend->klass->begin_walk != NULL)
+    backend->klass->begin_walk (backend);
+}
+
+void
+hk_watch_hub_end_walk (HkWatchHub    *hub,
+                       HkBackendKind  kind)
+{
+  gint i = class_index (kind);
+  HkBackend *backend = i >= 0 ? hub->backends[i] : NULL;
+
+  if (backend != NULL && backend->klass->end_walk != NULL)
+    backend->klass->end_walk (backend);
+}
+
+gboolean
+hk_watch_covers_subtree (HkWatch *watch)
+{
+  HkBackend *backend = watch->backend;
+
+  return !watch->removed && backend->klass->covers_subtree != NULL &&
+         backend->klass->covers_subtree (backend, watch->key);
+}
+
+void
+hk_watch_hub_release_held (HkWatchHub *hub,
+                           GPtrArray  *watches)
+{
+  g_autofree gpointer *keys = NULL;
+  HkBackend *backend;
+  guint n = 0;
+
+  if (watches->len == 0)
+    return;
+  backend = ((HkWatch *) g_ptr_array_index (watches, 0))->backend;
+  if (backend->klass->release_held == NULL)
+    return;
+
+  keys = g_new (gpointer, watches->len);
+  for (guint i = 0; i < watches->len; i++)
+    {
+      HkWatch *watch = g_ptr_array_index (watches, i);
+
+      g_assert (watch->backend == backend);
+      if (!watch->removed)
+        keys[n++] = watch->key;
+    }
+  backend->klass->release_held (backend, keys, n);
+}
+
 guint
 hk_watch_hub_count_handles (HkWatchHub    *hub,
                             HkBackendKind  kind)
@@ -351,6 +407,27 @@ watch_list_clear (WatchList *list)
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WatchList, watch_list_clear)
+
+void
+hk_backend_report_wanted (HkBackend  *self,
+                          const char *path)
+{
+  g_autoptr(GArray) clients = g_array_new (FALSE, FALSE, sizeof (HkWatchClient));
+  GHashTableIter iter;
+  ClientEntry *entry;
+
+  /* A copy: a client may stop watching while it is told. */
+  g_hash_table_iter_init (&iter, self->clients);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &entry))
+    if (entry->client.funcs->wanted != NULL)
+      g_array_append_val (clients, entry->client);
+  for (guint i = 0; i < clients->len; i++)
+    {
+      HkWatchClient *client = &g_array_index (clients, HkWatchClient, i);
+
+      client->funcs->wanted (client->data, path);
+    }
+}
 
 gboolean
 hk_backend_has_key (HkBackend *self,

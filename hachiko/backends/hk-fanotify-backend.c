@@ -52,6 +52,15 @@
 
 #define READ_CHUNK (64 * 1024)
 
+/* Early ready: how many events may be held, in all, while walks go on
+ * (about 100 bytes each). A filesystem mark also queues the changes other
+ * processes make elsewhere on the filesystem, and those are held too until
+ * the walk ends (their directories are not known yet): at the 20,000-30,000
+ * events per second of a busy shared machine, a bound of 100,000 lasts a
+ * walk of several seconds. Past it, everything held is dropped and a loss
+ * reported, so the walking trees rescan when their walk ends. */
+#define HK_FANOTIFY_HOLD_MAX 100000
+
 /* A key's identity: filesystem id, handle type, handle bytes. */
 #define ID_MAX (sizeof (__kernel_fsid_t) + sizeof (int) + MAX_HANDLE_SZ)
 
@@ -87,7 +96,32 @@ typedef struct
   char       *path;               /* where it was when watched */
   guint32     mask;               /* of its inode mark (inode mode) */
   guint       inode_marked : 1;
+  guint       holding : 1;        /* HK_WATCH_HOLD: events held until released */
+  GPtrArray  *held;               /* of Held, nullable */
 } Key;
+
+/* An event held during an early-ready walk (a copy of the kernel's
+ * record), shared by the lists of both sides of a rename. */
+typedef enum
+{
+  SIDE_PLACE = 1 << 0,            /* the one directory, or a rename's source */
+  SIDE_TO    = 1 << 1,            /* a rename's destination */
+} Side;
+
+typedef struct
+{
+  gint    ref_count;
+  guint   sides;                  /* Side: the halves not delivered yet */
+  gsize   len;
+  guint8  raw[];                  /* metadata and info records */
+} Held;
+
+/* Events held for a directory handle that is not a key (yet). */
+typedef struct
+{
+  Key        id;                  /* only the identity fields are used */
+  GPtrArray *held;
+} HeldList;
 
 /* Marks held now, for tests (hk_fanotify_backend_count_marks()). */
 static gint n_filesystem_marks;
@@ -106,6 +140,15 @@ typedef struct
   GHashTable     *fsids;           /* st_dev -> __kernel_fsid_t */
   guint8         *buf;
   gint64          quiet_at_ns;     /* realtime when the queue was last empty */
+
+  /* Early ready (hk_watch_hub_begin_walk()). */
+  guint           n_walking;       /* clients walking */
+  guint           n_held;          /* list entries held, in all */
+  guint           hold_max;
+  gboolean        hold_overflowed; /* dropped everything: hold nothing until the walks end */
+  gboolean        reading;
+  GHashTable     *held_lists;      /* set of HeldList, by handle */
+  GPtrArray      *to_flush;        /* Key with held events and not holding */
 } HkFanotifyBackend;
 
 /* --- keys ---------------------------------------------------------------- */
@@ -395,12 +438,26 @@ hk_fanotify_backend_add_watch (HkBackend     *backend,
 
   if (key == NULL)
     {
+      HeldList *list = NULL;
+
       key = g_new0 (Key, 1);
       *key = probe;
       key->fs = fs;
       key->path = g_strdup (path);
       fs->n_keys++;
       g_hash_table_add (self->keys, key);
+
+      /* Early ready: what happened in it before it was known is the
+       * client's after it read the directory: when it releases the watch
+       * (HK_WATCH_HOLD), or else at the next read of the queue. */
+      key->holding = (flags & HK_WATCH_HOLD) && self->n_walking > 0;
+      if (g_hash_table_steal_extended (self->held_lists, &probe, (gpointer *) &list, NULL))
+        {
+          key->held = g_steal_pointer (&list->held);
+          g_free (list);
+          if (!key->holding)
+            g_ptr_array_add (self->to_flush, key);
+        }
     }
   if (!fs->marked)
     {
@@ -501,6 +558,63 @@ unmark_filesystem (HkFanotifyBackend *self,
     }
 }
 
+/* --- held events (early ready) ------------------------------------------ */
+
+static Held *
+held_ref (Held *held)
+{
+  held->ref_count++;
+  return held;
+}
+
+static void
+held_unref (Held *held)
+{
+  if (--held->ref_count == 0)
+    g_free (held);
+}
+
+static void
+held_list_free (gpointer data)
+{
+  HeldList *list = data;
+
+  g_ptr_array_unref (list->held);
+  g_free (list);
+}
+
+static GPtrArray *
+new_held_array (void)
+{
+  return g_ptr_array_new_with_free_func ((GDestroyNotify) held_unref);
+}
+
+static void
+drop_key_held (HkFanotifyBackend *self,
+               Key               *key)
+{
+  if (key->held == NULL)
+    return;
+  self->n_held -= MIN (self->n_held, key->held->len);
+  g_ptr_array_remove (self->to_flush, key);
+  g_clear_pointer (&key->held, g_ptr_array_unref);
+}
+
+/* Everything held is dropped (past the bound): a loss. */
+static void
+drop_all_held (HkFanotifyBackend *self)
+{
+  GHashTableIter iter;
+  Key *key;
+
+  g_hash_table_remove_all (self->held_lists);
+  g_hash_table_iter_init (&iter, self->keys);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &key, NULL))
+    g_clear_pointer (&key->held, g_ptr_array_unref);
+  g_ptr_array_set_size (self->to_flush, 0);
+  self->n_held = 0;
+}
+
 static void
 forget_key (HkFanotifyBackend *self,
             Key               *key)
@@ -508,6 +622,7 @@ forget_key (HkFanotifyBackend *self,
   Filesystem *fs = key->fs;
 
   g_hash_table_remove (self->keys, key);
+  drop_key_held (self, key);
   if (key->inode_marked)
     g_atomic_int_add (&n_inode_marks, -1);
   if (--fs->n_keys == 0)
@@ -538,6 +653,13 @@ static gboolean hk_fanotify_backend_read (gint fd, GIOCondition condition, gpoin
 
 static const char *mode_for_testing;
 static gint bounded_queue_for_testing;
+static guint hold_max_for_testing;
+
+void
+hk_fanotify_backend_set_hold_max_for_testing (guint max)
+{
+  g_atomic_int_set (&hold_max_for_testing, max);
+}
 
 void
 hk_fanotify_backend_bound_queue_for_testing (gboolean bounded)
@@ -603,6 +725,11 @@ hk_fanotify_backend_create (GMainContext  *context,
                                              g_free, filesystem_free);
   self->fsids = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   self->buf = g_malloc (READ_CHUNK);
+  self->hold_max = g_atomic_int_get (&hold_max_for_testing);
+  if (self->hold_max == 0)
+    self->hold_max = HK_FANOTIFY_HOLD_MAX;
+  self->held_lists = g_hash_table_new_full (key_hash, key_equal, held_list_free, NULL);
+  self->to_flush = g_ptr_array_new ();
 
   self->fd_source = g_unix_fd_source_new (fd, G_IO_IN);
   g_source_set_callback (self->fd_source, G_SOURCE_FUNC (hk_fanotify_backend_read), self, NULL);
@@ -627,12 +754,15 @@ hk_fanotify_backend_destroy (HkBackend *backend)
   while (g_hash_table_iter_next (&iter, (gpointer *) &key, NULL))
     {
       g_hash_table_iter_steal (&iter);
+      g_clear_pointer (&key->held, g_ptr_array_unref);
       g_free (key->path);
       g_free (key);
     }
   g_hash_table_unref (self->keys);
   g_hash_table_unref (self->filesystems);
   g_hash_table_unref (self->fsids);
+  g_hash_table_unref (self->held_lists);
+  g_ptr_array_unref (self->to_flush);
   g_free (self->buf);
   g_free (self);
   g_atomic_int_set (&n_filesystem_marks, 0);
@@ -767,6 +897,7 @@ dispatch_named (HkFanotifyBackend *self,
                 Key               *key,
                 const char        *name,
                 guint64            mask,
+                gboolean           held,
                 gint64             now)
 {
   gboolean is_directory = (mask & FAN_ONDIR) != 0;
@@ -779,6 +910,17 @@ dispatch_named (HkFanotifyBackend *self,
        * entry was replaced (reported deleted, then created) or the entry
        * came and went (a deletion the tree drops if it never saw it). */
       g_atomic_int_inc (&n_settled_merges);
+      if (held)
+        {
+          /* Held for a directory read since: its client reports every
+           * change it is told, so the entry that came and went is told
+           * as such (one that was there before and went, came back and
+           * went again is told only as the latter). */
+          hk_backend_report_change (&self->parent, key, name,
+                                    (arrived & FAN_CREATE) ? HK_CHANGE_CREATED : HK_CHANGE_MOVED_IN,
+                                    is_directory, now);
+          report_data_bits (self, key, name, mask, is_directory, now);
+        }
       hk_backend_report_change (&self->parent, key, name, HK_CHANGE_DELETED,
                                 is_directory, now);
       if (!exists_now (self, key, name, is_directory))
@@ -886,22 +1028,23 @@ dispatch_self (HkFanotifyBackend *self,
     }
 }
 
-static void
-dispatch_event (HkFanotifyBackend                    *self,
-                const struct fanotify_event_metadata *meta,
-                const guint8                         *raw,
-                gint64                                now)
+/* The directories an event names. */
+typedef struct
 {
-  Place place = { 0 }, from = { 0 }, to = { 0 };
-  gboolean have_place = FALSE, have_from = FALSE, have_to = FALSE;
+  Place    place, from, to;
+  gboolean have_place, have_from, have_to;
+  gboolean rename;
+} Places;
+
+static void
+parse_places (HkFanotifyBackend                    *self,
+              const struct fanotify_event_metadata *meta,
+              const guint8                         *raw,
+              Places                               *places)
+{
   const guint8 *end = raw + meta->event_len;
 
-  if (meta->mask & FAN_Q_OVERFLOW)
-    {
-      hk_backend_report_lost (&self->parent, self->quiet_at_ns, now);
-      return;
-    }
-
+  memset (places, 0, sizeof *places);
   for (const guint8 *p = raw + meta->metadata_len; p + sizeof (struct fanotify_event_info_header) <= end;)
     {
       const struct fanotify_event_info_header *header = (const void *) p;
@@ -913,41 +1056,359 @@ dispatch_event (HkFanotifyBackend                    *self,
         {
         case FAN_EVENT_INFO_TYPE_DFID_NAME:
         case FAN_EVENT_INFO_TYPE_DFID:
-          place_from_info (self, info, &place);
+          place_from_info (self, info, &places->place);
           if (header->info_type == FAN_EVENT_INFO_TYPE_DFID)
-            place.name = ".";
-          have_place = TRUE;
+            places->place.name = ".";
+          places->have_place = TRUE;
           break;
         case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME:
-          place_from_info (self, info, &from);
-          have_from = TRUE;
+          place_from_info (self, info, &places->from);
+          places->have_from = TRUE;
           break;
         case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
-          place_from_info (self, info, &to);
-          have_to = TRUE;
+          place_from_info (self, info, &places->to);
+          places->have_to = TRUE;
           break;
         default:
           break;
         }
       p += header->len;
     }
+  places->rename = (meta->mask & FAN_RENAME) && (places->have_from || places->have_to);
+}
 
+/* Reports an event; of a rename, only the @sides given (the others were
+ * reported before, or are still held). */
+static void
+deliver (HkFanotifyBackend                    *self,
+         const struct fanotify_event_metadata *meta,
+         const Places                         *places,
+         guint                                 sides,
+         gboolean                              held,
+         gint64                                now)
+{
   /* Who made the change, for this event's reports (0: not told). */
   hk_backend_set_event_pid (&self->parent, meta->pid > 0 ? (gint) meta->pid : -1);
 
   /* An inode mark sees only its own side of a rename. */
-  if ((meta->mask & FAN_RENAME) && (have_from || have_to))
+  if (places->rename)
     {
-      if (from.key != NULL || to.key != NULL)
-        hk_backend_report_move (&self->parent, from.key, from.name, to.key, to.name,
+      Key *from_key = (sides & SIDE_PLACE) ? places->from.key : NULL;
+      Key *to_key = (sides & SIDE_TO) ? places->to.key : NULL;
+
+      if (from_key != NULL || to_key != NULL)
+        hk_backend_report_move (&self->parent, from_key, places->from.name, to_key, places->to.name,
                                 (meta->mask & FAN_ONDIR) != 0, now);
     }
-  else if (have_place && strcmp (place.name, ".") == 0)
-    dispatch_self (self, &place, meta->mask, now);
-  else if (have_place && place.key != NULL)
-    dispatch_named (self, place.key, place.name, meta->mask, now);
+  else if (places->have_place && strcmp (places->place.name, ".") == 0)
+    dispatch_self (self, &places->place, meta->mask, now);
+  else if (places->have_place && places->place.key != NULL)
+    dispatch_named (self, places->place.key, places->place.name, meta->mask, held, now);
 
   hk_backend_set_event_pid (&self->parent, -1);
+}
+
+/* --- holding events during early-ready walks ----------------------------- */
+
+/* Whether events about the directory @place names are held now. */
+static gboolean
+place_is_held (const Place *place)
+{
+  return place->key == NULL || place->key->holding;
+}
+
+/* The first event held for a directory not known yet: where it is, so
+ * that a walk can read it soon rather than in its turn (once per
+ * directory; needs CAP_DAC_READ_SEARCH, which filesystem marks come with). */
+static void
+report_wanted (HkFanotifyBackend *self,
+               const Place       *place)
+{
+  guint64 id = fsid_to_u64 (place->fsid);
+  Filesystem *fs = g_hash_table_lookup (self->filesystems, &id);
+  g_autofree char *path = NULL;
+  char link[64];
+  int mount_fd, fd;
+
+  if (fs == NULL || (mount_fd = open (fs->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+    return;
+  fd = open_by_handle_at (mount_fd, (struct file_handle *) place->handle, O_PATH | O_CLOEXEC);
+  close (mount_fd);
+  if (fd < 0)
+    return;
+  g_snprintf (link, sizeof link, "/proc/self/fd/%d", fd);
+  path = g_file_read_link (link, NULL);
+  close (fd);
+  if (path != NULL && path[0] == '/')
+    hk_backend_report_wanted (&self->parent, path);
+}
+
+static void
+hold_for (HkFanotifyBackend *self,
+          const Place       *place,
+          Held              *held)
+{
+  GPtrArray **array;
+
+  if (place->key != NULL)
+    array = &place->key->held;
+  else
+    {
+      HeldList probe, *list;
+
+      if (!key_set_id (&probe.id, place->fsid, place->handle))
+        return;
+      list = g_hash_table_lookup (self->held_lists, &probe);
+      if (list == NULL)
+        {
+          list = g_new0 (HeldList, 1);
+          list->id = probe.id;
+          g_hash_table_add (self->held_lists, list);
+          report_wanted (self, place);
+        }
+      array = &list->held;
+    }
+
+  if (*array == NULL)
+    *array = new_held_array ();
+  g_ptr_array_add (*array, held_ref (held));
+  self->n_held++;
+}
+
+/* While a client walks, an event about a directory not known yet (or
+ * known and held) is held for it. Of a rename with one side known, that
+ * side is reported now (a move out or in) and the other held. Returns
+ * FALSE when the event is to be reported as usual. */
+static gboolean
+hold_event (HkFanotifyBackend                    *self,
+            const struct fanotify_event_metadata *meta,
+            const guint8                         *raw,
+            const Places                         *places,
+            gint64                                now)
+{
+  guint sides = 0;
+  Held *held;
+
+  if (places->rename)
+    {
+      if (places->have_from && place_is_held (&places->from))
+        sides |= SIDE_PLACE;
+      if (places->have_to && place_is_held (&places->to))
+        sides |= SIDE_TO;
+    }
+  else if (places->have_place && place_is_held (&places->place))
+    sides = SIDE_PLACE;
+  if (sides == 0)
+    return FALSE;
+
+  if (self->n_held + 2 > self->hold_max)
+    {
+      /* Past the bound: the walking clients rescan once their walk is over. */
+      g_debug ("fanotify: more than %u events held during a walk: dropped", self->hold_max);
+      drop_all_held (self);
+      self->hold_overflowed = TRUE;
+      hk_backend_report_lost (&self->parent, self->quiet_at_ns, now);
+      return FALSE;
+    }
+
+  held = g_malloc (sizeof (Held) + meta->event_len);
+  held->ref_count = 1;
+  held->sides = sides;
+  held->len = meta->event_len;
+  memcpy (held->raw, raw, meta->event_len);
+  if (sides & SIDE_PLACE)
+    hold_for (self, places->rename ? &places->from : &places->place, held);
+  if (sides & SIDE_TO)
+    hold_for (self, &places->to, held);
+  held_unref (held);
+
+  if (places->rename && sides != (SIDE_PLACE | SIDE_TO))
+    deliver (self, meta, places, (SIDE_PLACE | SIDE_TO) & ~sides, FALSE, now);
+  return TRUE;
+}
+
+/* Reports the halves of @held whose directories are known and no longer
+ * held. */
+static void
+deliver_held (HkFanotifyBackend *self,
+              Held              *held,
+              gboolean           unknown_too,
+              gint64             now)
+{
+  struct fanotify_event_metadata meta;
+  Places places;
+  guint ready = 0;
+
+  if (held->sides == 0)
+    return;
+  memcpy (&meta, held->raw, sizeof meta);
+  parse_places (self, &meta, held->raw, &places);
+
+  if (places.rename)
+    {
+      if ((held->sides & SIDE_PLACE) && places.from.key != NULL && !places.from.key->holding)
+        ready |= SIDE_PLACE;
+      if ((held->sides & SIDE_TO) && places.to.key != NULL && !places.to.key->holding)
+        ready |= SIDE_TO;
+    }
+  else if ((held->sides & SIDE_PLACE) &&
+           (unknown_too || (places.place.key != NULL && !places.place.key->holding)))
+    ready = SIDE_PLACE;
+
+  if (ready == 0)
+    return;
+  held->sides &= ~ready;
+  deliver (self, &meta, &places, ready, TRUE, now);
+}
+
+static void
+deliver_held_array (HkFanotifyBackend *self,
+                    GPtrArray         *array,
+                    gint64             now)
+{
+  for (guint i = 0; i < array->len; i++)
+    {
+      self->n_held -= MIN (self->n_held, 1);
+      deliver_held (self, g_ptr_array_index (array, i), FALSE, now);
+    }
+}
+
+/* Keys watched without HK_WATCH_HOLD that had events held before they
+ * were known: their clients read them when they were watched, and get
+ * these now, before anything newer. */
+static void
+flush_held (HkFanotifyBackend *self)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  while (self->to_flush->len > 0)
+    {
+      Key *key = g_ptr_array_steal_index (self->to_flush, 0);
+      g_autoptr(GPtrArray) array = g_steal_pointer (&key->held);
+
+      if (array != NULL)
+        deliver_held_array (self, array, now);
+    }
+}
+
+static void
+hk_fanotify_backend_release_held (HkBackend *backend,
+                                  gpointer  *keys,
+                                  guint      n_keys)
+{
+  HkFanotifyBackend *self = (HkFanotifyBackend *) backend;
+  g_autoptr(GPtrArray) arrays = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  gint64 now = g_get_monotonic_time ();
+
+  /* All of them first: a rename between two of them is one move. Keys
+   * may go away while their events are reported: the events find their
+   * directories by handle. */
+  for (guint i = 0; i < n_keys; i++)
+    {
+      Key *key = keys[i];
+
+      key->holding = FALSE;
+      if (key->held != NULL)
+        {
+          g_ptr_array_remove (self->to_flush, key);
+          g_ptr_array_add (arrays, g_steal_pointer (&key->held));
+        }
+    }
+
+  for (guint i = 0; i < arrays->len; i++)
+    deliver_held_array (self, g_ptr_array_index (arrays, i), now);
+}
+
+static void
+hk_fanotify_backend_begin_walk (HkBackend *backend)
+{
+  HkFanotifyBackend *self = (HkFanotifyBackend *) backend;
+
+  self->n_walking++;
+}
+
+/* The last walk is over: what is still held is about directories outside
+ * every tree, except a directory's own change (chmod), which its parent
+ * may still report. */
+static void
+hk_fanotify_backend_end_walk (HkBackend *backend)
+{
+  HkFanotifyBackend *self = (HkFanotifyBackend *) backend;
+  gint64 now = g_get_monotonic_time ();
+  g_autoptr(GPtrArray) lists = NULL;
+  GHashTableIter iter;
+  HeldList *list;
+  Key *key;
+
+  g_return_if_fail (self->n_walking > 0);
+  if (--self->n_walking > 0)
+    return;
+  self->hold_overflowed = FALSE;
+
+  g_hash_table_iter_init (&iter, self->keys);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &key, NULL))
+    if (key->holding)
+      {
+        key->holding = FALSE;
+        if (key->held != NULL)
+          g_ptr_array_add (self->to_flush, key);
+      }
+
+  lists = g_ptr_array_new ();
+  g_hash_table_iter_init (&iter, self->held_lists);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &list, NULL))
+    {
+      g_hash_table_iter_steal (&iter);
+      g_ptr_array_add (lists, list);
+    }
+  for (guint i = 0; i < lists->len; i++)
+    {
+      list = g_ptr_array_index (lists, i);
+      for (guint j = 0; j < list->held->len; j++)
+        {
+          Held *held = g_ptr_array_index (list->held, j);
+          struct fanotify_event_metadata meta;
+          Places places;
+
+          self->n_held -= MIN (self->n_held, 1);
+          if (held->sides != SIDE_PLACE)
+            continue;
+          memcpy (&meta, held->raw, sizeof meta);
+          parse_places (self, &meta, held->raw, &places);
+          if (!places.rename && places.have_place && strcmp (places.place.name, ".") == 0)
+            deliver_held (self, held, TRUE, now);
+        }
+      held_list_free (list);
+    }
+  flush_held (self);
+}
+
+static gboolean
+hk_fanotify_backend_covers_subtree (HkBackend *backend,
+                                    gpointer   data)
+{
+  return ((Key *) data)->fs->marked;
+}
+
+static void
+dispatch_event (HkFanotifyBackend                    *self,
+                const struct fanotify_event_metadata *meta,
+                const guint8                         *raw,
+                gint64                                now)
+{
+  Places places;
+
+  if (meta->mask & FAN_Q_OVERFLOW)
+    {
+      hk_backend_report_lost (&self->parent, self->quiet_at_ns, now);
+      return;
+    }
+
+  parse_places (self, meta, raw, &places);
+  if (self->n_walking > 0 && !self->hold_overflowed &&
+      hold_event (self, meta, raw, &places, now))
+    return;
+  deliver (self, meta, &places, SIDE_PLACE | SIDE_TO, FALSE, now);
 }
 
 static gboolean
@@ -956,6 +1417,12 @@ hk_fanotify_backend_read (gint          fd,
                           gpointer      data)
 {
   HkFanotifyBackend *self = data;
+
+  /* A walk yielding from inside a report reads on its next slice. */
+  if (self->reading)
+    return G_SOURCE_CONTINUE;
+  self->reading = TRUE;
+  flush_held (self);
 
   for (;;)
     {
@@ -993,7 +1460,16 @@ hk_fanotify_backend_read (gint          fd,
         }
     }
 
+  self->reading = FALSE;
   return G_SOURCE_CONTINUE;
+}
+
+static void
+hk_fanotify_backend_dispatch_pending (HkBackend *backend)
+{
+  HkFanotifyBackend *self = (HkFanotifyBackend *) backend;
+
+  hk_fanotify_backend_read (self->fd, G_IO_IN, self);
 }
 
 const HkBackendClass hk_fanotify_backend_class = {
@@ -1004,4 +1480,9 @@ const HkBackendClass hk_fanotify_backend_class = {
   .destroy = hk_fanotify_backend_destroy,
   .add_watch = hk_fanotify_backend_add_watch,
   .remove_watch = hk_fanotify_backend_remove_watch,
+  .dispatch_pending = hk_fanotify_backend_dispatch_pending,
+  .covers_subtree = hk_fanotify_backend_covers_subtree,
+  .begin_walk = hk_fanotify_backend_begin_walk,
+  .end_walk = hk_fanotify_backend_end_walk,
+  .release_held = hk_fanotify_backend_release_held,
 };
