@@ -700,11 +700,10 @@ prepare_start (HkWatchdog  *self,
  * @error: return location for a #GError
  *
  * Starts watching. Returns once every change made in the tree from then on
- * will be reported: with most backends once every directory of the tree
- * is watched and read; with a fanotify filesystem mark as soon as the mark
- * is placed, the walk going on afterwards (see
- * [property@Hk.Watchdog:wait-for-walk] and
- * [property@Hk.Watchdog:walk-complete]).
+ * will be reported: once every directory of the tree is watched and read;
+ * or, with [property@Hk.Watchdog:wait-for-walk] %FALSE and a fanotify
+ * filesystem mark, as soon as the mark is placed, the walk going on
+ * afterwards (see [property@Hk.Watchdog:walk-complete]).
  *
  * The walk of the tree runs on the worker thread while the caller waits;
  * see [method@Hk.Watchdog.start_async] to keep the caller's main loop
@@ -1469,14 +1468,16 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    * HkWatchdog:wait-for-walk:
    *
    * Whether [method@Hk.Watchdog.start] waits for the walk of the whole
-   * tree even where it need not. By default (%FALSE), with a fanotify
-   * filesystem mark (the `fanotify` backend with `CAP_SYS_ADMIN`) `start`
-   * returns as soon as the mark is placed, because every change below the
-   * root is seen from then on, and the walk goes on on the worker thread;
-   * [property@Hk.Watchdog:walk-complete] says when it is over. Set it to
-   * %TRUE when the snapshot must be complete when `start` returns. Every
-   * other backend, and a tree that spans several filesystems (mount points
-   * inside it, [property@Hk.Watchdog:follow-symlinks]) or has
+   * tree even where it need not. By default (%TRUE) it does. Set to
+   * %FALSE, with a fanotify filesystem mark (the `fanotify` backend with
+   * `CAP_SYS_ADMIN`) `start` returns as soon as the mark is placed, because
+   * every change below the root is seen from then on, and the walk goes on
+   * on the worker thread; [property@Hk.Watchdog:walk-complete] says when it
+   * is over. That early start is not yet exactly-once in every case (see
+   * docs/backends.md, "Ready in constant time"): a change made in a
+   * directory the walk has not read yet can be reported twice. Every other
+   * backend, and a tree that spans several filesystems (mount points inside
+   * it, [property@Hk.Watchdog:follow-symlinks]) or has
    * [property@Hk.Watchdog:since] set, always walks before `start` returns.
    *
    * Applies at the next start.
@@ -1485,7 +1486,7 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    */
   properties[PROP_WAIT_FOR_WALK] =
     g_param_spec_boolean ("wait-for-walk", NULL, NULL,
-                          FALSE,
+                          TRUE,
                           (G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS));
 
   /**
@@ -1602,6 +1603,7 @@ static void
 hk_watchdog_init (HkWatchdog *self)
 {
   self->recursive = TRUE;
+  self->wait_for_walk = TRUE;
   self->max_latency = DEFAULT_MAX_LATENCY;
   self->poll_interval = DEFAULT_POLL_INTERVAL;
   self->owner = g_main_context_ref_thread_default ();

@@ -131,6 +131,8 @@ new_fanotify_watchdog (const char *root)
   HkWatchdog *watchdog = hk_watchdog_new (file);
 
   hk_watchdog_set_backend (watchdog, HK_BACKEND_KIND_FANOTIFY);
+  /* These tests cover the start that returns before the walk. */
+  hk_watchdog_set_wait_for_walk (watchdog, FALSE);
   return watchdog;
 }
 
