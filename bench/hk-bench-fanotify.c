@@ -20,7 +20,7 @@
  *    layer (hk_watch_hub_add on the root, then on the last directory, which
  *    is what a walk running behind `start` would do when it got there);
  *  - hk_watchdog_start with inotify, with fanotify (filesystem marks: start
- *    returning before the walk, the default, and with wait-for-walk) and
+ *    returning before the walk (wait-for-walk FALSE) and after it (TRUE, the default)) and
  *    with fanotify (inode marks), then the same file, made right after
  *    `start` returns, until its `created` event; and until `walk-complete`
  *    (the snapshot complete);
