@@ -273,6 +273,14 @@ hk_poll_backend_add_watch (HkBackend     *backend,
       g_hash_table_add (self->dirs, dir);
       update_timer (self);
     }
+  else
+    {
+      /* Another watch of the same inode number: another client's, or a
+       * directory deleted in this round whose number the filesystem gave
+       * to a new one at once, with times that may match the old ones.
+       * Its entries are read again next round either way. */
+      dir->recent = TRUE;
+    }
 
   *key = dir;
   return TRUE;
