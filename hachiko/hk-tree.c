@@ -1773,7 +1773,9 @@ struct _Pairing
 typedef struct
 {
   HkDirNode  *dir;        /* a directory's node, detached with its subtree */
-  char       *path;       /* where the user last saw it */
+  char       *path;       /* where the user last saw it, when it vanished */
+  HkDirNode  *parent;     /* the directory it vanished from */
+  char       *name;       /* its name there */
   guint64     ino;
   guint32     stamp;
   HkNodeKind  kind;
@@ -1797,6 +1799,7 @@ static void
 vanished_free (Vanished *v)
 {
   g_free (v->path);
+  g_free (v->name);
   g_free (v);
 }
 
@@ -1836,6 +1839,8 @@ vanish (Scan      *scan,
 
   v = g_new0 (Vanished, 1);
   v->path = entry_path (scan->tree, dir, entry);
+  v->parent = dir;
+  v->name = g_strdup (hk_dir_entry_name (dir, entry));
   v->kind = entry->kind;
   v->ino = hk_entry_ino (entry);
   v->stamp = entry->stamp;
@@ -1942,6 +1947,18 @@ is_attached (HkTree    *tree,
   return it == tree->root;
 }
 
+/* Where the user sees @v now: a move of a directory above it, told
+ * earlier in the same pairing, moved it too. (A directory it vanished
+ * from that is itself held back has not been told anything yet.) */
+static char *
+told_path (HkTree   *tree,
+           Vanished *v)
+{
+  if (is_attached (tree, v->parent))
+    return hk_dir_path (&tree->nodes, v->parent, v->name, NULL);
+  return g_strdup (v->path);
+}
+
 /* Reports @entry of @dir created, and everything below it, directories
  * before their contents. */
 static void
@@ -2032,7 +2049,7 @@ pairing_finish (Scan *scan)
           continue;
         }
       /* Freed at the end: appearances below it still point into it. */
-      emit (tree, HK_EVENT_DELETED, g_strdup (v->path), NULL,
+      emit (tree, HK_EVENT_DELETED, told_path (tree, v), NULL,
             v->kind == HK_NODE_DIR, TRUE, scan->now);
     }
 
@@ -2044,6 +2061,7 @@ pairing_finish (Scan *scan)
           Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
           g_autofree char *dest = NULL;
           HkDirNode *moved_dir;
+          char *source;
 
           if (a->source == NULL || !vanished_pending (a->source))
             continue;
@@ -2052,8 +2070,9 @@ pairing_finish (Scan *scan)
             continue;
 
           g_hash_table_remove (occupied, a->source->path);
+          source = told_path (tree, a->source);
           moved_dir = hk_entry_dir (reattach (tree, a));
-          emit (tree, HK_EVENT_MOVED, g_strdup (a->source->path), g_steal_pointer (&dest),
+          emit (tree, HK_EVENT_MOVED, source, g_steal_pointer (&dest),
                 moved_dir != NULL, TRUE, scan->now);
           if (moved_dir != NULL)
             g_ptr_array_add (moved_dirs, moved_dir);
@@ -2066,7 +2085,7 @@ pairing_finish (Scan *scan)
       Vanished *v = g_ptr_array_index (pairing->vanished, i);
 
       if (v->deferred)
-        emit (tree, HK_EVENT_DELETED, g_strdup (v->path), NULL,
+        emit (tree, HK_EVENT_DELETED, told_path (tree, v), NULL,
               v->kind == HK_NODE_DIR, TRUE, scan->now);
     }
 
@@ -2078,7 +2097,7 @@ pairing_finish (Scan *scan)
       if (a->source != NULL && vanished_pending (a->source))
         {
           /* A cycle of renames (a <-> b): told as deletion and creation. */
-          emit (tree, HK_EVENT_DELETED, g_strdup (a->source->path), NULL,
+          emit (tree, HK_EVENT_DELETED, told_path (tree, a->source), NULL,
                 a->kind == HK_NODE_DIR, TRUE, scan->now);
           emit_subtree_created (tree, a->dir, reattach (tree, a), scan->now);
         }

@@ -454,6 +454,55 @@ test_polling_round_reads_a_directory_twice (Fixture *f, gconstpointer data)
   assert_events (f, "deleted w (s); moved k/j -> c (s)");
 }
 
+/* The disk changes between the reads of one round: the file leaves its
+ * directory before that directory's read, the directory is renamed before
+ * its parent's. */
+static void
+move_file_then_directory (guint    i,
+                          gpointer data)
+{
+  Fixture *f = data;
+
+  if (i == 0)
+    hk_test_rename (f->root, "p/q/file", "out/file2");
+  else if (i == 1)
+    hk_test_rename (f->root, "p/q", "p/r/q2");
+}
+
+/* A file moved out of a directory that was itself renamed in the same
+ * round: the directory's move is told first, so the file's move must come
+ * from the directory's new path (test-stress, polling variant: "moved
+ * '9g/q/ipg3u 53x' to 'ar/6ox': the source is not in the model"). */
+static void
+test_polling_round_file_moves_out_of_moved_directory (Fixture *f, gconstpointer data)
+{
+  g_autofree char *q = NULL;
+  g_autofree char *p = NULL;
+  g_autofree char *r = NULL;
+  g_autofree char *out = NULL;
+  gint64 since;
+
+  hk_test_mkdir (f->root, "p/q");
+  hk_test_mkdir (f->root, "p/r");
+  hk_test_mkdir (f->root, "out");
+  hk_test_write (f->root, "p/q/file", "x");
+  fixture_start (f);
+  g_usleep (20000);  /* the files are older than the round's window */
+  since = g_get_real_time () * 1000;
+  q = hk_test_path (f->root, "p/q");
+  p = hk_test_path (f->root, "p");
+  r = hk_test_path (f->root, "p/r");
+  out = hk_test_path (f->root, "out");
+  {
+    const char *round[] = { q, p, r, out, NULL };
+
+    hk_fake_backend_inject_round_full (round, HK_RESCAN_ENTRIES, since, G_MAXINT64,
+                                       move_file_then_directory, f);
+  }
+  flush ();
+  assert_events (f, "moved p/q -> p/r/q2 (s); moved p/r/q2/file -> out/file2 (s)");
+}
+
 static void
 test_many_watchdogs_share_one_key (Fixture *f, gconstpointer data)
 {
@@ -493,6 +542,8 @@ main (int argc, char *argv[])
   ADD ("rename-is-one-moved", test_rename_is_one_moved);
   ADD ("lost-events-reused-inode-is-not-a-move", test_lost_events_reused_inode_is_not_a_move);
   ADD ("polling-round-reads-a-directory-twice", test_polling_round_reads_a_directory_twice);
+  ADD ("polling-round-file-moves-out-of-moved-directory",
+       test_polling_round_file_moves_out_of_moved_directory);
   ADD ("renamed-directory-keeps-paths", test_renamed_directory_keeps_paths);
   ADD ("directory-moved-out-is-one-deleted", test_directory_moved_out_is_one_deleted);
   ADD ("directory-moved-in-is-read", test_directory_moved_in_is_read);
