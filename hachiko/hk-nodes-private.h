@@ -81,6 +81,9 @@ void        hk_dir_free              (HkNodes           *nodes,
                                       HkDirNode         *dir);
 
 guint       hk_dir_n_entries         (const HkDirNode   *dir);
+/* Appends the nodes of @dir's subdirectories to @out. */
+void        hk_dir_collect_subdirs   (HkDirNode         *dir,
+                                      GPtrArray         *out);
 HkEntry    *hk_dir_entry_at          (HkDirNode         *dir,
                                       guint              i);
 HkEntry    *hk_dir_lookup            (HkDirNode         *dir,

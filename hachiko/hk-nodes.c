@@ -291,10 +291,7 @@ hk_dir_free (HkNodes   *nodes,
       HkDirNode *top = g_ptr_array_steal_index_fast (stack, stack->len - 1);
       HkEntries *t = top->entries;
 
-      for (guint32 i = 0; t != NULL && i < t->n; i++)
-        if (t->items[i].kind == HK_NODE_DIR)
-          g_ptr_array_add (stack, t->items[i].u.dir);
-
+      hk_dir_collect_subdirs (top, stack);
       if (nodes->dir_freed != NULL)
         nodes->dir_freed (top, nodes->user_data);
       if (t != NULL)
@@ -302,6 +299,17 @@ hk_dir_free (HkNodes   *nodes,
       g_free (t);
       g_slice_free (HkDirNode, top);
     }
+}
+
+void
+hk_dir_collect_subdirs (HkDirNode *dir,
+                        GPtrArray *out)
+{
+  HkEntries *t = dir->entries;
+
+  for (guint32 i = 0; t != NULL && i < t->n; i++)
+    if (t->items[i].kind == HK_NODE_DIR)
+      g_ptr_array_add (out, t->items[i].u.dir);
 }
 
 guint

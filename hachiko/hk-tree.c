@@ -805,13 +805,7 @@ unwatch_subtree (HkTree    *tree,
       HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
 
       unwatch_dir (tree, dir);
-      for (guint i = 0; i < hk_dir_n_entries (dir); i++)
-        {
-          HkDirNode *child = hk_entry_dir (hk_dir_entry_at (dir, i));
-
-          if (child != NULL)
-            g_ptr_array_add (stack, child);
-        }
+      hk_dir_collect_subdirs (dir, stack);
     }
 }
 
@@ -1621,13 +1615,7 @@ catch_up_unwatched (HkTree    *tree,
           continue;
         }
 
-      for (guint i = 0; i < hk_dir_n_entries (dir); i++)
-        {
-          HkDirNode *child = hk_entry_dir (hk_dir_entry_at (dir, i));
-
-          if (child != NULL)
-            g_ptr_array_add (stack, child);
-        }
+      hk_dir_collect_subdirs (dir, stack);
     }
 }
 
