@@ -83,6 +83,7 @@ struct _HkTree
   GPtrArray     *held;           /* directories read this slice, their events held */
   GHashTable    *held_set;       /* the same, as a set */
   GPtrArray     *wanted;         /* relative paths of directories with events held */
+  GHashTable    *told;           /* while replaying: read directory → set of names told created */
   gint           walking;        /* atomic */
   guint          n_walked;       /* directories read by the walk */
   gint64         lost_since_ns;  /* events lost during the walk since then (0: none) */
@@ -137,6 +138,8 @@ dir_freed (HkDirNode *dir,
     g_ptr_array_remove_fast (tree->walk, dir);
   if (tree->held_set != NULL && g_hash_table_remove (tree->held_set, dir))
     g_ptr_array_remove (tree->held, dir);
+  if (tree->told != NULL)
+    g_hash_table_remove (tree->told, dir);
   unwatch_dir (tree, dir);
 }
 
@@ -955,7 +958,9 @@ release_held (HkTree *tree)
     }
 
   tree->replaying = TRUE;
+  tree->told = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_hash_table_unref);
   hk_watch_hub_release_held (tree->hub, watches);
+  g_clear_pointer (&tree->told, g_hash_table_unref);
   tree->replaying = FALSE;
 
   if (tree->held != NULL)
@@ -2485,6 +2490,74 @@ emit_absent (HkTree      *tree,
         is_directory, FALSE, now);
 }
 
+/* What this replay told the user about @name in @dir. The kernel merges
+ * queued events about one name and keeps the first one's place, so a
+ * held event may say again what an earlier one said (a creation merged
+ * into the write of the entry before it), or speak of an entry this
+ * replay already told gone (made again: the new creation was merged into
+ * the first one), and the read does not tell which. */
+typedef enum
+{
+  TOLD_NOTHING,
+  TOLD_CREATED,
+  TOLD_GONE,
+} Told;
+
+static Told
+told_state (HkTree     *tree,
+            HkDirNode  *dir,
+            const char *name)
+{
+  GHashTable *names = g_hash_table_lookup (tree->told, dir);
+
+  return names != NULL ? GPOINTER_TO_INT (g_hash_table_lookup (names, name)) : TOLD_NOTHING;
+}
+
+static void
+note_told (HkTree     *tree,
+           HkDirNode  *dir,
+           const char *name,
+           Told        told)
+{
+  GHashTable *names;
+
+  if (!is_pre_read (tree, dir))
+    return;
+  names = g_hash_table_lookup (tree->told, dir);
+  if (names == NULL)
+    {
+      names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_hash_table_insert (tree->told, dir, names);
+    }
+  g_hash_table_insert (names, g_strdup (name), GINT_TO_POINTER (told));
+}
+
+static gboolean entry_on_disk_at_all (HkTree *tree, HkDirNode *dir, const char *name);
+
+/* An event about @name, which this replay told gone, means it was made
+ * again, and its creation was merged into an earlier event: told now,
+ * when it is still there or @proven (a rename of it); otherwise it came
+ * and went again, and its departure was merged into the one told. */
+static HkEntry *
+made_again (HkTree     *tree,
+            HkDirNode  *dir,
+            const char *name,
+            gboolean    is_directory,
+            gboolean    proven,
+            gint64      now)
+{
+  HkEntry *node = hk_dir_lookup (dir, name);
+
+  if (node == NULL && told_state (tree, dir, name) == TOLD_GONE &&
+      (proven || entry_on_disk_at_all (tree, dir, name)))
+    {
+      tree_on_created (tree, dir, name, FALSE, is_directory, now);
+      note_told (tree, dir, name, TOLD_CREATED);
+      node = hk_dir_lookup (dir, name);
+    }
+  return node;
+}
+
 static void
 pre_read_changed (HkTree      *tree,
                   HkDirNode   *dir,
@@ -2504,6 +2577,15 @@ pre_read_changed (HkTree      *tree,
     {
     case HK_CHANGE_CREATED:
     case HK_CHANGE_MOVED_IN:
+      if (node == NULL && told_state (tree, dir, name) == TOLD_GONE &&
+          !entry_on_disk_at_all (tree, dir, name))
+        break;  /* came and went again: see made_again() */
+      if (node != NULL && told_state (tree, dir, name) == TOLD_CREATED)
+        {
+          /* Told already: as any event about a known entry. */
+          tree_on_created (tree, dir, name, change == HK_CHANGE_MOVED_IN, is_directory, now);
+          break;
+        }
       if (node != NULL && change == HK_CHANGE_MOVED_IN && node->kind == HK_NODE_DIR)
         {
           /* It came with its contents, which the walk takes as old: read
@@ -2517,19 +2599,25 @@ pre_read_changed (HkTree      *tree,
         emit_entry (tree, HK_EVENT_CREATED, dir, node, FALSE, now);
       else
         emit_absent (tree, HK_EVENT_CREATED, dir, name, is_directory, now);
+      note_told (tree, dir, name, TOLD_CREATED);
       break;
 
     case HK_CHANGE_DELETED:
     case HK_CHANGE_MOVED_OUT:
+      node = made_again (tree, dir, name, is_directory, FALSE, now);
       if (node != NULL)
         tree_on_deleted (tree, dir, name, now);
-      else
+      else if (told_state (tree, dir, name) != TOLD_GONE)
         emit_absent (tree, HK_EVENT_DELETED, dir, name, is_directory, now);
+      note_told (tree, dir, name, TOLD_GONE);
       break;
 
     default:
+      node = made_again (tree, dir, name, is_directory, FALSE, now);
       if (node != NULL)
         tree_on_changed (tree, dir, name, event_type, is_directory, now);
+      else if (told_state (tree, dir, name) == TOLD_GONE)
+        break;
       else if ((event_type != HK_EVENT_OPENED && event_type != HK_EVENT_CLOSED_NO_WRITE) ||
                (tree->options.access_events && !is_directory))
         emit_absent (tree, event_type, dir, name, is_directory, now);
@@ -2558,6 +2646,7 @@ pre_read_moved (HkTree     *tree,
                 gint64      now)
 {
   HkEntry *from, *to;
+  gboolean from_made_here, to_told;
 
   if (!tree_is_live (tree))
     return;
@@ -2573,8 +2662,12 @@ pre_read_moved (HkTree     *tree,
       return;
     }
 
-  from = hk_dir_lookup (from_dir, from_name);
+  from = made_again (tree, from_dir, from_name, is_directory, TRUE, now);
   to = hk_dir_lookup (to_dir, to_name);
+  from_made_here = told_state (tree, from_dir, from_name) == TOLD_CREATED;
+  to_told = told_state (tree, to_dir, to_name) == TOLD_CREATED;
+  note_told (tree, to_dir, to_name, TOLD_CREATED);
+  note_told (tree, from_dir, from_name, TOLD_GONE);
 
   /* The source read after the move, the destination after it too: the
    * snapshot shows the move done. */
@@ -2596,6 +2689,19 @@ pre_read_moved (HkTree     *tree,
     {
       emit (tree, HK_EVENT_MOVED, hk_dir_path (&tree->nodes, from_dir, from_name, NULL),
             hk_dir_path (&tree->nodes, to_dir, to_name, NULL), to->kind == HK_NODE_DIR, FALSE, now);
+      hk_dir_remove (&tree->nodes, from_dir, from);
+      return;
+    }
+
+  /* A file this replay told made, landing where the read found a file
+   * not told of: the read shows the move done, over whatever was there.
+   * (The inode number recorded for the source is that of whatever had
+   * its name when it was told, maybe a later file.) */
+  if (from != NULL && to != NULL && from != to && from_made_here && !to_told &&
+      from->kind != HK_NODE_DIR && to->kind != HK_NODE_DIR)
+    {
+      emit (tree, HK_EVENT_MOVED, hk_dir_path (&tree->nodes, from_dir, from_name, NULL),
+            hk_dir_path (&tree->nodes, to_dir, to_name, NULL), FALSE, FALSE, now);
       hk_dir_remove (&tree->nodes, from_dir, from);
       return;
     }

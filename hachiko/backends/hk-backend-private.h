@@ -184,6 +184,8 @@ void   hk_fanotify_backend_count_marks (guint *filesystem_marks,
 /* Events so far (in the process) where the kernel had merged an entry's
  * arrival with its departure, settled by looking at the disk. */
 guint  hk_fanotify_backend_count_settled_merges (void);
+/* Events held so far (in the process) during early-ready walks. */
+guint  hk_fanotify_backend_count_held (void);
 /* "inode", "filesystem", or NULL for HACHIKO_FANOTIFY_MODE's choice (by
  * default: filesystem marks where permitted). Applies to the next backend
  * created (see hk_watchdog_restart_backend_for_testing()). */

@@ -111,6 +111,7 @@ typedef enum
 typedef struct
 {
   gint    ref_count;
+  guint64 seq;                    /* its place in the kernel's queue */
   guint   sides;                  /* Side: the halves not delivered yet */
   gsize   len;
   guint8  raw[];                  /* metadata and info records */
@@ -126,6 +127,7 @@ typedef struct
 /* Marks held now, for tests (hk_fanotify_backend_count_marks()). */
 static gint n_filesystem_marks;
 static gint n_inode_marks;
+static gint n_held_ever;        /* events held during walks, for tests */
 static gint n_settled_merges;   /* arrival and departure merged: disk asked */
 
 typedef struct
@@ -144,6 +146,8 @@ typedef struct
   /* Early ready (hk_watch_hub_begin_walk()). */
   guint           n_walking;       /* clients walking */
   guint           n_held;          /* list entries held, in all */
+  guint64         held_seq;        /* the next Held's seq */
+  gint64          walks_began_ns;  /* realtime when the first walk going on began */
   guint           hold_max;
   gboolean        hold_overflowed; /* dropped everything: hold nothing until the walks end */
   gboolean        reading;
@@ -778,6 +782,12 @@ hk_fanotify_backend_count_marks (guint *filesystem_marks,
 }
 
 guint
+hk_fanotify_backend_count_held (void)
+{
+  return g_atomic_int_get (&n_held_ever);
+}
+
+guint
 hk_fanotify_backend_count_settled_merges (void)
 {
   return g_atomic_int_get (&n_settled_merges);
@@ -1173,6 +1183,7 @@ hold_for (HkFanotifyBackend *self,
     *array = new_held_array ();
   g_ptr_array_add (*array, held_ref (held));
   self->n_held++;
+  g_atomic_int_inc (&n_held_ever);
 }
 
 /* While a client walks, an event about a directory not known yet (or
@@ -1207,12 +1218,15 @@ hold_event (HkFanotifyBackend                    *self,
       g_debug ("fanotify: more than %u events held during a walk: dropped", self->hold_max);
       drop_all_held (self);
       self->hold_overflowed = TRUE;
-      hk_backend_report_lost (&self->parent, self->quiet_at_ns, now);
+      /* What was dropped may go back to the walks' start: the queue was
+       * empty since, but its events were held, not told. */
+      hk_backend_report_lost (&self->parent, MIN (self->quiet_at_ns, self->walks_began_ns), now);
       return FALSE;
     }
 
   held = g_malloc (sizeof (Held) + meta->event_len);
   held->ref_count = 1;
+  held->seq = self->held_seq++;
   held->sides = sides;
   held->len = meta->event_len;
   memcpy (held->raw, raw, meta->event_len);
@@ -1261,16 +1275,76 @@ deliver_held (HkFanotifyBackend *self,
   deliver (self, &meta, &places, ready, TRUE, now);
 }
 
-static void
-deliver_held_array (HkFanotifyBackend *self,
-                    GPtrArray         *array,
-                    gint64             now)
+/* Directories whose held events are reported together, each in the
+ * order the kernel queued them, in the order the walk read the
+ * directories (a parent before its subdirectories: an event inside a
+ * directory moved since is told after the move, where the read found it).
+ * A rename waits for what was queued before it in its source's list: the
+ * source may have been created there first. */
+typedef struct
 {
-  for (guint i = 0; i < array->len; i++)
+  GPtrArray *keys;                /* of Key, nullable entries */
+  GPtrArray *arrays;              /* of GPtrArray of Held, one per key */
+  guint     *next;                /* per array: the first not reported */
+} HeldBatch;
+
+static void held_batch_deliver_upto (HkFanotifyBackend *self, HeldBatch *batch,
+                                     guint index, guint64 seq, gint64 now);
+
+static void
+held_batch_deliver_one (HkFanotifyBackend *self,
+                        HeldBatch         *batch,
+                        Held              *held,
+                        gint64             now)
+{
+  if (held->sides & SIDE_PLACE)
     {
-      self->n_held -= MIN (self->n_held, 1);
-      deliver_held (self, g_ptr_array_index (array, i), FALSE, now);
+      struct fanotify_event_metadata meta;
+      Places places;
+
+      memcpy (&meta, held->raw, sizeof meta);
+      parse_places (self, &meta, held->raw, &places);
+      if (places.rename && places.from.key != NULL)
+        for (guint i = 0; i < batch->keys->len; i++)
+          if (g_ptr_array_index (batch->keys, i) == places.from.key)
+            held_batch_deliver_upto (self, batch, i, held->seq, now);
     }
+  deliver_held (self, held, FALSE, now);
+}
+
+static void
+held_batch_deliver_upto (HkFanotifyBackend *self,
+                         HeldBatch         *batch,
+                         guint              index,
+                         guint64            seq,
+                         gint64             now)
+{
+  GPtrArray *array = g_ptr_array_index (batch->arrays, index);
+
+  while (batch->next[index] < array->len)
+    {
+      Held *held = g_ptr_array_index (array, batch->next[index]);
+
+      if (held->seq >= seq)
+        break;
+      batch->next[index]++;
+      self->n_held -= MIN (self->n_held, 1);
+      held_batch_deliver_one (self, batch, held, now);
+    }
+}
+
+/* Reports what @arrays hold (of Held, @keys' lists, stolen from them). */
+static void
+deliver_held_arrays (HkFanotifyBackend *self,
+                     GPtrArray         *keys,
+                     GPtrArray         *arrays,
+                     gint64             now)
+{
+  g_autofree guint *next = g_new0 (guint, arrays->len + 1);
+  HeldBatch batch = { keys, arrays, next };
+
+  for (guint i = 0; i < arrays->len; i++)
+    held_batch_deliver_upto (self, &batch, i, G_MAXUINT64, now);
 }
 
 /* Keys watched without HK_WATCH_HOLD that had events held before they
@@ -1279,16 +1353,20 @@ deliver_held_array (HkFanotifyBackend *self,
 static void
 flush_held (HkFanotifyBackend *self)
 {
-  gint64 now = g_get_monotonic_time ();
+  g_autoptr(GPtrArray) arrays = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  g_autoptr(GPtrArray) keys = g_ptr_array_new ();
 
   while (self->to_flush->len > 0)
     {
       Key *key = g_ptr_array_steal_index (self->to_flush, 0);
-      g_autoptr(GPtrArray) array = g_steal_pointer (&key->held);
 
-      if (array != NULL)
-        deliver_held_array (self, array, now);
+      if (key->held != NULL)
+        {
+          g_ptr_array_add (keys, key);
+          g_ptr_array_add (arrays, g_steal_pointer (&key->held));
+        }
     }
+  deliver_held_arrays (self, keys, arrays, g_get_monotonic_time ());
 }
 
 static void
@@ -1298,11 +1376,12 @@ hk_fanotify_backend_release_held (HkBackend *backend,
 {
   HkFanotifyBackend *self = (HkFanotifyBackend *) backend;
   g_autoptr(GPtrArray) arrays = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  g_autoptr(GPtrArray) held_keys = g_ptr_array_new ();
   gint64 now = g_get_monotonic_time ();
 
   /* All of them first: a rename between two of them is one move. Keys
    * may go away while their events are reported: the events find their
-   * directories by handle. */
+   * directories by handle (a key's place in @held_keys is only compared). */
   for (guint i = 0; i < n_keys; i++)
     {
       Key *key = keys[i];
@@ -1311,12 +1390,12 @@ hk_fanotify_backend_release_held (HkBackend *backend,
       if (key->held != NULL)
         {
           g_ptr_array_remove (self->to_flush, key);
+          g_ptr_array_add (held_keys, key);
           g_ptr_array_add (arrays, g_steal_pointer (&key->held));
         }
     }
 
-  for (guint i = 0; i < arrays->len; i++)
-    deliver_held_array (self, g_ptr_array_index (arrays, i), now);
+  deliver_held_arrays (self, held_keys, arrays, now);
 }
 
 static void
@@ -1324,7 +1403,8 @@ hk_fanotify_backend_begin_walk (HkBackend *backend)
 {
   HkFanotifyBackend *self = (HkFanotifyBackend *) backend;
 
-  self->n_walking++;
+  if (self->n_walking++ == 0)
+    self->walks_began_ns = realtime_ns ();
 }
 
 /* The last walk is over: what is still held is about directories outside
