@@ -842,11 +842,6 @@ add_default_cases (GHashTable *added,
                   : variant_backends[v] != HK_BACKEND_KIND_AUTO ? n_backend_seeds
                   : n_variant_seeds;
 
-      /* Known to report duplicates (docs/backends.md, "Ready in constant
-       * time"): run on request, or by its path with -p. */
-      if (v == VARIANT_BACKEND_FANOTIFY_EARLY && env_uint ("HK_STRESS_EARLY", 0) == 0)
-        continue;
-
       for (guint i = 0; i < count; i++)
         {
           guint32 seed = first_seed + i;
