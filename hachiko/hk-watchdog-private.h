@@ -41,6 +41,9 @@ void  hk_watchdog_set_backend_for_testing (HkWatchdog    *self,
  * never) until hk_watchdog_resume_walks_for_testing(). Any thread. */
 void  hk_watchdog_pause_walks_for_testing  (guint n_dirs);
 void  hk_watchdog_resume_walks_for_testing (void);
+/* The number of directories from which AUTO prefers fanotify (0: the
+ * default, HK_FANOTIFY_AUTO_MIN_DIRECTORIES). Any thread. */
+void  hk_watchdog_set_auto_fanotify_threshold_for_testing (guint n_directories);
 /* Items read for @self that wait for its owner context to take them. */
 guint hk_watchdog_get_n_queued_for_testing (HkWatchdog *self);
 

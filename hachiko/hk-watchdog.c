@@ -12,6 +12,7 @@
 #include "hk-enums.h"
 #include "hk-event-handler-private.h"
 #include "hk-event-private.h"
+#include "hk-fanotify-auto-private.h"
 #include "hk-filter-private.h"
 #include "hk-mounts-private.h"
 #include "hk-tree-private.h"
@@ -570,11 +571,23 @@ release_run (HkWatchdog *self)
     hk_run_release (run);
 }
 
+static guint auto_fanotify_threshold_for_testing;  /* atomic; 0: the default */
+
+void
+hk_watchdog_set_auto_fanotify_threshold_for_testing (guint n_directories)
+{
+  g_atomic_int_set (&auto_fanotify_threshold_for_testing, n_directories);
+}
+
 /* AUTO looks at the root's filesystem; a forced backend that cannot work
- * here makes the start fail with NOT_SUPPORTED. */
+ * here makes the start fail with NOT_SUPPORTED. A large local tree with no
+ * mount inside, whose start need not wait for the walk, is watched with a
+ * fanotify filesystem mark where the process may place one: start then
+ * takes constant time (plus the count, which stops at the threshold). */
 static void
 choose_backend (HkWatchdog *self,
-                const char *dir_path)
+                const char *dir_path,
+                gboolean    mounts_inside)
 {
   g_autofree char *reason = NULL;
   HkBackendKind kind = self->backend;
@@ -587,6 +600,20 @@ choose_backend (HkWatchdog *self,
       g_autofree char *parent = dir_path != NULL ? NULL : g_path_get_dirname (path);
 
       kind = hk_mounts_choose_backend (parent != NULL ? parent : path, &reason);
+      if (kind == HK_BACKEND_KIND_INOTIFY && dir_path != NULL && self->recursive &&
+          !self->wait_for_walk && self->since == NULL && !self->follow_symlinks &&
+          !mounts_inside)
+        {
+          guint threshold = g_atomic_int_get (&auto_fanotify_threshold_for_testing);
+          g_autofree char *size_reason = NULL;
+
+          if (hk_fanotify_auto_prefers (path, threshold > 0 ? threshold
+                                                             : HK_FANOTIFY_AUTO_MIN_DIRECTORIES,
+                                        &size_reason))
+            kind = HK_BACKEND_KIND_FANOTIFY;
+          g_free (reason);
+          reason = g_steal_pointer (&size_reason);
+        }
     }
   else
     reason = g_strdup ("chosen by the application");
@@ -674,12 +701,13 @@ prepare_start (HkWatchdog  *self,
   options.access_events = self->access_events;
   options.follow_symlinks = self->follow_symlinks;
   options.rules = run->rules;
-  choose_backend (self, S_ISDIR (st.st_mode) ? root_path : NULL);
+  if (self->backend == HK_BACKEND_KIND_AUTO && self->recursive && S_ISDIR (st.st_mode))
+    mounts = hk_mounts_inside (root_path);
+  choose_backend (self, S_ISDIR (st.st_mode) ? root_path : NULL,
+                  mounts != NULL && g_hash_table_size (mounts) > 0);
   options.backend = self->active_backend;
   options.automatic = self->backend == HK_BACKEND_KIND_AUTO;
   options.poll_interval = self->poll_interval;
-  if (self->backend == HK_BACKEND_KIND_AUTO && self->recursive && S_ISDIR (st.st_mode))
-    mounts = hk_mounts_inside (root_path);
   options.mounts = mounts;
   options.since = self->since;
   /* `since` needs the complete snapshot before its difference. */
@@ -1376,8 +1404,12 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    *
    * The mechanism to watch with. With %HK_BACKEND_KIND_AUTO (the default)
    * hachiko chooses per subtree: inotify on local filesystems, polling on
-   * network and user-space filesystems (NFS, SMB, FUSE, 9p, ...) and where
-   * the kernel's watch limit is reached. A forced backend that cannot work
+   * network and user-space filesystems (NFS, SMB, FUSE, 9p, ...), fanotify
+   * (or else polling) where the kernel's watch limit is reached, and
+   * fanotify for a tree of 10,000 directories or more when
+   * [property@Hk.Watchdog:wait-for-walk] is %FALSE and the process may place
+   * a filesystem mark (`CAP_SYS_ADMIN`); [property@Hk.Watchdog:backend-reason]
+   * says why. A forced backend that cannot work
    * here makes [method@Hk.Watchdog.start] fail with
    * %G_IO_ERROR_NOT_SUPPORTED.
    *
@@ -1473,9 +1505,10 @@ hk_watchdog_class_init (HkWatchdogClass *klass)
    * `CAP_SYS_ADMIN`) `start` returns as soon as the mark is placed, because
    * every change below the root is seen from then on, and the walk goes on
    * on the worker thread; [property@Hk.Watchdog:walk-complete] says when it
-   * is over. That early start is not yet exactly-once in every case (see
-   * docs/backends.md, "Ready in constant time"): a change made in a
-   * directory the walk has not read yet can be reported twice. Every other
+   * is over; changes made in directories the walk has not read yet are
+   * reported once each (see docs/backends.md, "Ready in constant time").
+   * With %HK_BACKEND_KIND_AUTO, %FALSE also lets a large tree be watched
+   * with fanotify (see [property@Hk.Watchdog:backend]). Every other
    * backend, and a tree that spans several filesystems (mount points inside
    * it, [property@Hk.Watchdog:follow-symlinks]) or has
    * [property@Hk.Watchdog:since] set, always walks before `start` returns.

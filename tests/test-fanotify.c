@@ -189,6 +189,7 @@ fixture_tear_down (Fixture       *f,
   hk_fanotify_backend_set_mode_for_testing (NULL);
   hk_fanotify_backend_bound_queue_for_testing (FALSE);
   hk_fanotify_backend_set_hold_max_for_testing (0);
+  hk_watchdog_set_auto_fanotify_threshold_for_testing (0);
   hk_watchdog_resume_walks_for_testing ();
   hk_test_rm_rf (f->base);
   g_free (f->root);
@@ -933,6 +934,56 @@ test_auto_large_tree_prefers_fanotify (Fixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (reason, "fanotify: "));
 }
 
+static void make_wide_tree (Fixture *f, guint n_top, guint n_sub);
+
+/* AUTO with an early start asked for: a tree past the threshold is
+ * watched with fanotify (start before the walk), a smaller one, or one
+ * whose start waits for the walk, with inotify. */
+static void
+test_auto_large_tree_early_start_uses_fanotify (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GFile) root = g_file_new_for_path (f->root);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HkWatchdog) waiting = NULL;
+  g_autoptr(HkWatchdog) small = NULL;
+
+  if (!filesystem_marks_permitted ())
+    {
+      g_test_skip ("filesystem marks need CAP_SYS_ADMIN");
+      return;
+    }
+  make_wide_tree (f, 5, 5);  /* 30 directories */
+  hk_watchdog_set_auto_fanotify_threshold_for_testing (20);
+
+  f->watchdog = hk_watchdog_new (root);
+  hk_watchdog_set_wait_for_walk (f->watchdog, FALSE);
+  f->recorder = hk_recorder_new (f->watchdog, f->root);
+  hk_watchdog_start (f->watchdog, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (hk_watchdog_get_active_backend (f->watchdog), ==, HK_BACKEND_KIND_FANOTIFY);
+  g_assert_true (g_str_has_prefix (hk_watchdog_get_backend_reason (f->watchdog), "fanotify: "));
+  write_rel (f, "t04/s04/new", "new");
+  WAIT_FOR (f, HK_EVENT_CREATED, "t04/s04/new");
+  g_assert_true (hk_test_wait_walk_complete (f->watchdog, TIMEOUT));
+  hk_watchdog_stop (f->watchdog);
+
+  waiting = hk_watchdog_new (root);
+  hk_watchdog_start (waiting, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (hk_watchdog_get_active_backend (waiting), ==, HK_BACKEND_KIND_INOTIFY);
+  hk_watchdog_stop (waiting);
+
+  hk_watchdog_set_auto_fanotify_threshold_for_testing (100);
+  small = hk_watchdog_new (root);
+  hk_watchdog_set_wait_for_walk (small, FALSE);
+  hk_watchdog_start (small, NULL, &error);
+  hk_watchdog_set_auto_fanotify_threshold_for_testing (0);
+  g_assert_no_error (error);
+  g_assert_cmpint (hk_watchdog_get_active_backend (small), ==, HK_BACKEND_KIND_INOTIFY);
+  g_assert_nonnull (strstr (hk_watchdog_get_backend_reason (small), "fewer than the 100"));
+  hk_watchdog_stop (small);
+}
+
 static void
 auto_unprivileged_child (void)
 {
@@ -1414,6 +1465,8 @@ main (int argc, char **argv)
               fixture_set_up, test_auto_small_tree_keeps_inotify, fixture_tear_down);
   g_test_add ("/fanotify/auto/large-tree-prefers-fanotify", Fixture, "inode",
               fixture_set_up, test_auto_large_tree_prefers_fanotify, fixture_tear_down);
+  g_test_add ("/fanotify/auto/large-tree-early-start-uses-fanotify", Fixture, "filesystem",
+              fixture_set_up, test_auto_large_tree_early_start_uses_fanotify, fixture_tear_down);
   g_test_add ("/fanotify/auto/unprivileged-keeps-inotify", Fixture, "inode",
               fixture_set_up, test_auto_unprivileged_keeps_inotify, fixture_tear_down);
 
