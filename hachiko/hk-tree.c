@@ -15,10 +15,10 @@
 
 #include "hk-event-private.h"
 #include "hk-mount-monitor-private.h"
-#include "hk-mounts-private.h"
 #include "hk-nodes-private.h"
 #include "hk-scanner-private.h"
 #include "hk-snapshot-private.h"
+#include "hk-tree-internal-private.h"
 #include "hk-tree-private.h"
 
 /* HkTree is one running watchdog's view of its tree, kept on the worker
@@ -32,12 +32,11 @@
  * the snapshot never had is dropped too: its creation was never reported.
  * After a lost stretch of events (kernel overflow, a saturated owner
  * queue, a subtree without watches) the tree is re-read and compared with
- * the snapshot, and only the difference is reported. */
-
-/* How far back a rescan treats a changed ctime as a lost modification:
- * file timestamps come from a coarse clock (up to a jiffy behind), so
- * allow for that. */
-#define CTIME_SLACK_NS (10 * G_GINT64_CONSTANT (1000000))
+ * the snapshot, and only the difference is reported.
+ *
+ * The rescans are in hk-tree-rescan.c; the walk that goes on behind start,
+ * and the replay of the events the backend held for it, in hk-tree-early.c.
+ * hk-tree-internal-private.h is what the three files share. */
 
 /* Directories past the kernel's watch limit are polled this often (unless
  * the watchdog sets its own poll interval), and try to get a kernel watch
@@ -45,57 +44,12 @@
 #define FALLBACK_POLL_INTERVAL_MS 2000
 #define FALLBACK_RETRY_US (30 * G_USEC_PER_SEC)
 
-typedef struct _Pairing Pairing;
-
 /* While events arrive, how often the root path is checked to still lead to
  * the root: a parent renamed sends the root's own watch no event. */
 #define ROOT_CHECK_INTERVAL_US (100 * 1000)
 
-struct _HkTree
-{
-  HkWatchHub    *hub;
-  HkWatchClient  client;         /* how the hub reports to this tree */
-  HkEventQueue  *queue;
-  HkTreeOptions  options;
-  char          *only_name;      /* single-file root: the file's name */
-  HkDirNode     *root;
-  HkNodes        nodes;          /* the snapshot */
-  GCancellable  *cancellable;    /* the start's, only during start */
-  HkMountMonitor *mount_monitor; /* recursive trees: mounts coming and going */
-  char          *real_root;      /* root_path with links resolved, as mountinfo has it */
-  gint64         synced_at_ns;   /* realtime of the last consistent view */
-  gint64         root_checked_at; /* monotonic time of the last root check */
-  dev_t          above_root_dev;  /* the directory holding the root, at start */
-  ino_t          above_root_ino;
-  guint          n_watched;      /* atomic: read from other threads */
-  guint          n_polled;       /* atomic: fallen back to polling */
-  guint          releases_seen;  /* the hub's releases when a fallback retry failed */
-  gint64         next_retry_us;  /* when polled directories next try a watch */
-  gint           cancelled;      /* atomic */
-  gboolean       fanotify_fallback_reported;
-  Pairing       *round;          /* a polling round's pairing, until it ends */
-  GPtrArray     *walk;           /* the start walk's directories to read, while it runs */
-  guint          suspended : 1;  /* owner queue saturated: wait for resume */
-  guint          root_gone : 1;
-
-  /* Early ready: the walk goes on after start returned (see walk_step()). */
-  GSource       *walk_source;
-  GPtrArray     *held;           /* directories read this slice, their events held */
-  GHashTable    *held_set;       /* the same, as a set */
-  GPtrArray     *wanted;         /* relative paths of directories with events held */
-  GHashTable    *told;           /* while replaying: read directory → set of names told created */
-  gint           walking;        /* atomic */
-  guint          n_walked;       /* directories read by the walk */
-  gint64         lost_since_ns;  /* events lost during the walk since then (0: none) */
-  guint          hold_watch : 1; /* the next watch is HK_WATCH_HOLD */
-  guint          early : 1;      /* the walk goes on behind start */
-  guint          replaying : 1;  /* reporting what the backend held */
-  guint          walk_paused : 1; /* tests: the walk waits on a timer */
-};
-
-
-static gint64
-realtime_ns (void)
+gint64
+hk_tree_realtime_ns (void)
 {
   struct timespec ts;
 
@@ -112,9 +66,9 @@ is_fallback (HkTree    *tree,
   return dir->fallback;
 }
 
-static void
-unwatch_dir (HkTree    *tree,
-             HkDirNode *dir)
+void
+hk_tree_unwatch_dir (HkTree    *tree,
+                     HkDirNode *dir)
 {
   if (dir->watch == NULL)
     return;
@@ -140,7 +94,7 @@ dir_freed (HkDirNode *dir,
     g_ptr_array_remove (tree->held, dir);
   if (tree->told != NULL)
     g_hash_table_remove (tree->told, dir);
-  unwatch_dir (tree, dir);
+  hk_tree_unwatch_dir (tree, dir);
 }
 
 /* Records the state of @entry (a file at @path) that is being reported. */
@@ -155,24 +109,24 @@ entry_stamp (HkEntry    *entry,
   entry->stamp = lstat (path, &st) == 0 ? hk_node_stamp_from_stat (&st) : 0;
 }
 
-static char *
-entry_path (HkTree         *tree,
-            HkDirNode      *dir,
-            const HkEntry  *entry)
+char *
+hk_tree_entry_path (HkTree         *tree,
+                    HkDirNode      *dir,
+                    const HkEntry  *entry)
 {
   return hk_dir_path (&tree->nodes, dir, hk_dir_entry_name (dir, entry), NULL);
 }
 
 /* --- output ------------------------------------------------------------ */
 
-static void
-emit (HkTree      *tree,
-      HkEventType  type,
-      char        *path,
-      char        *dest_path,
-      gboolean     is_directory,
-      gboolean     synthetic,
-      gint64       now)
+void
+hk_tree_emit (HkTree      *tree,
+              HkEventType  type,
+              char        *path,
+              char        *dest_path,
+              gboolean     is_directory,
+              gboolean     synthetic,
+              gint64       now)
 {
   HkEvent *event = hk_event_new_take (type, path, dest_path, is_directory, synthetic, now);
 
@@ -183,16 +137,16 @@ emit (HkTree      *tree,
 }
 
 /* Reports @entry of @dir. */
-static void
-emit_entry (HkTree      *tree,
-            HkEventType  type,
-            HkDirNode   *dir,
-            HkEntry     *entry,
-            gboolean     synthetic,
-            gint64       now)
+void
+hk_tree_emit_entry (HkTree      *tree,
+                    HkEventType  type,
+                    HkDirNode   *dir,
+                    HkEntry     *entry,
+                    gboolean     synthetic,
+                    gint64       now)
 {
-  emit (tree, type, entry_path (tree, dir, entry), NULL,
-        entry->kind == HK_NODE_DIR, synthetic, now);
+  hk_tree_emit (tree, type, hk_tree_entry_path (tree, dir, entry), NULL,
+                entry->kind == HK_NODE_DIR, synthetic, now);
 }
 
 static void
@@ -213,10 +167,10 @@ is_excluded (HkTree     *tree,
          hk_filter_rules_excludes_directory (tree->options.rules, relative);
 }
 
-static gboolean
-tree_accepts (HkTree     *tree,
-              HkDirNode  *dir,
-              const char *name)
+gboolean
+hk_tree_accepts (HkTree     *tree,
+                 HkDirNode  *dir,
+                 const char *name)
 {
   return tree->only_name == NULL ||
          (dir == tree->root && strcmp (name, tree->only_name) == 0);
@@ -244,10 +198,10 @@ watch_flags (HkTree    *tree,
 
 /* On Linux, O_NOFOLLOW on a link fails with ENOTDIR as well as ELOOP, so
  * whether to follow is decided from the node, not from the error. */
-static int
-open_dir_fd (HkTree     *tree,
-             HkDirNode  *dir,
-             const char *path)
+int
+hk_tree_open_dir_fd (HkTree     *tree,
+                     HkDirNode  *dir,
+                     const char *path)
 {
   int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
 
@@ -323,11 +277,11 @@ fall_back_to_polling (HkTree      *tree,
 
 /* Watches @dir. Returns FALSE when @dir cannot be read at all (it vanished
  * or is unreadable) so the caller does not descend into it. */
-static gboolean
-watch_dir (HkTree     *tree,
-           HkDirNode  *dir,
-           const char *path,
-           GError    **error)
+gboolean
+hk_tree_watch_dir (HkTree     *tree,
+                   HkDirNode  *dir,
+                   const char *path,
+                   GError    **error)
 {
   g_autoptr(GError) local_error = NULL;
 
@@ -382,54 +336,16 @@ watch_dir (HkTree     *tree,
   return FALSE;
 }
 
-typedef struct
-{
-  HkTree    *tree;
-  gboolean   emit;       /* report what is found (new directories) */
-  gint64     now;
-  GPtrArray *pending;    /* directories still to read */
-  guint8    *dents;      /* getdents64() buffer, allocated on first use */
-  gboolean   shallow;    /* rescans: known subdirectories are not re-read */
-  gint64     until_ns;   /* rescans: changes at or after this are not ours (0: none) */
-  Pairing   *pairing;    /* rescans: appearances and disappearances, paired by inode */
-  gint64     lost_from_ns; /* rescans: born after this, an entry is new (0: unknown) */
-} Scan;
-
-static void
-scan_clear (Scan *scan)
+void
+hk_tree_scan_clear (Scan *scan)
 {
   g_clear_pointer (&scan->dents, g_free);
 }
 
-static DIR *
-open_dir (HkTree     *tree,
-          HkDirNode  *dir,
-          const char *path,
-          GError    **error)
-{
-  int fd = open_dir_fd (tree, dir, path);
-  DIR *dirp;
-
-  if (fd < 0)
-    {
-      int errsv = errno;
-      g_autofree char *display = g_filename_display_name (path);
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
-                   "Cannot read directory “%s”: %s", display, g_strerror (errsv));
-      return NULL;
-    }
-
-  dirp = fdopendir (fd);
-  if (dirp == NULL)
-    close (fd);
-  return dirp;
-}
-
 /* Whether the directory @dir (NULL: not a directory) is watched and read. */
-static gboolean
-descend_into (HkTree    *tree,
-              HkDirNode *dir)
+gboolean
+hk_tree_descend_into (HkTree    *tree,
+                      HkDirNode *dir)
 {
   g_autofree char *path = NULL;
   const char *relative;
@@ -528,13 +444,13 @@ resolve_symlink (HkTree      *tree,
 }
 
 /* Records an entry read from @dir_fd. */
-static HkEntry *
-add_entry (HkTree     *tree,
-           HkDirNode  *dir,
-           int         dir_fd,
-           const char *name,
-           HkNodeKind  kind,
-           guint64     ino)
+HkEntry *
+hk_tree_add_entry (HkTree     *tree,
+                   HkDirNode  *dir,
+                   int         dir_fd,
+                   const char *name,
+                   HkNodeKind  kind,
+                   guint64     ino)
 {
   struct stat target;
   HkEntry *entry;
@@ -564,7 +480,7 @@ watch_new_dir (HkTree    *tree,
 {
   g_autofree char *path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
 
-  if (watch_dir (tree, dir, path, NULL))
+  if (hk_tree_watch_dir (tree, dir, path, NULL))
     return TRUE;
 
   /* Vanished, or its path is stale because a parent of the root moved. */
@@ -575,22 +491,22 @@ watch_new_dir (HkTree    *tree,
 /* Reports @child of @dir, just found in it (open as @dir_fd), as a
  * synthetic `created`: a directory is watched first (and read later,
  * through @scan), a file's state is recorded. */
-static void
-report_found (HkTree    *tree,
-              HkDirNode *dir,
-              HkEntry   *child,
-              int        dir_fd,
-              Scan      *scan)
+void
+hk_tree_report_found (HkTree    *tree,
+                      HkDirNode *dir,
+                      HkEntry   *child,
+                      int        dir_fd,
+                      Scan      *scan)
 {
   HkDirNode *child_dir = hk_entry_dir (child);
-  gboolean descend = descend_into (tree, child_dir) && watch_new_dir (tree, child_dir);
+  gboolean descend = hk_tree_descend_into (tree, child_dir) && watch_new_dir (tree, child_dir);
   struct stat st;
 
   if (child_dir == NULL)
     child->stamp = fstatat (dir_fd, hk_dir_entry_name (dir, child), &st, AT_SYMLINK_NOFOLLOW) == 0
       ? hk_node_stamp_from_stat (&st) : 0;
 
-  emit_entry (tree, HK_EVENT_CREATED, dir, child, TRUE, scan->now);
+  hk_tree_emit_entry (tree, HK_EVENT_CREATED, dir, child, TRUE, scan->now);
   if (descend)
     g_ptr_array_add (scan->pending, child_dir);
 }
@@ -598,9 +514,9 @@ report_found (HkTree    *tree,
 /* Reads one directory, adding what the snapshot does not have yet. It
  * reads with getdents64() on the descriptor it opened: the least a walk can
  * do (opendir()/fdopendir() add an fstat() and an fcntl() per directory). */
-static void
-scan_one (Scan      *scan,
-          HkDirNode *dir)
+void
+hk_tree_scan_one (Scan      *scan,
+                  HkDirNode *dir)
 {
   HkTree *tree = scan->tree;
   g_autofree char *path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
@@ -612,14 +528,14 @@ scan_one (Scan      *scan,
   HkScannerEntry entry;
   int fd;
 
-  if (dir != tree->root && !watch_dir (tree, dir, path, NULL))
+  if (dir != tree->root && !hk_tree_watch_dir (tree, dir, path, NULL))
     {
       check_root (tree, scan->now);
       return;
     }
   polled = dir->watch != NULL && hk_watch_get_kind (dir->watch) == HK_BACKEND_KIND_POLL;
 
-  fd = open_dir_fd (tree, dir, path);
+  fd = hk_tree_open_dir_fd (tree, dir, path);
   if (fd < 0)
     {
       int errsv = errno;
@@ -628,7 +544,7 @@ scan_one (Scan      *scan,
        * directory is one that was read, so drop the watch; the rename's
        * event catches up with it at its new path (catch_up_unwatched). */
       if (dir != tree->root && (errsv == ENOENT || errsv == ENOTDIR))
-        unwatch_dir (tree, dir);
+        hk_tree_unwatch_dir (tree, dir);
       if (errsv == ENOENT)
         check_root (tree, scan->now);
 
@@ -653,7 +569,7 @@ scan_one (Scan      *scan,
       HkNodeKind kind;
       HkEntry *child;
 
-      if (!tree_accepts (tree, dir, name))
+      if (!hk_tree_accepts (tree, dir, name))
         continue;
       if (!fresh && hk_dir_lookup (dir, name) != NULL)
         continue;
@@ -668,10 +584,10 @@ scan_one (Scan      *scan,
           kind = hk_node_kind_from_mode (st.st_mode);
         }
 
-      child = add_entry (tree, dir, fd, name, kind, entry.ino);
+      child = hk_tree_add_entry (tree, dir, fd, name, kind, entry.ino);
       if (scan->emit)
         {
-          report_found (tree, dir, child, fd, scan);
+          hk_tree_report_found (tree, dir, child, fd, scan);
           continue;
         }
 
@@ -685,7 +601,7 @@ scan_one (Scan      *scan,
             child->stamp = hk_node_stamp_from_stat (&st);
         }
 
-      if (descend_into (tree, hk_entry_dir (child)))
+      if (hk_tree_descend_into (tree, hk_entry_dir (child)))
         g_ptr_array_add (scan->pending, hk_entry_dir (child));
     }
 
@@ -695,13 +611,8 @@ scan_one (Scan      *scan,
     hk_dir_trim (dir);
 }
 
-/* How long the start walk reads before it lets the backends deliver what
- * they have, so that other watchdogs of the process keep their latency and
- * their kernel queues do not overflow while a large tree is walked. */
-#define WALK_SLICE_US 5000
-
-static void
-scan_run (Scan *scan)
+void
+hk_tree_scan_run (Scan *scan)
 {
   HkTree *tree = scan->tree;
   gboolean walking = scan->pending == tree->walk;
@@ -716,7 +627,7 @@ scan_run (Scan *scan)
       if (g_atomic_int_get (&tree->cancelled) || tree->root_gone ||
           g_cancellable_is_cancelled (tree->cancellable))
         break;
-      scan_one (scan, dir);
+      hk_tree_scan_one (scan, dir);
 
       if (walking && ++n % 64 == 0 && g_get_monotonic_time () >= slice_end)
         {
@@ -731,7 +642,7 @@ scan_run (Scan *scan)
           slice_end = g_get_monotonic_time () + WALK_SLICE_US;
         }
     }
-  scan_clear (scan);
+  hk_tree_scan_clear (scan);
 }
 
 /* Watches and reads a directory that just appeared, reporting its contents
@@ -745,7 +656,7 @@ scan_new_directory (HkTree    *tree,
   Scan scan = { tree, TRUE, now, pending };
 
   g_ptr_array_add (pending, dir);
-  scan_run (&scan);
+  hk_tree_scan_run (&scan);
 }
 
 /* --- mounts the kernel does not announce -------------------------------- */
@@ -756,9 +667,6 @@ scan_new_directory (HkTree    *tree,
  * stay on the inodes that are no longer there. The mount table says when
  * that happens: the directories where it changed are unwatched, then
  * rescanned, which reports the difference and watches what is there now. */
-
-static void rescan (HkTree *tree, HkDirNode *dir, gint64 synced_at_ns, gint64 now);
-static gboolean tree_is_live (HkTree *tree);
 
 /* @path relative to @top, or NULL when it is not below it. */
 static const char *
@@ -807,7 +715,7 @@ unwatch_subtree (HkTree    *tree,
     {
       HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
 
-      unwatch_dir (tree, dir);
+      hk_tree_unwatch_dir (tree, dir);
       hk_dir_collect_subdirs (dir, stack);
     }
 }
@@ -838,8 +746,8 @@ on_mounts_changed (GPtrArray *mount_points,
 
       /* A suspended tree rescans everything, re-watching, when it resumes. */
       unwatch_subtree (tree, dir);
-      if (tree_is_live (tree))
-        rescan (tree, dir, realtime_ns (), now);
+      if (hk_tree_is_live (tree))
+        hk_tree_rescan (tree, dir, hk_tree_realtime_ns (), now);
     }
 }
 
@@ -851,290 +759,6 @@ watch_mounts (HkTree *tree)
     return;
   tree->mount_monitor = hk_mount_monitor_new (g_main_context_get_thread_default (),
                                               on_mounts_changed, tree);
-}
-
-/* --- early ready: the walk behind start -------------------------------- */
-
-/* With a mark that sees every change below the root from the moment it is
- * placed (a fanotify filesystem mark), start returns once the root is
- * watched, and the walk goes on here, on the worker, a slice at a time.
- * The backend holds the events of every directory the walk has not read
- * yet; each slice reads its directories silently (what they hold existed,
- * or was made after start, and the held events say which), lets the
- * backend read what the kernel queued meanwhile, and then releases the
- * held events of the directories it read: they happened before the read
- * or just after it, so each is reported, and applied only where the read
- * does not show it yet (pre_read_changed(), pre_read_moved()). Events of
- * directories read in an earlier slice are handled as usual. */
-
-/* Trees whose walk goes on behind start (the worker's own). */
-static GList *early_trees;
-
-static gint walk_pause_after;         /* atomic; 0: walks do not pause */
-static gint walk_pause_walked;        /* atomic; read by every walk since the pause was set */
-
-static gboolean walk_step (gpointer data);
-static void tree_on_overflow (HkTree *tree, gint64 lost_since_ns, gint64 now);
-
-void
-hk_tree_pause_walks_for_testing (guint n_dirs)
-{
-  g_atomic_int_set (&walk_pause_walked, 0);
-  g_atomic_int_set (&walk_pause_after, n_dirs);
-}
-
-void
-hk_tree_resume_walks_for_testing (void)
-{
-  g_atomic_int_set (&walk_pause_after, 0);
-}
-
-static gboolean
-walk_paused (void)
-{
-  gint after = g_atomic_int_get (&walk_pause_after);
-
-  return after > 0 && g_atomic_int_get (&walk_pause_walked) >= after;
-}
-
-/* An idle source; while paused (tests), a timer that looks again. */
-static void
-attach_walk_source (HkTree   *tree,
-                    gboolean  paused)
-{
-  GMainContext *context = g_main_context_get_thread_default ();
-
-  if (tree->walk_source != NULL)
-    {
-      g_source_destroy (tree->walk_source);
-      g_source_unref (tree->walk_source);
-    }
-  tree->walk_source = paused ? g_timeout_source_new (10) : g_idle_source_new ();
-  g_source_set_priority (tree->walk_source, G_PRIORITY_DEFAULT_IDLE);
-  g_source_set_callback (tree->walk_source, walk_step, tree, NULL);
-  g_source_set_static_name (tree->walk_source, "[hachiko] walk");
-  g_source_attach (tree->walk_source, context);
-  tree->walk_paused = paused;
-}
-
-/* Stops holding and walking; idempotent. */
-static void
-end_walk (HkTree *tree)
-{
-  if (tree->walk_source != NULL)
-    {
-      g_source_destroy (tree->walk_source);
-      g_clear_pointer (&tree->walk_source, g_source_unref);
-    }
-  if (!tree->early)
-    return;
-  tree->early = FALSE;
-  early_trees = g_list_remove (early_trees, tree);
-  hk_watch_hub_end_walk (tree->hub, tree->options.backend);
-  g_clear_pointer (&tree->walk, g_ptr_array_unref);
-  g_clear_pointer (&tree->held, g_ptr_array_unref);
-  g_clear_pointer (&tree->held_set, g_hash_table_unref);
-  g_clear_pointer (&tree->wanted, g_ptr_array_unref);
-  g_atomic_int_set (&tree->walking, FALSE);
-}
-
-/* Reports what the backend held for the directories this slice read, once
- * it has read what the kernel queued until now. */
-static void
-release_held (HkTree *tree)
-{
-  g_autoptr(GPtrArray) watches = g_ptr_array_new ();
-
-  hk_watch_hub_dispatch_pending (tree->hub);
-  if (tree->held == NULL)
-    return;  /* the walk ended while events were handled */
-
-  for (guint i = 0; i < tree->held->len; i++)
-    {
-      HkDirNode *dir = g_ptr_array_index (tree->held, i);
-
-      if (dir->watch != NULL)
-        g_ptr_array_add (watches, dir->watch);
-    }
-
-  tree->replaying = TRUE;
-  tree->told = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_hash_table_unref);
-  hk_watch_hub_release_held (tree->hub, watches);
-  g_clear_pointer (&tree->told, g_hash_table_unref);
-  tree->replaying = FALSE;
-
-  if (tree->held != NULL)
-    {
-      g_ptr_array_set_size (tree->held, 0);
-      g_hash_table_remove_all (tree->held_set);
-    }
-}
-
-static void
-finish_walk (HkTree *tree)
-{
-  gint64 lost_since_ns = tree->lost_since_ns;
-  gboolean stopped = g_atomic_int_get (&tree->cancelled) || tree->root_gone;
-
-  end_walk (tree);
-  tree->lost_since_ns = 0;
-  if (stopped)
-    return;
-
-  /* Lost while walking (held too much): reported and rescanned now that
-   * the snapshot has everything. */
-  if (lost_since_ns != 0)
-    tree_on_overflow (tree, lost_since_ns, g_get_monotonic_time ());
-  hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_WALK_COMPLETE, NULL);
-  hk_event_queue_wake_now (tree->queue);
-}
-
-/* Reads @dir, taken from the walk's list, holding its events. */
-static void
-walk_read (HkTree    *tree,
-           Scan      *scan,
-           HkDirNode *dir)
-{
-  guint before = tree->walk->len;
-
-  dir->queued = FALSE;
-  tree->hold_watch = TRUE;
-  scan_one (scan, dir);
-  tree->hold_watch = FALSE;
-  tree->n_walked++;
-  g_atomic_int_inc (&walk_pause_walked);
-  for (guint i = before; i < tree->walk->len; i++)
-    ((HkDirNode *) g_ptr_array_index (tree->walk, i))->queued = TRUE;
-  if (dir->watch != NULL && g_hash_table_add (tree->held_set, dir))
-    g_ptr_array_add (tree->held, dir);
-}
-
-/* Directories with events held (client_wanted()) are read first, with the
- * directories above them, so that their events are not held for the
- * whole walk. */
-static void
-walk_read_wanted (HkTree *tree,
-                  Scan   *scan)
-{
-  g_autoptr(GPtrArray) wanted = g_steal_pointer (&tree->wanted);
-
-  for (guint i = 0; wanted != NULL && i < wanted->len; i++)
-    {
-      g_auto(GStrv) names = g_strsplit (g_ptr_array_index (wanted, i), "/", -1);
-      HkDirNode *dir = tree->root;
-
-      for (guint j = 0; dir != NULL; j++)
-        {
-          HkEntry *entry;
-
-          if (dir->queued)
-            {
-              g_ptr_array_remove_fast (tree->walk, dir);
-              walk_read (tree, scan, dir);
-            }
-          if (names[j] == NULL)
-            break;
-          if (names[j][0] == '\0')
-            continue;
-          entry = hk_dir_lookup (dir, names[j]);
-          dir = entry != NULL ? hk_entry_dir (entry) : NULL;
-        }
-    }
-}
-
-/* Reads one slice of the walk and reports what was held for it. FALSE
- * when the walk is over. With @paused NULL, does not pause (tests). */
-static gboolean
-walk_slice (HkTree   *tree,
-            gboolean *paused)
-{
-  Scan scan = { tree, FALSE, g_get_monotonic_time (), tree->walk };
-  gint64 slice_end = scan.now + WALK_SLICE_US;
-  guint n = 0;
-
-  if (paused == NULL || !(*paused = walk_paused ()))
-    walk_read_wanted (tree, &scan);
-
-  while (tree->walk->len > 0 && !g_atomic_int_get (&tree->cancelled) && !tree->root_gone)
-    {
-      if (paused != NULL && (*paused = walk_paused ()))
-        break;
-
-      walk_read (tree, &scan, g_ptr_array_steal_index_fast (tree->walk, tree->walk->len - 1));
-      if (++n % 16 == 0 && g_get_monotonic_time () >= slice_end)
-        break;
-    }
-  scan_clear (&scan);
-  release_held (tree);
-
-  if (tree->walk == NULL)
-    return FALSE;  /* ended meanwhile */
-  if (tree->walk->len > 0 && !g_atomic_int_get (&tree->cancelled) && !tree->root_gone)
-    return TRUE;
-  finish_walk (tree);
-  return FALSE;
-}
-
-static gboolean
-walk_step (gpointer data)
-{
-  HkTree *tree = data;
-  gboolean paused = FALSE;
-
-  if (!walk_slice (tree, &paused))
-    return G_SOURCE_REMOVE;  /* end_walk() destroyed the source */
-  if (paused == tree->walk_paused)
-    return G_SOURCE_CONTINUE;
-  attach_walk_source (tree, paused);
-  return G_SOURCE_REMOVE;
-}
-
-/* Another tree starting on the same backend would share the directories
- * (the backend's keys) that a walk has not reached yet, whose held events
- * go to whoever reads them first: the walks going on finish first. */
-static void
-finish_early_walks (void)
-{
-  while (early_trees != NULL)
-    {
-      HkTree *other = early_trees->data;
-
-      if (other->walk_source != NULL)
-        {
-          g_source_destroy (other->walk_source);
-          g_clear_pointer (&other->walk_source, g_source_unref);
-        }
-      while (walk_slice (other, NULL))
-        ;
-    }
-}
-
-/* Whether start may return before the walk: asked for, and every change
- * below the root is seen from now without watching each directory. Trees
- * that span other filesystems (mounts inside, followed links) or report
- * a difference at start (`since`) walk first. */
-static gboolean
-may_walk_early (HkTree *tree)
-{
-  g_autoptr(GHashTable) mounts = NULL;
-
-  if (!tree->options.early || !tree->options.recursive || tree->only_name != NULL ||
-      tree->options.follow_symlinks || tree->options.since != NULL ||
-      tree->options.backend != HK_BACKEND_KIND_FANOTIFY)
-    return FALSE;
-  if (tree->options.mounts != NULL && g_hash_table_size (tree->options.mounts) > 0)
-    return FALSE;
-  /* Directories other watchdogs watch already get their events now. */
-  if (hk_watch_hub_count_handles (tree->hub, HK_BACKEND_KIND_FANOTIFY) > 0)
-    return FALSE;
-  mounts = hk_mounts_inside (tree->options.root_path);
-  return mounts == NULL || g_hash_table_size (mounts) == 0;
-}
-
-gboolean
-hk_tree_is_walking (HkTree *tree)
-{
-  return g_atomic_int_get (&tree->walking);
 }
 
 /* --- public ------------------------------------------------------------ */
@@ -1176,7 +800,7 @@ hk_tree_free (HkTree *tree)
   if (tree == NULL)
     return;
 
-  end_walk (tree);
+  hk_tree_end_walk (tree);
   if (tree->root != NULL)
     hk_dir_free (&tree->nodes, tree->root);
   g_clear_pointer (&tree->mount_monitor, hk_mount_monitor_free);
@@ -1253,11 +877,11 @@ hk_tree_start (HkTree        *tree,
 
   tree->root = hk_dir_new_root (st.st_ino, st.st_dev);
   remember_above_root (tree);
-  tree->synced_at_ns = realtime_ns ();
+  tree->synced_at_ns = hk_tree_realtime_ns ();
 
   if (tree->options.backend == HK_BACKEND_KIND_FANOTIFY || tree->options.automatic)
-    finish_early_walks ();
-  if (may_walk_early (tree))
+    hk_tree_finish_early_walks ();
+  if (hk_tree_may_walk_early (tree))
     {
       /* From here the backend holds what it cannot place yet. */
       tree->early = TRUE;
@@ -1268,11 +892,11 @@ hk_tree_start (HkTree        *tree,
       tree->hold_watch = TRUE;
     }
 
-  ok = watch_dir (tree, tree->root, watch_path, error);
+  ok = hk_tree_watch_dir (tree, tree->root, watch_path, error);
   tree->hold_watch = FALSE;
   if (!ok)
     {
-      end_walk (tree);
+      hk_tree_end_walk (tree);
       if (error != NULL && *error == NULL)
         g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
                      "Cannot watch “%s”: it vanished", tree->options.root_path);
@@ -1286,7 +910,7 @@ hk_tree_start (HkTree        *tree,
 
       g_ptr_array_add (watches, tree->root->watch);
       hk_watch_hub_release_held (tree->hub, watches);
-      end_walk (tree);
+      hk_tree_end_walk (tree);
     }
 
   if (tree->options.recursive)
@@ -1295,10 +919,10 @@ hk_tree_start (HkTree        *tree,
   if (tree->early)
     {
       g_atomic_int_set (&tree->walking, TRUE);
-      early_trees = g_list_prepend (early_trees, tree);
+      hk_tree_early_trees = g_list_prepend (hk_tree_early_trees, tree);
       g_ptr_array_add (tree->walk, tree->root);
       tree->root->queued = TRUE;
-      attach_walk_source (tree, FALSE);
+      hk_tree_attach_walk_source (tree, FALSE);
       return TRUE;
     }
 
@@ -1306,10 +930,10 @@ hk_tree_start (HkTree        *tree,
   /* With `since`, nothing is reported before the difference from it. */
   tree->walk = tree->options.since == NULL ? pending : NULL;
   g_ptr_array_add (pending, tree->root);
-  scan_run (&scan);
+  hk_tree_scan_run (&scan);
   tree->walk = NULL;
   tree->cancellable = NULL;
-  tree->synced_at_ns = realtime_ns ();
+  tree->synced_at_ns = hk_tree_realtime_ns ();
 
   if (g_atomic_int_get (&tree->cancelled) ||
       g_cancellable_set_error_if_cancelled (cancellable, error))
@@ -1384,8 +1008,8 @@ check_root (HkTree *tree,
 /* Whether the tree takes events now. A saturated owner queue suspends it
  * (it no longer records anything) until the owner has drained the queue
  * and calls hk_tree_resume(), which rescans. */
-static gboolean
-tree_is_live (HkTree *tree)
+gboolean
+hk_tree_is_live (HkTree *tree)
 {
   gint64 now;
 
@@ -1399,7 +1023,7 @@ tree_is_live (HkTree *tree)
   if (hk_event_queue_is_saturated (tree->queue))
     {
       tree->suspended = TRUE;
-      tree->synced_at_ns = realtime_ns ();
+      tree->synced_at_ns = hk_tree_realtime_ns ();
       hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_SATURATED, NULL);
       return FALSE;
     }
@@ -1423,7 +1047,7 @@ entry_is_on_disk (HkTree    *tree,
 
   if (ino == 0)
     return FALSE;
-  path = entry_path (tree, dir, entry);
+  path = hk_tree_entry_path (tree, dir, entry);
   if (lstat (path, &st) != 0)
     return TRUE;  /* gone again: its deletion is queued */
   return ino == st.st_ino;
@@ -1449,11 +1073,11 @@ add_created_file (HkTree     *tree,
   if (S_ISLNK (st.st_mode) && tree->options.follow_symlinks)
     {
       g_autofree char *dir_path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
-      int dir_fd = open_dir_fd (tree, dir, dir_path);
+      int dir_fd = hk_tree_open_dir_fd (tree, dir, dir_path);
 
       if (dir_fd >= 0)
         {
-          entry = add_entry (tree, dir, dir_fd, name, HK_NODE_SYMLINK, st.st_ino);
+          entry = hk_tree_add_entry (tree, dir, dir_fd, name, HK_NODE_SYMLINK, st.st_ino);
           close (dir_fd);
           if (entry->kind != HK_NODE_DIR)
             entry->stamp = hk_node_stamp_from_stat (&st);
@@ -1466,19 +1090,19 @@ add_created_file (HkTree     *tree,
   return entry;
 }
 
-static void
-tree_on_created (HkTree     *tree,
-                 HkDirNode  *dir,
-                 const char *name,
-                 gboolean    moved_in,
-                 gboolean    is_directory,
-                 gint64      now)
+void
+hk_tree_on_created (HkTree     *tree,
+                    HkDirNode  *dir,
+                    const char *name,
+                    gboolean    moved_in,
+                    gboolean    is_directory,
+                    gint64      now)
 {
   gboolean descend;
   HkDirNode *child_dir;
   HkEntry *entry;
 
-  if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
+  if (!hk_tree_is_live (tree) || !hk_tree_accepts (tree, dir, name))
     return;
 
   entry = hk_dir_lookup (dir, name);
@@ -1488,7 +1112,7 @@ tree_on_created (HkTree     *tree,
       if (!moved_in || entry_is_on_disk (tree, dir, entry))
         return;
       /* ...or renamed over from outside: the old entry is gone. */
-      emit_entry (tree, HK_EVENT_DELETED, dir, entry, FALSE, now);
+      hk_tree_emit_entry (tree, HK_EVENT_DELETED, dir, entry, FALSE, now);
       hk_dir_remove (&tree->nodes, dir, entry);
     }
 
@@ -1508,22 +1132,22 @@ tree_on_created (HkTree     *tree,
   child_dir = hk_entry_dir (entry);
 
   /* A directory is watched before it is reported, then read. */
-  descend = descend_into (tree, child_dir) && watch_new_dir (tree, child_dir);
-  emit_entry (tree, HK_EVENT_CREATED, dir, entry, FALSE, now);
+  descend = hk_tree_descend_into (tree, child_dir) && watch_new_dir (tree, child_dir);
+  hk_tree_emit_entry (tree, HK_EVENT_CREATED, dir, entry, FALSE, now);
 
   if (descend)
     scan_new_directory (tree, child_dir, now);
 }
 
-static void
-tree_on_deleted (HkTree     *tree,
-                 HkDirNode  *dir,
-                 const char *name,
-                 gint64      now)
+void
+hk_tree_on_deleted (HkTree     *tree,
+                    HkDirNode  *dir,
+                    const char *name,
+                    gint64      now)
 {
   HkEntry *entry;
 
-  if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
+  if (!hk_tree_is_live (tree) || !hk_tree_accepts (tree, dir, name))
     return;
 
   /* Never reported as created (it came and went before we read its
@@ -1532,34 +1156,34 @@ tree_on_deleted (HkTree     *tree,
   if (entry == NULL)
     return;
 
-  emit_entry (tree, HK_EVENT_DELETED, dir, entry, FALSE, now);
+  hk_tree_emit_entry (tree, HK_EVENT_DELETED, dir, entry, FALSE, now);
   hk_dir_remove (&tree->nodes, dir, entry);
 }
 
-static void
-tree_on_changed (HkTree      *tree,
-                 HkDirNode   *dir,
-                 const char  *name,
-                 HkEventType  event_type,
-                 gboolean     is_directory,
-                 gint64       now)
+void
+hk_tree_on_changed (HkTree      *tree,
+                    HkDirNode   *dir,
+                    const char  *name,
+                    HkEventType  event_type,
+                    gboolean     is_directory,
+                    gint64       now)
 {
   HkEntry *entry;
   char *path;
 
-  if (!tree_is_live (tree))
+  if (!hk_tree_is_live (tree))
     return;
 
   if (name == NULL)
     {
       /* The root directory itself. */
       if (tree->only_name == NULL)
-        emit (tree, event_type, hk_dir_path (&tree->nodes, dir, NULL, NULL), NULL,
-              TRUE, FALSE, now);
+        hk_tree_emit (tree, event_type, hk_dir_path (&tree->nodes, dir, NULL, NULL), NULL,
+                      TRUE, FALSE, now);
       return;
     }
 
-  if (!tree_accepts (tree, dir, name))
+  if (!hk_tree_accepts (tree, dir, name))
     return;
 
   /* A name the snapshot does not have is stale: the read of its new
@@ -1588,10 +1212,9 @@ tree_on_changed (HkTree      *tree,
   if (event_type == HK_EVENT_MODIFIED || event_type == HK_EVENT_ATTRIBUTE_CHANGED ||
       event_type == HK_EVENT_CLOSED)
     entry_stamp (entry, path);
-  emit (tree, event_type, path, NULL, is_directory, FALSE, now);
+  hk_tree_emit (tree, event_type, path, NULL, is_directory, FALSE, now);
 }
 
-static void rescan_dir (HkTree *tree, HkDirNode *dir, Scan *scan, gint64 threshold_ns);
 static void tree_on_root_gone (HkTree *tree, int error_code, const char *why, gint64 now);
 
 /* A directory that appeared was watched and read under the path it had
@@ -1612,11 +1235,11 @@ catch_up_unwatched (HkTree    *tree,
     {
       HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
 
-      if (dir->watch == NULL && descend_into (tree, dir))
+      if (dir->watch == NULL && hk_tree_descend_into (tree, dir))
         {
           /* Nothing under it was ever watched; report no modifications. */
-          rescan_dir (tree, dir, &scan, G_MAXINT64);
-          scan_run (&scan);
+          hk_tree_rescan_dir (tree, dir, &scan, G_MAXINT64);
+          hk_tree_scan_run (&scan);
           continue;
         }
 
@@ -1624,30 +1247,30 @@ catch_up_unwatched (HkTree    *tree,
     }
 }
 
-static void
-tree_on_moved (HkTree     *tree,
-               HkDirNode  *from_dir,
-               const char *from_name,
-               HkDirNode  *to_dir,
-               const char *to_name,
-               gboolean    is_directory,
-               gint64      now)
+void
+hk_tree_on_moved (HkTree     *tree,
+                  HkDirNode  *from_dir,
+                  const char *from_name,
+                  HkDirNode  *to_dir,
+                  const char *to_name,
+                  gboolean    is_directory,
+                  gint64      now)
 {
-  gboolean from_in = tree_accepts (tree, from_dir, from_name);
-  gboolean to_in = tree_accepts (tree, to_dir, to_name);
+  gboolean from_in = hk_tree_accepts (tree, from_dir, from_name);
+  gboolean to_in = hk_tree_accepts (tree, to_dir, to_name);
   HkEntry *entry, *replaced;
   HkDirNode *moved_dir;
   char *old_path, *new_path;
 
-  if (!tree_is_live (tree))
+  if (!hk_tree_is_live (tree))
     return;
 
   if (!from_in || !to_in)
     {
       if (from_in)
-        tree_on_deleted (tree, from_dir, from_name, now);
+        hk_tree_on_deleted (tree, from_dir, from_name, now);
       if (to_in)
-        tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
+        hk_tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
       return;
     }
 
@@ -1655,7 +1278,7 @@ tree_on_moved (HkTree     *tree,
   if (entry == NULL)
     {
       /* Its creation was never seen: it is new to us where it lands. */
-      tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
+      hk_tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
       return;
     }
 
@@ -1665,7 +1288,7 @@ tree_on_moved (HkTree     *tree,
     {
       /* Reported, so that a move never lands on an entry that exists:
        * the coalescer relies on it (docs/coalescing.md). */
-      emit_entry (tree, HK_EVENT_DELETED, to_dir, replaced, FALSE, now);
+      hk_tree_emit_entry (tree, HK_EVENT_DELETED, to_dir, replaced, FALSE, now);
       hk_dir_remove (&tree->nodes, to_dir, replaced);
       /* The removal may have moved the source within the same table. */
       entry = hk_dir_lookup (from_dir, from_name);
@@ -1678,7 +1301,7 @@ tree_on_moved (HkTree     *tree,
   moved_dir = hk_entry_dir (entry);
   new_path = hk_dir_path (&tree->nodes, to_dir, to_name, NULL);
   entry_stamp (entry, new_path);  /* a rename changes the ctime */
-  emit (tree, HK_EVENT_MOVED, old_path, new_path, moved_dir != NULL, FALSE, now);
+  hk_tree_emit (tree, HK_EVENT_MOVED, old_path, new_path, moved_dir != NULL, FALSE, now);
 
   if (moved_dir != NULL)
     catch_up_unwatched (tree, moved_dir, now);
@@ -1721,8 +1344,8 @@ tree_on_watch_lost (HkTree    *tree,
 
   /* ...or the filesystem mounted on it was unmounted: the directory is
    * there still, now the one it covered, and must be watched again. */
-  if (dir_still_on_disk (tree, dir) && tree_is_live (tree))
-    rescan (tree, dir, realtime_ns (), now);
+  if (dir_still_on_disk (tree, dir) && hk_tree_is_live (tree))
+    hk_tree_rescan (tree, dir, hk_tree_realtime_ns (), now);
 }
 
 static void
@@ -1743,610 +1366,11 @@ tree_on_root_gone (HkTree     *tree,
     : g_strdup (tree->options.root_path);
   display = g_filename_display_name (root_path);
 
-  emit (tree, HK_EVENT_DELETED, root_path, NULL, tree->only_name == NULL, FALSE, now);
+  hk_tree_emit (tree, HK_EVENT_DELETED, root_path, NULL, tree->only_name == NULL, FALSE, now);
   hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_ROOT_GONE,
                        g_error_new (G_IO_ERROR, error_code,
                                     "The watched root “%s” %s", display, why));
 }
-
-/* --- rescans: report the difference between the snapshot and the disk -- */
-
-/* What a rescan found gone and found new is held until the end of the
- * rescan (or polling round), then paired by inode: an entry that reappears
- * under another name was renamed while its events were lost, and is
- * reported as one `moved`, its contents moving with it. */
-struct _Pairing
-{
-  GPtrArray  *vanished;   /* of Vanished, in the order found */
-  GHashTable *by_ino;     /* ino -> Vanished, for those with a known inode */
-  GArray     *appeared;   /* of Appeared */
-  GHashTable *appeared_at; /* "dir/name" -> index + 1 in appeared */
-};
-
-typedef struct
-{
-  HkDirNode  *dir;        /* a directory's node, detached with its subtree */
-  char       *path;       /* where the user last saw it, when it vanished */
-  HkDirNode  *parent;     /* the directory it vanished from */
-  char       *name;       /* its name there */
-  guint64     ino;
-  guint32     stamp;
-  HkNodeKind  kind;
-  guint       paired : 1;
-  guint       reattached : 1;
-  guint       deferred : 1;   /* deleted after the moves out of it */
-} Vanished;
-
-typedef struct
-{
-  HkDirNode  *dir;
-  char       *name;
-  HkNodeKind  kind;
-  guint64     ino;
-  guint32     stamp;
-  gboolean    born_late;  /* created after the lost stretch began: new */
-  Vanished   *source;     /* set when paired */
-} Appeared;
-
-static void
-vanished_free (Vanished *v)
-{
-  g_free (v->path);
-  g_free (v->name);
-  g_free (v);
-}
-
-/* Whether @v is still held back, not yet put back into the snapshot. */
-static gboolean
-vanished_pending (Vanished *v)
-{
-  return !v->reattached;
-}
-
-static Pairing *
-pairing_new (void)
-{
-  Pairing *pairing = g_new0 (Pairing, 1);
-
-  pairing->vanished = g_ptr_array_new_with_free_func ((GDestroyNotify) vanished_free);
-  pairing->by_ino = g_hash_table_new (g_int64_hash, g_int64_equal);
-  pairing->appeared = g_array_new (FALSE, FALSE, sizeof (Appeared));
-  pairing->appeared_at = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  return pairing;
-}
-
-/* @entry of @dir is no longer on disk (or is another one now). */
-static void
-vanish (Scan      *scan,
-        HkDirNode *dir,
-        HkEntry   *entry)
-{
-  Vanished *v;
-
-  if (scan->pairing == NULL)
-    {
-      emit_entry (scan->tree, HK_EVENT_DELETED, dir, entry, TRUE, scan->now);
-      hk_dir_remove (&scan->tree->nodes, dir, entry);
-      return;
-    }
-
-  v = g_new0 (Vanished, 1);
-  v->path = entry_path (scan->tree, dir, entry);
-  v->parent = dir;
-  v->name = g_strdup (hk_dir_entry_name (dir, entry));
-  v->kind = entry->kind;
-  v->ino = hk_entry_ino (entry);
-  v->stamp = entry->stamp;
-  v->dir = hk_dir_detach (dir, entry);
-  g_ptr_array_add (scan->pairing->vanished, v);
-  if (v->ino != 0)
-    g_hash_table_insert (scan->pairing->by_ino, &v->ino, v);
-}
-
-/* Whether the entry @name (in the directory open as @dir_fd) was created
- * after @lost_from_ns, by its birth time where the filesystem keeps one.
- * Such an entry is new, even when it has the inode number of one that
- * vanished: filesystems hand a freed number out again at once. Birth times
- * come from the coarse clock or a fine one, and the stretch's start from
- * either too: only a birth clearly after it counts, and an entry made in
- * the first BIRTH_SLACK_NS of the stretch may still be paired. */
-#define BIRTH_SLACK_NS (20 * G_GINT64_CONSTANT (1000000))
-
-static gboolean
-born_after (int         dir_fd,
-            const char *name,
-            gint64      lost_from_ns)
-{
-  struct statx stx;
-
-  if (lost_from_ns == 0 ||
-      statx (dir_fd, name, AT_SYMLINK_NOFOLLOW, STATX_BTIME, &stx) != 0 ||
-      !(stx.stx_mask & STATX_BTIME))
-    return FALSE;
-  return (gint64) stx.stx_btime.tv_sec * G_GINT64_CONSTANT (1000000000) +
-         stx.stx_btime.tv_nsec > lost_from_ns + BIRTH_SLACK_NS;
-}
-
-static void
-appear (Scan              *scan,
-        HkDirNode         *dir,
-        int                dir_fd,
-        const char        *name,
-        HkNodeKind         kind,
-        const struct stat *st)
-{
-  Pairing *pairing = scan->pairing;
-  Appeared a = { dir, NULL, kind, st->st_ino,
-                 kind != HK_NODE_DIR ? hk_node_stamp_from_stat (st) : 0,
-                 born_after (dir_fd, name, scan->lost_from_ns), NULL };
-  char *at = g_strdup_printf ("%p/%s", (gpointer) dir, name);
-  guint found = GPOINTER_TO_UINT (g_hash_table_lookup (pairing->appeared_at, at));
-
-  /* Read twice in one round (its directory changed again meanwhile): the
-   * later read is what is there. Two entries for one name would pair two
-   * moves onto it. */
-  if (found != 0)
-    {
-      Appeared *earlier = &g_array_index (pairing->appeared, Appeared, found - 1);
-
-      earlier->kind = a.kind;
-      earlier->ino = a.ino;
-      earlier->stamp = a.stamp;
-      earlier->born_late = a.born_late;
-      g_free (at);
-      return;
-    }
-
-  a.name = g_strdup (name);
-  g_array_append_val (pairing->appeared, a);
-  g_hash_table_insert (pairing->appeared_at, at, GUINT_TO_POINTER (pairing->appeared->len));
-}
-
-/* The directories above the sources of paired moves, as paths: a
- * deletion of one of them waits until after the moves out of it. One set
- * for the whole pairing: a rescan may hold a hundred thousand entries. */
-static GHashTable *
-move_source_parents (Pairing *pairing)
-{
-  GHashTable *parents = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-
-  for (guint i = 0; i < pairing->vanished->len; i++)
-    {
-      Vanished *v = g_ptr_array_index (pairing->vanished, i);
-      const char *slash;
-
-      if (!v->paired)
-        continue;
-      for (slash = strrchr (v->path, '/'); slash != NULL && slash > v->path;
-           slash = g_strrstr_len (v->path, slash - v->path, "/"))
-        {
-          char *parent = g_strndup (v->path, slash - v->path);
-
-          if (!g_hash_table_add (parents, parent))
-            break;  /* and so are the ones above it */
-        }
-    }
-  return parents;
-}
-
-static gboolean
-is_attached (HkTree    *tree,
-             HkDirNode *dir)
-{
-  HkDirNode *it = dir;
-
-  while (it->parent != NULL)
-    it = it->parent;
-  return it == tree->root;
-}
-
-/* Where the user sees @v now: a move of a directory above it, told
- * earlier in the same pairing, moved it too. (A directory it vanished
- * from that is itself held back has not been told anything yet.) */
-static char *
-told_path (HkTree   *tree,
-           Vanished *v)
-{
-  if (is_attached (tree, v->parent))
-    return hk_dir_path (&tree->nodes, v->parent, v->name, NULL);
-  return g_strdup (v->path);
-}
-
-/* Reports @entry of @dir created, and everything below it, directories
- * before their contents. */
-static void
-emit_subtree_created (HkTree    *tree,
-                      HkDirNode *dir,
-                      HkEntry   *entry,
-                      gint64     now)
-{
-  g_autoptr(GPtrArray) stack = g_ptr_array_new ();
-
-  emit_entry (tree, HK_EVENT_CREATED, dir, entry, TRUE, now);
-  if (hk_entry_dir (entry) != NULL)
-    g_ptr_array_add (stack, hk_entry_dir (entry));
-  while (stack->len > 0)
-    {
-      HkDirNode *top = g_ptr_array_steal_index (stack, stack->len - 1);
-
-      for (guint i = 0; i < hk_dir_n_entries (top); i++)
-        {
-          HkEntry *child = hk_dir_entry_at (top, i);
-
-          emit_entry (tree, HK_EVENT_CREATED, top, child, TRUE, now);
-          if (hk_entry_dir (child) != NULL)
-            g_ptr_array_add (stack, hk_entry_dir (child));
-        }
-    }
-}
-
-/* Puts the vanished source of @a back into the snapshot where it
- * appeared. */
-static HkEntry *
-reattach (HkTree   *tree,
-          Appeared *a)
-{
-  Vanished *v = a->source;
-  HkEntry *entry;
-
-  v->reattached = TRUE;
-  if (v->dir != NULL)
-    return hk_dir_attach (a->dir, a->name, g_steal_pointer (&v->dir));
-
-  entry = hk_dir_add (a->dir, a->name, v->kind, v->ino);
-  entry->stamp = a->stamp;  /* a rename changes the ctime */
-  return entry;
-}
-
-/* Reports what the rescan held back: deletions first (a rename over an
- * existing entry must find its destination free), then moves, each once
- * its destination is free in what the user was told, then creations. The
- * directories that moved are returned for a deep rescan to re-read. */
-static GPtrArray *
-pairing_finish (Scan *scan)
-{
-  Pairing *pairing = g_steal_pointer (&scan->pairing);
-  HkTree *tree = scan->tree;
-  GPtrArray *moved_dirs = g_ptr_array_new ();
-  g_autoptr(GHashTable) occupied = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GHashTable) source_parents = NULL;
-  gboolean progress = TRUE;
-
-  for (guint i = 0; i < pairing->appeared->len; i++)
-    {
-      Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
-      Vanished *v = a->ino != 0 ? g_hash_table_lookup (pairing->by_ino, &a->ino) : NULL;
-
-      if (v != NULL && !v->paired && v->kind == a->kind && !a->born_late &&
-          is_attached (tree, a->dir))
-        {
-          v->paired = TRUE;
-          a->source = v;
-          g_hash_table_add (occupied, v->path);
-        }
-    }
-
-  for (guint i = 0; i < pairing->vanished->len; i++)
-    {
-      Vanished *v = g_ptr_array_index (pairing->vanished, i);
-
-      if (v->paired)
-        continue;
-      /* A directory holding the source of a move is deleted after the
-       * move, so that the move's source is still there when it is told. */
-      if (source_parents == NULL)
-        source_parents = move_source_parents (pairing);
-      if (v->kind == HK_NODE_DIR && g_hash_table_contains (source_parents, v->path))
-        {
-          v->deferred = TRUE;
-          continue;
-        }
-      /* Freed at the end: appearances below it still point into it. */
-      emit (tree, HK_EVENT_DELETED, told_path (tree, v), NULL,
-            v->kind == HK_NODE_DIR, TRUE, scan->now);
-    }
-
-  while (progress)
-    {
-      progress = FALSE;
-      for (guint i = 0; i < pairing->appeared->len; i++)
-        {
-          Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
-          g_autofree char *dest = NULL;
-          HkDirNode *moved_dir;
-          char *source;
-
-          if (a->source == NULL || !vanished_pending (a->source))
-            continue;
-          dest = hk_dir_path (&tree->nodes, a->dir, a->name, NULL);
-          if (g_hash_table_contains (occupied, dest))
-            continue;
-
-          g_hash_table_remove (occupied, a->source->path);
-          source = told_path (tree, a->source);
-          moved_dir = hk_entry_dir (reattach (tree, a));
-          emit (tree, HK_EVENT_MOVED, source, g_steal_pointer (&dest),
-                moved_dir != NULL, TRUE, scan->now);
-          if (moved_dir != NULL)
-            g_ptr_array_add (moved_dirs, moved_dir);
-          progress = TRUE;
-        }
-    }
-
-  for (guint i = 0; i < pairing->vanished->len; i++)
-    {
-      Vanished *v = g_ptr_array_index (pairing->vanished, i);
-
-      if (v->deferred)
-        emit (tree, HK_EVENT_DELETED, told_path (tree, v), NULL,
-              v->kind == HK_NODE_DIR, TRUE, scan->now);
-    }
-
-  for (guint i = 0; i < pairing->appeared->len; i++)
-    {
-      Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
-      HkEntry *child;
-
-      if (a->source != NULL && vanished_pending (a->source))
-        {
-          /* A cycle of renames (a <-> b): told as deletion and creation. */
-          emit (tree, HK_EVENT_DELETED, told_path (tree, a->source), NULL,
-                a->kind == HK_NODE_DIR, TRUE, scan->now);
-          emit_subtree_created (tree, a->dir, reattach (tree, a), scan->now);
-        }
-      else if (a->source == NULL && is_attached (tree, a->dir) &&
-               hk_dir_lookup (a->dir, a->name) == NULL)
-        {
-          g_autofree char *dir_path = hk_dir_path (&tree->nodes, a->dir, NULL, NULL);
-          int dir_fd = open (dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-          child = add_entry (tree, a->dir, dir_fd, a->name, a->kind, a->ino);
-          report_found (tree, a->dir, child, dir_fd, scan);
-          if (dir_fd >= 0)
-            close (dir_fd);
-        }
-      g_free (a->name);
-    }
-
-  for (guint i = 0; i < pairing->vanished->len; i++)
-    {
-      Vanished *v = g_ptr_array_index (pairing->vanished, i);
-
-      if (v->dir != NULL)
-        hk_dir_free (&tree->nodes, g_steal_pointer (&v->dir));
-    }
-
-  g_array_unref (pairing->appeared);
-  g_hash_table_unref (pairing->appeared_at);
-  g_hash_table_unref (pairing->by_ino);
-  g_ptr_array_unref (pairing->vanished);
-  g_free (pairing);
-
-  return moved_dirs;
-}
-
-/* What a changed ctime means. A polling round knows its window exactly, so
- * it can tell a write (mtime in the window) from a metadata change. */
-static HkEventType
-lost_change (Scan              *scan,
-             const struct stat *st,
-             gint64             since_ns)
-{
-  gint64 mtime_ns = (gint64) st->st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_mtim.tv_nsec;
-
-  if (scan->until_ns == 0 || (mtime_ns >= since_ns && mtime_ns < scan->until_ns))
-    return HK_EVENT_MODIFIED;
-  return HK_EVENT_ATTRIBUTE_CHANGED;
-}
-
-/* Whether the file @entry, now @st on disk, changed since the user was
- * last told about it. Its stamp says what was reported; a file never
- * stamped (read by the start walk and quiet since) counts as changed when
- * its ctime is not older than @threshold_ns, the last moment nothing was
- * lost. */
-static gboolean
-file_changed_unreported (const HkEntry     *entry,
-                         const struct stat *st,
-                         gint64             threshold_ns,
-                         gint64             until_ns)
-{
-  gint64 ctime_ns;
-
-  if (entry->stamp != 0)
-    return entry->stamp != hk_node_stamp_from_stat (st);
-
-  ctime_ns = (gint64) st->st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_ctim.tv_nsec;
-  return ctime_ns >= threshold_ns && (until_ns == 0 || ctime_ns < until_ns);
-}
-
-/* Whether the link @name (in the directory open as @dir_fd), followed as
- * @dir, still leads to the same directory. */
-static gboolean
-followed_link_unchanged (HkTree    *tree,
-                         HkDirNode *dir,
-                         int        dir_fd)
-{
-  struct stat target;
-
-  return fstatat (dir_fd, hk_dir_name (dir), &target, 0) == 0 &&
-         S_ISDIR (target.st_mode) &&
-         target.st_ino == dir->ino &&
-         target.st_dev == dir->dev;
-}
-
-static void
-rescan_dir (HkTree    *tree,
-            HkDirNode *dir,
-            Scan      *scan,
-            gint64     threshold_ns)
-{
-  const char *relative;
-  g_autofree char *path = hk_dir_path (&tree->nodes, dir, NULL, &relative);
-  g_autoptr(GError) error = NULL;
-  struct dirent *de;
-  HkEntry *child;
-  DIR *dirp;
-
-  gboolean was_unwatched = dir->watch == NULL;
-
-  if (was_unwatched && (dir == tree->root || tree->options.recursive))
-    watch_dir (tree, dir, path, NULL);
-
-  dirp = open_dir (tree, dir, path, &error);
-  if (dirp == NULL)
-    {
-      /* Gone: its parent's rescan reports it, or it was renamed and the
-       * rename's event catches up with it, if it is left unwatched. */
-      if (was_unwatched && dir != tree->root)
-        unwatch_dir (tree, dir);
-      return;
-    }
-
-  while ((de = readdir (dirp)) != NULL && !g_atomic_int_get (&tree->cancelled))
-    {
-      const char *name = de->d_name;
-      struct stat st;
-      HkNodeKind kind;
-
-      if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
-        continue;
-      if (!tree_accepts (tree, dir, name))
-        continue;
-      if (fstatat (dirfd (dirp), name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        continue;
-
-      kind = hk_node_kind_from_mode (st.st_mode);
-      child = hk_dir_lookup (dir, name);
-      if (child != NULL && child->kind == HK_NODE_DIR && child->u.dir->followed &&
-          kind == HK_NODE_SYMLINK && followed_link_unchanged (tree, child->u.dir, dirfd (dirp)))
-        {
-          /* A followed link to the same directory: rescanned as that
-           * directory. Anything else is a replacement, below. */
-          child->mark = TRUE;
-          if (descend_into (tree, child->u.dir))
-            rescan_dir (tree, child->u.dir, scan, threshold_ns);
-          continue;
-        }
-
-      if (child != NULL && (child->kind != kind ||
-                            (hk_entry_ino (child) != 0 && hk_entry_ino (child) != st.st_ino)))
-        {
-          /* Replaced by something else. */
-          vanish (scan, dir, child);
-          child = NULL;
-        }
-
-      if (child == NULL && scan->pairing != NULL)
-        {
-          appear (scan, dir, dirfd (dirp), name, kind, &st);
-          continue;
-        }
-
-      if (child == NULL)
-        {
-          /* All new: watched, reported, then read by a plain scan. */
-          child = add_entry (tree, dir, dirfd (dirp), name, kind, st.st_ino);
-          child->mark = TRUE;
-          report_found (tree, dir, child, dirfd (dirp), scan);
-          continue;
-        }
-
-      /* Marked first: the entry may move in its table below. */
-      child->mark = TRUE;
-      hk_entry_set_ino (child, st.st_ino);
-      if (kind != HK_NODE_DIR)
-        {
-          if (file_changed_unreported (child, &st, threshold_ns, scan->until_ns))
-            emit_entry (tree, lost_change (scan, &st, threshold_ns), dir, child, TRUE, scan->now);
-          child->stamp = hk_node_stamp_from_stat (&st);
-        }
-      else if (!scan->shallow && descend_into (tree, child->u.dir))
-        rescan_dir (tree, child->u.dir, scan, threshold_ns);
-    }
-  closedir (dirp);
-
-  /* What was not seen vanished. Backwards: a removal moves the last entry,
-   * already looked at, into the hole. A stopped tree is thrown away. */
-  for (guint i = hk_dir_n_entries (dir); i > 0; i--)
-    {
-      child = hk_dir_entry_at (dir, i - 1);
-      if (child->mark || g_atomic_int_get (&tree->cancelled))
-        child->mark = FALSE;
-      else
-        vanish (scan, dir, child);
-    }
-}
-
-/* Re-reads @dir (NULL: the whole tree) and reports how it differs from
- * the snapshot. Files whose ctime is not older than @synced_at_ns (the last
- * moment the snapshot was known to be complete) are reported modified. */
-static void
-rescan (HkTree    *tree,
-        HkDirNode *dir,
-        gint64     synced_at_ns,
-        gint64     now)
-{
-  g_autoptr(GPtrArray) pending = g_ptr_array_new ();
-  g_autoptr(GPtrArray) todo = g_ptr_array_new ();
-  Scan scan = { tree, TRUE, now, pending };
-
-  if (tree->root_gone)
-    return;
-  scan.lost_from_ns = synced_at_ns;
-
-  g_ptr_array_add (todo, dir != NULL ? dir : tree->root);
-  while (todo->len > 0 && !g_atomic_int_get (&tree->cancelled))
-    {
-      g_autoptr(GPtrArray) moved = NULL;
-
-      scan.pairing = pairing_new ();
-      for (guint i = 0; i < todo->len; i++)
-        rescan_dir (tree, g_ptr_array_index (todo, i), &scan, synced_at_ns - CTIME_SLACK_NS);
-      moved = pairing_finish (&scan);
-      scan_run (&scan);
-      /* Directories that moved while events were lost may have changed
-       * inside too. */
-      g_ptr_array_set_size (todo, 0);
-      g_ptr_array_extend (todo, moved, NULL, NULL);
-    }
-}
-
-
-static void
-tree_on_overflow (HkTree *tree,
-               gint64  lost_since_ns,
-               gint64  now)
-{
-  if (tree->root_gone)
-    return;
-
-  hk_event_queue_push (tree->queue, HK_QUEUE_ITEM_OVERFLOW, NULL);
-  if (!tree->suspended)
-    {
-      /* Every event after the backend last knew it was complete was either
-       * read or lost. */
-      rescan (tree, NULL, MAX (tree->synced_at_ns, lost_since_ns), now);
-      tree->synced_at_ns = realtime_ns ();
-    }
-}
-
-void
-hk_tree_inject_overflow (HkTree *tree)
-{
-  tree_on_overflow (tree, realtime_ns (), g_get_monotonic_time ());
-}
-
-void
-hk_tree_resume (HkTree *tree)
-{
-  if (!tree->suspended)
-    return;
-
-  tree->suspended = FALSE;
-  rescan (tree, NULL, tree->synced_at_ns, g_get_monotonic_time ());
-  tree->synced_at_ns = realtime_ns ();
-}
-
 
 /* --- what the backends report ------------------------------------------ */
 
@@ -2407,8 +1431,9 @@ check_contents (HkTree    *tree,
           consistent = FALSE;  /* renamed or replaced: let a read sort it out */
           break;
         }
-      if (file_changed_unreported (child, &st, since_ns, scan->until_ns))
-        emit_entry (tree, lost_change (scan, &st, since_ns), dir, child, TRUE, scan->now);
+      if (hk_tree_file_changed_unreported (child, &st, since_ns, scan->until_ns))
+        hk_tree_emit_entry (tree, hk_tree_lost_change (scan, &st, since_ns), dir, child,
+                            TRUE, scan->now);
       child->stamp = hk_node_stamp_from_stat (&st);
     }
 
@@ -2430,18 +1455,18 @@ client_rescan (gpointer      client,
   Scan scan = { tree, TRUE, now, pending, NULL, TRUE, until_ns, NULL, since_ns };
 
   /* Held back by this round's pairing (it vanished): not ours now. */
-  if (!tree_is_live (tree) || !is_attached (tree, dir))
+  if (!hk_tree_is_live (tree) || !hk_tree_is_attached (tree, dir))
     return;
 
   if (is_fallback (tree, dir))
     retry_kernel_watch (tree, dir, now);
 
   if (tree->round == NULL)
-    tree->round = pairing_new ();
+    tree->round = hk_tree_pairing_new ();
   scan.pairing = tree->round;
   if (kind == HK_RESCAN_ENTRIES || !check_contents (tree, dir, &scan, since_ns))
-    rescan_dir (tree, dir, &scan, since_ns);
-  scan_clear (&scan);
+    hk_tree_rescan_dir (tree, dir, &scan, since_ns);
+  hk_tree_scan_clear (&scan);
 }
 
 static void
@@ -2460,258 +1485,8 @@ client_rescan_done (gpointer client,
 
   /* Moved directories have watches of their own that re-read them. */
   scan.pairing = g_steal_pointer (&tree->round);
-  moved = pairing_finish (&scan);
-  scan_run (&scan);
-}
-
-/* --- early ready: what the backend held for a directory read silently --- */
-
-/* @dir was read by the walk behind start, without reporting its entries,
- * and the backend held its events until then: each happened before the
- * read or just after it, so the read may show it or not. Each is
- * reported; the snapshot changes only where it does not show it yet. */
-static gboolean
-is_pre_read (HkTree    *tree,
-             HkDirNode *dir)
-{
-  return tree->replaying && tree->held_set != NULL && dir != NULL &&
-         g_hash_table_contains (tree->held_set, dir);
-}
-
-static void
-emit_absent (HkTree      *tree,
-             HkEventType  type,
-             HkDirNode   *dir,
-             const char  *name,
-             gboolean     is_directory,
-             gint64       now)
-{
-  emit (tree, type, hk_dir_path (&tree->nodes, dir, name, NULL), NULL,
-        is_directory, FALSE, now);
-}
-
-/* What this replay told the user about @name in @dir. The kernel merges
- * queued events about one name and keeps the first one's place, so a
- * held event may say again what an earlier one said (a creation merged
- * into the write of the entry before it), or speak of an entry this
- * replay already told gone (made again: the new creation was merged into
- * the first one), and the read does not tell which. */
-typedef enum
-{
-  TOLD_NOTHING,
-  TOLD_CREATED,
-  TOLD_GONE,
-} Told;
-
-static Told
-told_state (HkTree     *tree,
-            HkDirNode  *dir,
-            const char *name)
-{
-  GHashTable *names = g_hash_table_lookup (tree->told, dir);
-
-  return names != NULL ? GPOINTER_TO_INT (g_hash_table_lookup (names, name)) : TOLD_NOTHING;
-}
-
-static void
-note_told (HkTree     *tree,
-           HkDirNode  *dir,
-           const char *name,
-           Told        told)
-{
-  GHashTable *names;
-
-  if (!is_pre_read (tree, dir))
-    return;
-  names = g_hash_table_lookup (tree->told, dir);
-  if (names == NULL)
-    {
-      names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-      g_hash_table_insert (tree->told, dir, names);
-    }
-  g_hash_table_insert (names, g_strdup (name), GINT_TO_POINTER (told));
-}
-
-static gboolean entry_on_disk_at_all (HkTree *tree, HkDirNode *dir, const char *name);
-
-/* An event about @name, which this replay told gone, means it was made
- * again, and its creation was merged into an earlier event: told now,
- * when it is still there or @proven (a rename of it); otherwise it came
- * and went again, and its departure was merged into the one told. */
-static HkEntry *
-made_again (HkTree     *tree,
-            HkDirNode  *dir,
-            const char *name,
-            gboolean    is_directory,
-            gboolean    proven,
-            gint64      now)
-{
-  HkEntry *node = hk_dir_lookup (dir, name);
-
-  if (node == NULL && told_state (tree, dir, name) == TOLD_GONE &&
-      (proven || entry_on_disk_at_all (tree, dir, name)))
-    {
-      tree_on_created (tree, dir, name, FALSE, is_directory, now);
-      note_told (tree, dir, name, TOLD_CREATED);
-      node = hk_dir_lookup (dir, name);
-    }
-  return node;
-}
-
-static void
-pre_read_changed (HkTree      *tree,
-                  HkDirNode   *dir,
-                  const char  *name,
-                  HkChange     change,
-                  HkEventType  event_type,
-                  gboolean     is_directory,
-                  gint64       now)
-{
-  HkEntry *node;
-
-  if (!tree_is_live (tree) || !tree_accepts (tree, dir, name))
-    return;
-
-  node = hk_dir_lookup (dir, name);
-  switch (change)
-    {
-    case HK_CHANGE_CREATED:
-    case HK_CHANGE_MOVED_IN:
-      if (node == NULL && told_state (tree, dir, name) == TOLD_GONE &&
-          !entry_on_disk_at_all (tree, dir, name))
-        break;  /* came and went again: see made_again() */
-      if (node != NULL && told_state (tree, dir, name) == TOLD_CREATED)
-        {
-          /* Told already: as any event about a known entry. */
-          tree_on_created (tree, dir, name, change == HK_CHANGE_MOVED_IN, is_directory, now);
-          break;
-        }
-      if (node != NULL && change == HK_CHANGE_MOVED_IN && node->kind == HK_NODE_DIR)
-        {
-          /* It came with its contents, which the walk takes as old: read
-           * again, and reported, as any directory that arrives. */
-          hk_dir_remove (&tree->nodes, dir, node);
-          node = NULL;
-        }
-      if (node == NULL)
-        tree_on_created (tree, dir, name, change == HK_CHANGE_MOVED_IN, is_directory, now);
-      else if ((node->kind == HK_NODE_DIR) == !!is_directory)
-        emit_entry (tree, HK_EVENT_CREATED, dir, node, FALSE, now);
-      else
-        emit_absent (tree, HK_EVENT_CREATED, dir, name, is_directory, now);
-      note_told (tree, dir, name, TOLD_CREATED);
-      break;
-
-    case HK_CHANGE_DELETED:
-    case HK_CHANGE_MOVED_OUT:
-      node = made_again (tree, dir, name, is_directory, FALSE, now);
-      if (node != NULL)
-        tree_on_deleted (tree, dir, name, now);
-      else if (told_state (tree, dir, name) != TOLD_GONE)
-        emit_absent (tree, HK_EVENT_DELETED, dir, name, is_directory, now);
-      note_told (tree, dir, name, TOLD_GONE);
-      break;
-
-    default:
-      node = made_again (tree, dir, name, is_directory, FALSE, now);
-      if (node != NULL)
-        tree_on_changed (tree, dir, name, event_type, is_directory, now);
-      else if (told_state (tree, dir, name) == TOLD_GONE)
-        break;
-      else if ((event_type != HK_EVENT_OPENED && event_type != HK_EVENT_CLOSED_NO_WRITE) ||
-               (tree->options.access_events && !is_directory))
-        emit_absent (tree, event_type, dir, name, is_directory, now);
-      break;
-    }
-}
-
-static gboolean
-entry_on_disk_at_all (HkTree     *tree,
-                      HkDirNode  *dir,
-                      const char *name)
-{
-  g_autofree char *path = hk_dir_path (&tree->nodes, dir, name, NULL);
-  struct stat st;
-
-  return lstat (path, &st) == 0;
-}
-
-static void
-pre_read_moved (HkTree     *tree,
-                HkDirNode  *from_dir,
-                const char *from_name,
-                HkDirNode  *to_dir,
-                const char *to_name,
-                gboolean    is_directory,
-                gint64      now)
-{
-  HkEntry *from, *to;
-  gboolean from_made_here, to_told;
-
-  if (!tree_is_live (tree))
-    return;
-  if (!tree_accepts (tree, from_dir, from_name) || !tree_accepts (tree, to_dir, to_name))
-    {
-      /* One side is filtered out: the other is a deletion or an arrival. */
-      if (tree_accepts (tree, from_dir, from_name))
-        pre_read_changed (tree, from_dir, from_name, HK_CHANGE_MOVED_OUT, HK_EVENT_DELETED,
-                          is_directory, now);
-      if (tree_accepts (tree, to_dir, to_name))
-        pre_read_changed (tree, to_dir, to_name, HK_CHANGE_MOVED_IN, HK_EVENT_CREATED,
-                          is_directory, now);
-      return;
-    }
-
-  from = made_again (tree, from_dir, from_name, is_directory, TRUE, now);
-  to = hk_dir_lookup (to_dir, to_name);
-  from_made_here = told_state (tree, from_dir, from_name) == TOLD_CREATED;
-  to_told = told_state (tree, to_dir, to_name) == TOLD_CREATED;
-  note_told (tree, to_dir, to_name, TOLD_CREATED);
-  note_told (tree, from_dir, from_name, TOLD_GONE);
-
-  /* The source read after the move, the destination after it too: the
-   * snapshot shows the move done. */
-  if (from == NULL && to != NULL)
-    {
-      emit (tree, HK_EVENT_MOVED,
-            hk_dir_path (&tree->nodes, from_dir, from_name, NULL),
-            hk_dir_path (&tree->nodes, to_dir, to_name, NULL),
-            to->kind == HK_NODE_DIR, FALSE, now);
-      return;
-    }
-
-  /* The source read before the move (or recorded from an event and gone
-   * since), the destination after: both show it. */
-  if (from != NULL && to != NULL && from != to &&
-      ((hk_entry_ino (from) != 0 && hk_entry_ino (from) == hk_entry_ino (to)) ||
-       (hk_entry_ino (from) == 0 && hk_entry_ino (to) != 0 &&
-        !entry_on_disk_at_all (tree, from_dir, from_name))))
-    {
-      emit (tree, HK_EVENT_MOVED, hk_dir_path (&tree->nodes, from_dir, from_name, NULL),
-            hk_dir_path (&tree->nodes, to_dir, to_name, NULL), to->kind == HK_NODE_DIR, FALSE, now);
-      hk_dir_remove (&tree->nodes, from_dir, from);
-      return;
-    }
-
-  /* A file this replay told made, landing where the read found a file
-   * not told of: the read shows the move done, over whatever was there.
-   * (The inode number recorded for the source is that of whatever had
-   * its name when it was told, maybe a later file.) */
-  if (from != NULL && to != NULL && from != to && from_made_here && !to_told &&
-      from->kind != HK_NODE_DIR && to->kind != HK_NODE_DIR)
-    {
-      emit (tree, HK_EVENT_MOVED, hk_dir_path (&tree->nodes, from_dir, from_name, NULL),
-            hk_dir_path (&tree->nodes, to_dir, to_name, NULL), FALSE, FALSE, now);
-      hk_dir_remove (&tree->nodes, from_dir, from);
-      return;
-    }
-
-  /* Neither shows it (the destination read before the move, the source
-   * after): it is new where it landed. Otherwise, as usual. */
-  if (from == NULL)
-    tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
-  else
-    tree_on_moved (tree, from_dir, from_name, to_dir, to_name, is_directory, now);
+  moved = hk_tree_pairing_finish (&scan);
+  hk_tree_scan_run (&scan);
 }
 
 static void
@@ -2739,23 +1514,24 @@ client_changed (gpointer    client,
 
   /* A round left open by its backend ends before anything else is heard. */
   client_rescan_done (tree, now);
-  if (name != NULL && is_pre_read (tree, dir))
+  if (name != NULL && hk_tree_is_pre_read (tree, dir))
     {
-      pre_read_changed (tree, dir, name, change,
-                        change < G_N_ELEMENTS (change_types) ? change_types[change] : HK_EVENT_CREATED,
-                        is_directory, now);
+      hk_tree_pre_read_changed (tree, dir, name, change,
+                                change < G_N_ELEMENTS (change_types)
+                                ? change_types[change] : HK_EVENT_CREATED,
+                                is_directory, now);
       return;
     }
   switch (change)
     {
     case HK_CHANGE_CREATED:
     case HK_CHANGE_MOVED_IN:
-      tree_on_created (tree, dir, name, change == HK_CHANGE_MOVED_IN, is_directory, now);
+      hk_tree_on_created (tree, dir, name, change == HK_CHANGE_MOVED_IN, is_directory, now);
       break;
 
     case HK_CHANGE_DELETED:
     case HK_CHANGE_MOVED_OUT:
-      tree_on_deleted (tree, dir, name, now);
+      hk_tree_on_deleted (tree, dir, name, now);
       break;
 
     case HK_CHANGE_SELF_DELETED:
@@ -2766,7 +1542,7 @@ client_changed (gpointer    client,
       if (dir != tree->root)
         {
           if (change == HK_CHANGE_SELF_UNMOUNTED)
-            rescan (tree, dir, realtime_ns (), now);
+            hk_tree_rescan (tree, dir, hk_tree_realtime_ns (), now);
         }
       else if (change == HK_CHANGE_SELF_DELETED)
         tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND, "was deleted", now);
@@ -2784,7 +1560,7 @@ client_changed (gpointer    client,
       /* About a directory itself: only the root's own events are ours. */
       if (name == NULL && dir != tree->root)
         break;
-      tree_on_changed (tree, dir, name, change_types[change], is_directory, now);
+      hk_tree_on_changed (tree, dir, name, change_types[change], is_directory, now);
       break;
 
     default:
@@ -2802,10 +1578,10 @@ client_moved (gpointer    client,
               gint64      now)
 {
   client_rescan_done (client, now);
-  if (is_pre_read (client, from_dir) || is_pre_read (client, to_dir))
-    pre_read_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
+  if (hk_tree_is_pre_read (client, from_dir) || hk_tree_is_pre_read (client, to_dir))
+    hk_tree_pre_read_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
   else
-    tree_on_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
+    hk_tree_on_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
 }
 
 static void
@@ -2824,7 +1600,7 @@ client_lost (gpointer client,
         tree->lost_since_ns = MAX (since_ns, 1);
       return;
     }
-  tree_on_overflow (client, since_ns, now);
+  hk_tree_on_overflow (client, since_ns, now);
 }
 
 static void
@@ -2847,7 +1623,7 @@ static char *
 client_dup_path (gpointer client,
                  gpointer dir)
 {
-  if (!is_attached (client, dir))
+  if (!hk_tree_is_attached (client, dir))
     return NULL;
   return hk_dir_path (&((HkTree *) client)->nodes, dir, NULL, NULL);
 }
@@ -2913,7 +1689,7 @@ hk_tree_dup_snapshot (HkTree *tree)
       HkDirNode *dir = g_ptr_array_index (dirs, i);
       guint32 handle = g_array_index (handles, guint32, i);
       g_autofree char *path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
-      int fd = open_dir_fd (tree, dir, path);
+      int fd = hk_tree_open_dir_fd (tree, dir, path);
 
       if (fd < 0)
         {
@@ -2974,7 +1750,7 @@ forget_contents (HkTree    *tree,
 {
   while (hk_dir_n_entries (dir) > 0)
     hk_dir_remove (&tree->nodes, dir, hk_dir_entry_at (dir, hk_dir_n_entries (dir) - 1));
-  unwatch_dir (tree, dir);
+  hk_tree_unwatch_dir (tree, dir);
 }
 
 /* Runs on the worker when the filter changed while running. A directory
@@ -3018,5 +1794,5 @@ hk_tree_set_rules (HkTree        *tree,
         }
     }
 
-  scan_run (&scan);
+  hk_tree_scan_run (&scan);
 }
