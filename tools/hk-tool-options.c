@@ -82,6 +82,8 @@ common_entries (HkToolOptions *o)
       "Watch with auto (default), inotify, fanotify, gio or poll", "BACKEND" },
     { "poll-interval", 0, 0, G_OPTION_ARG_INT, &o->poll_interval,
       "Poll every MS milliseconds where polling (default 1000)", "MS" },
+    { "ready-before-walk", 0, 0, G_OPTION_ARG_NONE, &o->ready_before_walk,
+      "Say ready once every change is seen, before the walk of a large tree ends (fanotify)", NULL },
     { "access-events", 0, 0, G_OPTION_ARG_NONE, &o->access_events,
       "Also report opened and closed-no-write", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet,

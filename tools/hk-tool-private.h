@@ -44,6 +44,7 @@ typedef struct
   int        latency;            /* milliseconds; the subcommand's default unless given */
   char      *backend_name;       /* --backend, parsed into backend */
   int        poll_interval;      /* --poll-interval in ms; 0: the library's default */
+  gboolean   ready_before_walk;  /* --ready-before-walk: wait-for-walk FALSE */
   HkBackendKind backend;
 
   guint      event_mask;         /* 1 << HkEventType; 0 means every type */

@@ -237,6 +237,7 @@ hk_tool_watch_new (const HkToolOptions  *options,
       hk_watchdog_set_backend (watchdog, options->backend);
       if (options->poll_interval > 0)
         hk_watchdog_set_poll_interval (watchdog, options->poll_interval);
+      hk_watchdog_set_wait_for_walk (watchdog, !options->ready_before_walk);
       hk_watchdog_set_filter (watchdog, filter);
       g_object_set_data_full (G_OBJECT (watchdog), "hk-tool-root", g_file_get_path (root), g_free);
       g_signal_connect (watchdog, "batch", G_CALLBACK (on_batch), self);
