@@ -249,6 +249,7 @@ hk_bench_subject_main (const char *name,
     &hk_bench_gfilemonitor_class,
     &hk_bench_hachiko_gio_class,
     &hk_bench_hachiko_poll_class,
+    &hk_bench_hachiko_fanotify_class,
   };
   g_autoptr(GError) error = NULL;
   HkBenchSubject self = { 0 };

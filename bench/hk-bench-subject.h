@@ -56,5 +56,6 @@ extern const HkBenchSubjectClass hk_bench_hachiko_class;
 extern const HkBenchSubjectClass hk_bench_gfilemonitor_class;
 extern const HkBenchSubjectClass hk_bench_hachiko_gio_class;
 extern const HkBenchSubjectClass hk_bench_hachiko_poll_class;
+extern const HkBenchSubjectClass hk_bench_hachiko_fanotify_class;
 
 G_END_DECLS

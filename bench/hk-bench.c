@@ -32,8 +32,8 @@
 #include "hk-bench-subject.h"
 
 Results results[N_SUBJECTS];
-const char *subject_ids[N_SUBJECTS] = { "floor", "hachiko", "gfilemonitor", "hachiko-gio", "hachiko-poll" };
-const char *subject_titles[N_SUBJECTS] = { "floor", "hachiko", "GFileMonitor", "hachiko (gio)", "hachiko (poll, 50 ms)" };
+const char *subject_ids[N_SUBJECTS] = { "floor", "hachiko", "gfilemonitor", "hachiko-gio", "hachiko-poll", "hachiko-fanotify" };
+const char *subject_titles[N_SUBJECTS] = { "floor", "hachiko", "GFileMonitor", "hachiko (gio)", "hachiko (poll, 50 ms)", "hachiko (fanotify)" };
 
 /* What the signal handler needs to undo. */
 static char          saved_max_watches[32];
@@ -1338,7 +1338,7 @@ parse_subjects (const char  *text,
       if (!found)
         {
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "unknown subject “%s” (floor, hachiko, gfilemonitor, hachiko-gio, hachiko-poll)", parts[i]);
+                       "unknown subject “%s” (floor, hachiko, gfilemonitor, hachiko-gio, hachiko-poll, hachiko-fanotify)", parts[i]);
           return FALSE;
         }
     }

@@ -24,6 +24,7 @@ typedef enum
   SUBJECT_GFM,
   SUBJECT_HACHIKO_GIO,     /* hachiko with another backend: opt-in (--subjects) */
   SUBJECT_HACHIKO_POLL,
+  SUBJECT_HACHIKO_FANOTIFY,
   N_SUBJECTS
 } SubjectKind;
 
