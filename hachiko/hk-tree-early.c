@@ -115,7 +115,6 @@ release_held (HkTree *tree)
     }
 
   tree->replaying = TRUE;
-  tree->told = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_hash_table_unref);
   hk_watch_hub_release_held (tree->hub, watches);
   g_clear_pointer (&tree->told, g_hash_table_unref);
   tree->replaying = FALSE;
@@ -338,7 +337,7 @@ told_state (HkTree     *tree,
             HkDirNode  *dir,
             const char *name)
 {
-  GHashTable *names = g_hash_table_lookup (tree->told, dir);
+  GHashTable *names = tree->told != NULL ? g_hash_table_lookup (tree->told, dir) : NULL;
 
   return names != NULL ? GPOINTER_TO_INT (g_hash_table_lookup (names, name)) : TOLD_NOTHING;
 }
@@ -353,6 +352,9 @@ note_told (HkTree     *tree,
 
   if (!hk_tree_is_pre_read (tree, dir))
     return;
+  /* Made on the first note: most slices replay nothing. */
+  if (tree->told == NULL)
+    tree->told = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_hash_table_unref);
   names = g_hash_table_lookup (tree->told, dir);
   if (names == NULL)
     {
