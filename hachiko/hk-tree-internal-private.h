@@ -41,6 +41,7 @@ struct _HkTree
   gint           cancelled;      /* atomic */
   gboolean       fanotify_fallback_reported;
   Pairing       *round;          /* a polling round's pairing, until it ends */
+  gint64         round_since_ns; /* the earliest window start of that round */
   GPtrArray     *walk;           /* the start walk's directories to read, while it runs */
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
   guint          root_gone : 1;

@@ -1462,7 +1462,11 @@ client_rescan (gpointer      client,
     retry_kernel_watch (tree, dir, now);
 
   if (tree->round == NULL)
-    tree->round = hk_tree_pairing_new ();
+    {
+      tree->round = hk_tree_pairing_new ();
+      tree->round_since_ns = since_ns;
+    }
+  tree->round_since_ns = MIN (tree->round_since_ns, since_ns);
   scan.pairing = tree->round;
   if (kind == HK_RESCAN_ENTRIES || !check_contents (tree, dir, &scan, since_ns))
     hk_tree_rescan_dir (tree, dir, &scan, since_ns);
@@ -1476,6 +1480,8 @@ client_rescan_done (gpointer client,
   HkTree *tree = client;
   g_autoptr(GPtrArray) pending = NULL;
   g_autoptr(GPtrArray) moved = NULL;
+  g_autoptr(GHashTable) unwatched = NULL;
+  g_autoptr(GPtrArray) tops = NULL;
   Scan scan = { tree, TRUE, now };
 
   if (tree->round == NULL)
@@ -1483,10 +1489,38 @@ client_rescan_done (gpointer client,
   pending = g_ptr_array_new ();
   scan.pending = pending;
 
-  /* Moved directories have watches of their own that re-read them. */
   scan.pairing = g_steal_pointer (&tree->round);
   moved = hk_tree_pairing_finish (&scan);
   hk_tree_scan_run (&scan);
+
+  /* A moved directory with a watch of its own is re-read by it. One
+   * without (renamed before its watch was placed, so the watch failed) is
+   * watched and read now, or nothing in it would ever be heard of. */
+  unwatched = g_hash_table_new (NULL, NULL);
+  tops = g_ptr_array_new ();
+  for (guint i = 0; i < moved->len; i++)
+    {
+      HkDirNode *dir = g_ptr_array_index (moved, i);
+
+      if (dir->watch == NULL && hk_tree_is_attached (tree, dir) && hk_tree_descend_into (tree, dir))
+        g_hash_table_add (unwatched, dir);
+    }
+  /* Only the topmost: a deep rescan covers the ones below it, and may
+   * free them. */
+  for (guint i = 0; i < moved->len; i++)
+    {
+      HkDirNode *dir = g_ptr_array_index (moved, i);
+      gboolean below_another = FALSE;
+
+      if (!g_hash_table_contains (unwatched, dir))
+        continue;
+      for (HkDirNode *up = dir->parent; up != NULL && !below_another; up = up->parent)
+        below_another = g_hash_table_contains (unwatched, up);
+      if (!below_another)
+        g_ptr_array_add (tops, dir);
+    }
+  for (guint i = 0; i < tops->len; i++)
+    hk_tree_rescan (tree, g_ptr_array_index (tops, i), tree->round_since_ns, now);
 }
 
 static void

@@ -503,6 +503,50 @@ test_polling_round_file_moves_out_of_moved_directory (Fixture *f, gconstpointer 
   assert_events (f, "moved p/q -> p/r/q2 (s); moved p/r/q2/file -> out/file2 (s)");
 }
 
+/* A directory that could not be watched when it was found (it was
+ * renamed between the read that found it and its watch), then found under
+ * its new name by the next polling round: one `moved`, and the directory
+ * must still be read and watched where it is now. Before, the move left it
+ * unwatched and nothing in it was ever reported (test-stress, polling
+ * variant, under load: a directory removed and made again with the same
+ * inode number, paired as a move). */
+static void
+test_polling_round_moves_unwatched_directory (Fixture *f, gconstpointer data)
+{
+  g_autofree char *root = g_strdup (f->root);
+  g_autofree char *p = NULL;
+  g_autofree char *d = NULL;
+  gint64 since;
+
+  hk_test_mkdir (f->root, "p");
+  fixture_start (f);
+  p = hk_test_path (f->root, "p");
+  d = hk_test_path (f->root, "p/d");
+  hk_test_mkdir (f->root, "p/d");
+  hk_fake_backend_fail_watch (d, G_IO_ERROR_NOT_FOUND);
+  {
+    const char *round[] = { p, NULL };
+
+    hk_fake_backend_inject_round (round, HK_RESCAN_ENTRIES, 0, G_MAXINT64);
+  }
+  flush ();
+  assert_events (f, "created p/d (s)");
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 2);
+
+  g_usleep (20000);  /* the directory is older than the round's window */
+  since = g_get_real_time () * 1000;
+  hk_test_rename (f->root, "p/d", "ar");
+  hk_test_write (f->root, "ar/f", "x");
+  {
+    const char *round[] = { root, p, NULL };
+
+    hk_fake_backend_inject_round (round, HK_RESCAN_ENTRIES, since, G_MAXINT64);
+  }
+  flush ();
+  assert_events (f, "created p/d (s); moved p/d -> ar (s); created ar/f (s)");
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
+}
+
 static void
 test_many_watchdogs_share_one_key (Fixture *f, gconstpointer data)
 {
@@ -544,6 +588,8 @@ main (int argc, char *argv[])
   ADD ("polling-round-reads-a-directory-twice", test_polling_round_reads_a_directory_twice);
   ADD ("polling-round-file-moves-out-of-moved-directory",
        test_polling_round_file_moves_out_of_moved_directory);
+  ADD ("polling-round-moves-unwatched-directory",
+       test_polling_round_moves_unwatched_directory);
   ADD ("renamed-directory-keeps-paths", test_renamed_directory_keeps_paths);
   ADD ("directory-moved-out-is-one-deleted", test_directory_moved_out_is_one_deleted);
   ADD ("directory-moved-in-is-read", test_directory_moved_in_is_read);
