@@ -40,7 +40,8 @@
  * is created (tests force it with hk_fanotify_backend_set_mode_for_testing()).
  *
  * fanotify merges queued events about the same name (same directory, same
- * process) into one with several bits set, and loses their order. Bits are
+ * process; since Linux 5.17, with FAN_REPORT_TARGET_FID, also the same
+ * entry) into one with several bits set, and loses their order. Bits are
  * replayed in the only order that can have happened, and a merge of a
  * creation with a deletion is settled by looking at the disk. Renames come
  * as one FAN_RENAME event with both names (Linux 5.17), so moves are
@@ -700,14 +701,25 @@ hk_fanotify_backend_create (GMainContext  *context,
   HkFanotifyBackend *self;
   int fd = -1;
 
-  /* A filesystem mark queues every change on the filesystem, wanted or
-   * not, and the queue fills while the worker walks a big tree: with the
-   * privilege that filesystem marks need anyway, the queue is unbounded
-   * rather than overflowing into a rescan of the whole tree. */
-  if (!g_atomic_int_get (&bounded_queue_for_testing))
-    fd = fanotify_init (flags | FAN_UNLIMITED_QUEUE, O_RDONLY);
-  if (fd < 0)
-    fd = fanotify_init (flags, O_RDONLY);
+  /* With the entry's own handle in every event (Linux 5.17), the kernel
+   * merges only events about one object: two files made one after the
+   * other under one name stay two events, in order. Without it, the
+   * second file's rename merged into the first's, queued before the
+   * second creation, which then named an entry already gone. */
+  for (guint attempt = 0; attempt < 2 && fd < 0; attempt++)
+    {
+      unsigned int with = attempt == 0 ? flags | FAN_REPORT_FID | FAN_REPORT_TARGET_FID : flags;
+
+      /* A filesystem mark queues every change on the filesystem, wanted
+       * or not, and the queue fills while the worker walks a big tree:
+       * with the privilege that filesystem marks need anyway, the queue
+       * is unbounded rather than overflowing into a rescan of the whole
+       * tree. */
+      if (!g_atomic_int_get (&bounded_queue_for_testing))
+        fd = fanotify_init (with | FAN_UNLIMITED_QUEUE, O_RDONLY);
+      if (fd < 0)
+        fd = fanotify_init (with, O_RDONLY);
+    }
 
   if (fd < 0)
     {
