@@ -41,18 +41,29 @@ typedef struct
   guint32 mark : 1;        /* scratch for a rescan: seen on disk */
 } HkEntry;
 
+/* 40 bytes, so that malloc gives it a 48-byte block: one per directory
+ * (see docs/performance.md, memory per directory). */
 struct _HkDirNode
 {
   HkDirNode *parent;       /* NULL for the root and for detached nodes */
   HkEntries *entries;      /* NULL while it has none */
   gpointer   watch;        /* the owner's watch of it, NULL when unwatched */
   guint64    ino;
-  dev_t      dev;          /* with ino: loop detection for symlinks */
-  guint32    index;        /* of its entry in the parent's table */
+  guint32    dev;          /* hk_node_dev(): with ino, loop detection for symlinks */
+  guint32    index : 29;   /* of its entry in the parent's table */
   guint32    followed : 1; /* a symbolic link followed to a directory */
   guint32    fallback : 1; /* polled for lack of kernel watches */
   guint32    queued : 1;   /* waiting in the start walk's list */
 };
+
+/* A device number as a node keeps it. Linux's fit in 32 bits (12 bits of
+ * major and 20 of minor, as the kernel has them); elsewhere they are
+ * folded, which only weakens a comparison. */
+static inline guint32
+hk_node_dev (dev_t dev)
+{
+  return (guint32) ((guint64) dev ^ ((guint64) dev >> 32));
+}
 
 /* The set of nodes of one tree. */
 typedef void (*HkNodesDirFreed) (HkDirNode *dir,

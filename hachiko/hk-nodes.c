@@ -19,10 +19,14 @@
  * owns it is told when a directory node is freed. */
 
 G_STATIC_ASSERT (sizeof (HkEntry) == 16);
+G_STATIC_ASSERT (sizeof (HkDirNode) <= 40);
 
 /* Below this many entries a name is found by comparing them all. */
 #define INDEX_MIN_ENTRIES 16
 
+/* One allocation per directory: this header, the entries, their names,
+ * then the index's slots when there is one (see docs/performance.md,
+ * memory per directory). */
 struct _HkEntries
 {
   guint32  n;            /* entries in use */
@@ -30,10 +34,11 @@ struct _HkEntries
   guint32  names_len;    /* bytes of names in use, garbage included */
   guint32  names_alloc;
   guint32  garbage;      /* bytes of names no entry uses any more */
-  guint32  index_mask;   /* slots - 1, when there is an index */
-  guint32 *index;        /* entry number + 1 per slot, 0 for empty; or NULL */
+  guint32  index_mask;   /* slots - 1 when there is an index, else 0 */
   HkEntry  items[];      /* n_alloc of them, then names_alloc bytes of names */
 };
+
+G_STATIC_ASSERT (sizeof (HkEntries) == 24);
 
 static inline char *
 names_of (const HkEntries *t)
@@ -48,26 +53,48 @@ item_name (const HkEntries *t,
   return names_of (t) + t->items[i].name;
 }
 
+static inline gsize
+names_room (guint32 names_alloc)
+{
+  return ((gsize) names_alloc + 3) & ~(gsize) 3;
+}
+
+/* The index: entry number + 1 per slot, 0 for empty; NULL without one. */
+static inline guint32 *
+index_of (const HkEntries *t)
+{
+  if (t->index_mask == 0)
+    return NULL;
+  return (guint32 *) (names_of (t) + names_room (t->names_alloc));
+}
+
+static inline gsize
+table_size (guint32 n_alloc,
+            guint32 names_alloc,
+            guint32 slots)
+{
+  return sizeof (HkEntries) + (gsize) n_alloc * sizeof (HkEntry) +
+         (slots > 0 ? names_room (names_alloc) + (gsize) slots * sizeof (guint32) : names_alloc);
+}
+
 /* --- the index ------------------------------------------------------------ */
 
 static void
 index_insert (HkEntries *t,
               guint32    i)
 {
+  guint32 *index = index_of (t);
   guint32 slot = g_str_hash (item_name (t, i)) & t->index_mask;
 
-  while (t->index[slot] != 0)
+  while (index[slot] != 0)
     slot = (slot + 1) & t->index_mask;
-  t->index[slot] = i + 1;
+  index[slot] = i + 1;
 }
 
 static void
-index_rebuild (HkEntries *t,
-               guint32    slots)
+index_fill (HkEntries *t)
 {
-  g_free (t->index);
-  t->index = g_new0 (guint32, slots);
-  t->index_mask = slots - 1;
+  memset (index_of (t), 0, ((gsize) t->index_mask + 1) * sizeof (guint32));
   for (guint32 i = 0; i < t->n; i++)
     index_insert (t, i);
 }
@@ -77,11 +104,12 @@ static gint64
 index_find (const HkEntries *t,
             const char      *name)
 {
+  const guint32 *index = index_of (t);
   guint32 slot = g_str_hash (name) & t->index_mask;
 
-  while (t->index[slot] != 0)
+  while (index[slot] != 0)
     {
-      if (strcmp (item_name (t, t->index[slot] - 1), name) == 0)
+      if (strcmp (item_name (t, index[slot] - 1), name) == 0)
         return slot;
       slot = (slot + 1) & t->index_mask;
     }
@@ -94,6 +122,7 @@ static void
 index_delete_slot (HkEntries *t,
                    guint32    slot)
 {
+  guint32 *index = index_of (t);
   guint32 mask = t->index_mask;
   guint32 j = slot;
 
@@ -102,28 +131,31 @@ index_delete_slot (HkEntries *t,
       guint32 k;
 
       j = (j + 1) & mask;
-      if (t->index[j] == 0)
+      if (index[j] == 0)
         break;
-      k = g_str_hash (item_name (t, t->index[j] - 1)) & mask;
+      k = g_str_hash (item_name (t, index[j] - 1)) & mask;
       /* The entry at j stays unless its home k lies cyclically outside
        * (slot, j]. */
       if (slot <= j ? (slot < k && k <= j) : (slot < k || k <= j))
         continue;
-      t->index[slot] = t->index[j];
+      index[slot] = index[j];
       slot = j;
     }
-  t->index[slot] = 0;
+  index[slot] = 0;
 }
 
 /* --- tables --------------------------------------------------------------- */
 
+/* Gives @dir's table room for @n_alloc entries, @names_alloc bytes of
+ * names and an index of @slots (0: none). The index is built again. */
 static void
 table_resize (HkDirNode *dir,
               guint32    n_alloc,
-              guint32    names_alloc)
+              guint32    names_alloc,
+              guint32    slots)
 {
   HkEntries *t = dir->entries;
-  gsize size = sizeof (HkEntries) + (gsize) n_alloc * sizeof (HkEntry) + names_alloc;
+  gsize size = table_size (n_alloc, names_alloc, slots);
   guint32 old_n_alloc;
 
   if (t == NULL)
@@ -132,7 +164,10 @@ table_resize (HkDirNode *dir,
       memset (t, 0, sizeof *t);
       t->n_alloc = n_alloc;
       t->names_alloc = names_alloc;
+      t->index_mask = slots > 0 ? slots - 1 : 0;
       dir->entries = t;
+      if (slots > 0)
+        index_fill (t);
       return;
     }
 
@@ -144,7 +179,16 @@ table_resize (HkDirNode *dir,
     memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
   t->n_alloc = n_alloc;
   t->names_alloc = names_alloc;
+  t->index_mask = slots > 0 ? slots - 1 : 0;
   dir->entries = t;
+  if (slots > 0)
+    index_fill (t);
+}
+
+static inline guint32
+index_slots (const HkEntries *t)
+{
+  return t->index_mask != 0 ? t->index_mask + 1 : 0;
 }
 
 /* Drops the names no entry uses. */
@@ -183,11 +227,12 @@ table_append (HkDirNode  *dir,
   HkEntry *entry;
 
   if (t == NULL)
-    table_resize (dir, 4, MAX (64, size));
+    table_resize (dir, 4, MAX (64, size), 0);
   else
     {
       guint32 n_alloc = t->n_alloc;
       gsize names_alloc = t->names_alloc;
+      guint32 slots = index_slots (t);
 
       if (t->names_len + size > names_alloc && t->garbage * 2 >= t->names_len)
         table_compact (t);
@@ -195,10 +240,16 @@ table_append (HkDirNode  *dir,
         n_alloc *= 2;
       while (t->names_len + size > names_alloc)
         names_alloc *= 2;
-      if (names_alloc > G_MAXUINT32 || n_alloc > G_MAXUINT32 / 2)
+      /* The index is at most half full; it starts with the 17th entry. */
+      if (slots > 0 && (t->n + 1) * 2 > slots)
+        slots *= 2;
+      else if (slots == 0 && t->n + 1 > INDEX_MIN_ENTRIES)
+        slots = 4 * INDEX_MIN_ENTRIES;
+      /* A node keeps its place in its parent's table in 29 bits. */
+      if (names_alloc > G_MAXUINT32 || n_alloc > (1u << 29))
         g_error ("hachiko: a directory has more entries than a snapshot can hold");
-      if (n_alloc != t->n_alloc || names_alloc != t->names_alloc)
-        table_resize (dir, n_alloc, names_alloc);
+      if (n_alloc != t->n_alloc || names_alloc != t->names_alloc || slots != index_slots (t))
+        table_resize (dir, n_alloc, names_alloc, slots);
     }
 
   t = dir->entries;
@@ -209,13 +260,8 @@ table_append (HkDirNode  *dir,
   entry->kind = kind;
   t->names_len += size;
   t->n++;
-
-  if (t->index != NULL && t->n * 2 > t->index_mask + 1)
-    index_rebuild (t, (t->index_mask + 1) * 2);
-  else if (t->index != NULL)
+  if (t->index_mask != 0)
     index_insert (t, t->n - 1);
-  else if (t->n > INDEX_MIN_ENTRIES)
-    index_rebuild (t, 4 * INDEX_MIN_ENTRIES);
 
   return entry;
 }
@@ -228,11 +274,11 @@ table_remove (HkDirNode *dir,
   HkEntries *t = dir->entries;
   guint32 last = t->n - 1;
 
-  if (t->index != NULL)
+  if (t->index_mask != 0)
     {
       index_delete_slot (t, (guint32) index_find (t, item_name (t, i)));
       if (i != last)
-        t->index[index_find (t, item_name (t, last))] = i + 1;
+        index_of (t)[index_find (t, item_name (t, last))] = i + 1;
     }
 
   t->garbage += strlen (item_name (t, i)) + 1;
@@ -246,7 +292,6 @@ table_remove (HkDirNode *dir,
 
   if (t->n == 0)
     {
-      g_free (t->index);
       g_free (t);
       dir->entries = NULL;
     }
@@ -272,10 +317,10 @@ HkDirNode *
 hk_dir_new_root (guint64 ino,
                  dev_t   dev)
 {
-  HkDirNode *dir = g_slice_new0 (HkDirNode);
+  HkDirNode *dir = g_new0 (HkDirNode, 1);
 
   dir->ino = ino;
-  dir->dev = dev;
+  dir->dev = hk_node_dev (dev);
   return dir;
 }
 
@@ -294,10 +339,8 @@ hk_dir_free (HkNodes   *nodes,
       hk_dir_collect_subdirs (top, stack);
       if (nodes->dir_freed != NULL)
         nodes->dir_freed (top, nodes->user_data);
-      if (t != NULL)
-        g_free (t->index);
       g_free (t);
-      g_slice_free (HkDirNode, top);
+      g_free (top);
     }
 }
 
@@ -350,11 +393,11 @@ hk_dir_lookup (HkDirNode  *dir,
   if (t == NULL)
     return NULL;
 
-  if (t->index != NULL)
+  if (t->index_mask != 0)
     {
       gint64 slot = index_find (t, name);
 
-      return slot >= 0 ? &t->items[t->index[slot] - 1] : NULL;
+      return slot >= 0 ? &t->items[index_of (t)[slot] - 1] : NULL;
     }
 
   for (guint32 i = 0; i < t->n; i++)
@@ -377,7 +420,7 @@ hk_dir_add (HkDirNode  *dir,
 
   if (kind == HK_NODE_DIR)
     {
-      HkDirNode *child = g_slice_new0 (HkDirNode);
+      HkDirNode *child = g_new0 (HkDirNode, 1);
 
       child->parent = dir;
       child->index = dir->entries->n - 1;
@@ -458,7 +501,7 @@ hk_dir_trim (HkDirNode *dir)
     return;
   table_compact (t);
   if (t->n_alloc > t->n || t->names_alloc > t->names_len)
-    table_resize (dir, t->n, t->names_len);
+    table_resize (dir, t->n, t->names_len, index_slots (t));
 }
 
 /* Absolute path of @dir; *relative points inside it, at the path

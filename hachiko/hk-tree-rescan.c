@@ -441,7 +441,7 @@ followed_link_unchanged (HkTree    *tree,
   return fstatat (dir_fd, hk_dir_name (dir), &target, 0) == 0 &&
          S_ISDIR (target.st_mode) &&
          target.st_ino == dir->ino &&
-         target.st_dev == dir->dev;
+         hk_node_dev (target.st_dev) == dir->dev;
 }
 
 static DIR *

@@ -428,7 +428,7 @@ resolve_symlink (HkTree      *tree,
     return HK_NODE_SYMLINK;
 
   for (HkDirNode *it = parent; it != NULL; it = it->parent)
-    if (it->ino == target->st_ino && it->dev == target->st_dev)
+    if (it->ino == target->st_ino && it->dev == hk_node_dev (target->st_dev))
       {
         report_link_loop (tree, parent, name);
         return HK_NODE_SYMLINK;
@@ -459,7 +459,7 @@ hk_tree_add_entry (HkTree     *tree,
     {
       entry = hk_dir_add (dir, name, HK_NODE_DIR, target.st_ino);
       entry->u.dir->followed = TRUE;
-      entry->u.dir->dev = target.st_dev;
+      entry->u.dir->dev = hk_node_dev (target.st_dev);
       return entry;
     }
 
@@ -987,7 +987,7 @@ check_root (HkTree *tree,
 
   if (stat (tree->options.root_path, &st) == 0)
     {
-      if (st.st_ino == tree->root->ino && st.st_dev == tree->root->dev)
+      if (st.st_ino == tree->root->ino && hk_node_dev (st.st_dev) == tree->root->dev)
         return TRUE;
       tree_on_root_gone (tree, G_IO_ERROR_NOT_FOUND,
                             "was replaced: the path now leads to another directory", now);

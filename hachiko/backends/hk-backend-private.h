@@ -75,8 +75,8 @@ struct _HkBackend
 {
   const HkBackendClass *klass;
   HkWatchHub           *hub;
-  GHashTable           *keys;      /* key -> GPtrArray of HkWatch */
-  GHashTable           *clients;   /* HkWatchClient.data -> number of watches */
+  GHashTable           *keys;      /* the heads of the watch lists (HkWatch), by key */
+  GHashTable           *clients;   /* HkWatchClient.data -> its ClientEntry */
   guint                 releases;  /* kernel handles given back */
 };
 

@@ -28,17 +28,30 @@ struct _HkWatchHub
   gint          event_pid;  /* of the report being made, -1: unknown */
 };
 
-/* One client's watch of one directory. The watches of a key form a list
- * headed in backend->keys: one small record per watched directory, with
- * no per-key container (see docs/performance.md, memory per directory). */
-struct _HkWatch
+/* A client of one backend: its watches point here rather than each
+ * holding the backend and the client (memory per directory). Listed in
+ * backend->clients while it has watches; freed when it is not listed and
+ * no watch record points at it any more. */
+typedef struct
 {
   HkBackend     *backend;
-  gpointer       key;
   HkWatchClient  client;
+  guint          n_watches;  /* not removed */
+  guint          n_records;  /* HkWatch records alive, removed or not */
+  gboolean       listed;
+} ClientEntry;
+
+/* One client's watch of one directory. The watches of a key form a list
+ * whose head is the member of backend->keys (a set: the head holds the
+ * key): one small record per watched directory, with no per-key container
+ * (see docs/performance.md, memory per directory). */
+struct _HkWatch
+{
+  ClientEntry   *owner;
+  gpointer       key;
   gpointer       dir;
   HkWatch       *next;       /* the next watch of the same key */
-  guint          ref_count;  /* worker thread only */
+  guint          ref_count : 31;  /* worker thread only */
   guint          removed : 1;
 };
 
@@ -51,12 +64,6 @@ typedef struct
   HkWatch **items;
   guint     len;
 } WatchList;
-
-typedef struct
-{
-  HkWatchClient client;
-  guint         n_watches;
-} ClientEntry;
 
 static guint handle_limit_for_testing;
 
@@ -106,6 +113,44 @@ hk_watch_hub_free (HkWatchHub *hub)
   g_free (hub);
 }
 
+/* backend->keys: the heads of the watch lists, found by their key. */
+static guint
+head_hash (gconstpointer head)
+{
+  return g_direct_hash (((const HkWatch *) head)->key);
+}
+
+static gboolean
+head_equal (gconstpointer a,
+            gconstpointer b)
+{
+  return ((const HkWatch *) a)->key == ((const HkWatch *) b)->key;
+}
+
+static HkWatch *
+keys_lookup (HkBackend *backend,
+             gpointer   key)
+{
+  HkWatch probe = { .key = key };
+
+  return g_hash_table_lookup (backend->keys, &probe);
+}
+
+/* Makes @head the head of its key's list (NULL @head: the key has none,
+ * @key says which). */
+static void
+keys_set_head (HkBackend *backend,
+               gpointer   key,
+               HkWatch   *head)
+{
+  HkWatch probe = { .key = key };
+
+  if (head != NULL)
+    g_hash_table_add (backend->keys, head);  /* replaces the old head */
+  else
+    g_hash_table_remove (backend->keys, &probe);
+}
+
 static HkBackend *
 get_backend (HkWatchHub     *hub,
              HkBackendKind   kind,
@@ -134,8 +179,8 @@ get_backend (HkWatchHub     *hub,
 
   backend->klass = backend_classes[i];
   backend->hub = hub;
-  backend->keys = g_hash_table_new (NULL, NULL);
-  backend->clients = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  backend->keys = g_hash_table_new (head_hash, head_equal);
+  backend->clients = g_hash_table_new (NULL, NULL);
   hub->backends[i] = backend;
 
   return backend;
@@ -152,11 +197,16 @@ hk_watch_hub_supports (HkWatchHub     *hub,
 static void
 watch_unref (HkWatch *watch)
 {
-  if (--watch->ref_count == 0)
-    g_free (watch);
+  ClientEntry *owner = watch->owner;
+
+  if (--watch->ref_count > 0)
+    return;
+  g_free (watch);
+  if (--owner->n_records == 0 && !owner->listed)
+    g_free (owner);
 }
 
-static void
+static ClientEntry *
 client_add (HkBackend           *backend,
             const HkWatchClient *client)
 {
@@ -165,20 +215,27 @@ client_add (HkBackend           *backend,
   if (entry == NULL)
     {
       entry = g_new0 (ClientEntry, 1);
+      entry->backend = backend;
       entry->client = *client;
+      entry->listed = TRUE;
       g_hash_table_insert (backend->clients, client->data, entry);
     }
   entry->n_watches++;
+  entry->n_records++;
+  return entry;
 }
 
+/* @watch no longer counts for its client (its record may live on). */
 static void
-client_remove (HkBackend *backend,
-               gpointer   client_data)
+client_remove (HkWatch *watch)
 {
-  ClientEntry *entry = g_hash_table_lookup (backend->clients, client_data);
+  ClientEntry *entry = watch->owner;
 
-  if (entry != NULL && --entry->n_watches == 0)
-    g_hash_table_remove (backend->clients, client_data);
+  if (--entry->n_watches > 0)
+    return;
+  g_hash_table_remove (entry->backend->clients, entry->client.data);
+  entry->listed = FALSE;
+  /* Freed with the last record: the caller still holds @watch's. */
 }
 
 HkWatch *
@@ -214,14 +271,12 @@ hk_watch_hub_add (HkWatchHub           *hub,
     return NULL;
 
   watch = g_new0 (HkWatch, 1);
-  watch->backend = backend;
+  watch->owner = client_add (backend, client);
   watch->key = key;
-  watch->client = *client;
   watch->dir = dir;
   watch->ref_count = 1;
-  watch->next = g_hash_table_lookup (backend->keys, key);
-  g_hash_table_insert (backend->keys, key, watch);
-  client_add (backend, client);
+  watch->next = keys_lookup (backend, key);
+  keys_set_head (backend, key, watch);
 
   return watch;
 }
@@ -235,18 +290,16 @@ hk_watch_remove (HkWatch *watch)
   if (watch == NULL || watch->removed)
     return;
 
-  backend = watch->backend;
-  head = g_hash_table_lookup (backend->keys, watch->key);
+  backend = watch->owner->backend;
+  head = keys_lookup (backend, watch->key);
   watch->removed = TRUE;
-  client_remove (backend, watch->client.data);
+  client_remove (watch);
 
   if (head == watch)
     {
-      if (watch->next != NULL)
-        g_hash_table_insert (backend->keys, watch->key, watch->next);
-      else
+      keys_set_head (backend, watch->key, watch->next);
+      if (watch->next == NULL)
         {
-          g_hash_table_remove (backend->keys, watch->key);
           backend->klass->remove_watch (backend, watch->key);
           backend->releases++;
         }
@@ -268,14 +321,14 @@ hk_watch_remove (HkWatch *watch)
 HkBackendKind
 hk_watch_get_kind (HkWatch *watch)
 {
-  return watch->backend->klass->kind;
+  return watch->owner->backend->klass->kind;
 }
 
 void
 hk_watch_set_interval (HkWatch *watch,
                        guint    interval_ms)
 {
-  HkBackend *backend = watch->backend;
+  HkBackend *backend = watch->owner->backend;
 
   if (backend->klass->set_interval != NULL && !watch->removed)
     backend->klass->set_interval (backend, watch->key, interval_ms);
@@ -317,7 +370,7 @@ hk_watch_hub_end_walk (HkWatchHub    *hub,
 gboolean
 hk_watch_covers_subtree (HkWatch *watch)
 {
-  HkBackend *backend = watch->backend;
+  HkBackend *backend = watch->owner->backend;
 
   return !watch->removed && backend->klass->covers_subtree != NULL &&
          backend->klass->covers_subtree (backend, watch->key);
@@ -333,7 +386,7 @@ hk_watch_hub_release_held (HkWatchHub *hub,
 
   if (watches->len == 0)
     return;
-  backend = ((HkWatch *) g_ptr_array_index (watches, 0))->backend;
+  backend = ((HkWatch *) g_ptr_array_index (watches, 0))->owner->backend;
   if (backend->klass->release_held == NULL)
     return;
 
@@ -342,7 +395,7 @@ hk_watch_hub_release_held (HkWatchHub *hub,
     {
       HkWatch *watch = g_ptr_array_index (watches, i);
 
-      g_assert (watch->backend == backend);
+      g_assert (watch->owner->backend == backend);
       if (!watch->removed)
         keys[n++] = watch->key;
     }
@@ -378,7 +431,7 @@ watch_list_collect (WatchList *list,
                     HkBackend *self,
                     gpointer   key)
 {
-  HkWatch *head = g_hash_table_lookup (self->keys, key);
+  HkWatch *head = keys_lookup (self, key);
   guint n = 0;
 
   for (HkWatch *it = head; it != NULL; it = it->next)
@@ -433,7 +486,7 @@ gboolean
 hk_backend_has_key (HkBackend *self,
                     gpointer   key)
 {
-  return g_hash_table_contains (self->keys, key);
+  return keys_lookup (self, key) != NULL;
 }
 
 void
@@ -452,7 +505,7 @@ hk_backend_report_change (HkBackend  *self,
       HkWatch *watch = watches.items[i];
 
       if (!watch->removed)
-        watch->client.funcs->changed (watch->client.data, watch->dir, name,
+        watch->owner->client.funcs->changed (watch->owner->client.data, watch->dir, name,
                                       change, is_directory, now);
     }
 }
@@ -489,7 +542,7 @@ hk_backend_report_move (HkBackend  *self,
         {
           HkWatch *candidate = to.items[j];
 
-          if (!paired[j] && candidate->client.data == source->client.data)
+          if (!paired[j] && candidate->owner->client.data == source->owner->client.data)
             {
               paired[j] = TRUE;
               dest = candidate;
@@ -500,10 +553,10 @@ hk_backend_report_move (HkBackend  *self,
       if (source->removed)
         continue;
       if (dest != NULL && !dest->removed)
-        source->client.funcs->moved (source->client.data, source->dir, from_name,
+        source->owner->client.funcs->moved (source->owner->client.data, source->dir, from_name,
                                      dest->dir, to_name, is_directory, now);
       else
-        source->client.funcs->changed (source->client.data, source->dir, from_name,
+        source->owner->client.funcs->changed (source->owner->client.data, source->dir, from_name,
                                        HK_CHANGE_MOVED_OUT, is_directory, now);
     }
 
@@ -512,7 +565,7 @@ hk_backend_report_move (HkBackend  *self,
       HkWatch *dest = to.items[j];
 
       if (!paired[j] && !dest->removed)
-        dest->client.funcs->changed (dest->client.data, dest->dir, to_name,
+        dest->owner->client.funcs->changed (dest->owner->client.data, dest->dir, to_name,
                                      HK_CHANGE_MOVED_IN, is_directory, now);
     }
 }
@@ -533,7 +586,7 @@ hk_backend_report_rescan (HkBackend    *self,
       HkWatch *watch = watches.items[i];
 
       if (!watch->removed)
-        watch->client.funcs->rescan (watch->client.data, watch->dir, kind,
+        watch->owner->client.funcs->rescan (watch->owner->client.data, watch->dir, kind,
                                      since_ns, until_ns, now);
     }
 }
@@ -595,7 +648,7 @@ hk_backend_report_dropped (HkBackend *self,
   watch_list_collect (&watches, self, key);
   if (watches.len == 0)
     return;
-  g_hash_table_remove (self->keys, key);
+  keys_set_head (self, key, NULL);
 
   self->releases++;
   for (guint i = 0; i < watches.len; i++)
@@ -604,14 +657,14 @@ hk_backend_report_dropped (HkBackend *self,
 
       watch->removed = TRUE;
       watch->next = NULL;
-      client_remove (self, watch->client.data);
+      client_remove (watch);
     }
 
   for (guint i = 0; i < watches.len; i++)
     {
       HkWatch *watch = watches.items[i];
 
-      watch->client.funcs->watch_lost (watch->client.data, watch->dir, now);
+      watch->owner->client.funcs->watch_lost (watch->owner->client.data, watch->dir, now);
       /* The hub's reference; watch_list_clear drops ours. */
       watch_unref (watch);
     }
@@ -652,7 +705,7 @@ hk_backend_dup_path (HkBackend *self,
 
       if (watch->removed)
         continue;
-      path = watch->client.funcs->dup_path (watch->client.data, watch->dir);
+      path = watch->owner->client.funcs->dup_path (watch->owner->client.data, watch->dir);
       if (path != NULL)
         return path;
     }
