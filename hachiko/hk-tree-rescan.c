@@ -395,8 +395,15 @@ hk_tree_pairing_finish (Scan *scan)
   return moved_dirs;
 }
 
-/* What a changed ctime means. A polling round knows its window exactly, so
- * it can tell a write (mtime in the window) from a metadata change. */
+/* How far ahead of the coarse clock that cuts polling windows a file's
+ * time can be: fine-grained timestamps (Linux 6.13 and later) run up to a
+ * tick (10 ms at HZ=100) ahead of it. */
+#define FINE_AHEAD_NS (20 * G_GINT64_CONSTANT (1000000))
+
+/* What a changed ctime means. A polling round knows its window, so it can
+ * tell a write (mtime in the window) from a metadata change. A write seen
+ * now with an mtime just past the window's end happened before the round
+ * looked: the clocks differ, it is still a write of this round. */
 HkEventType
 hk_tree_lost_change (Scan              *scan,
                      const struct stat *st,
@@ -404,7 +411,7 @@ hk_tree_lost_change (Scan              *scan,
 {
   gint64 mtime_ns = (gint64) st->st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_mtim.tv_nsec;
 
-  if (scan->until_ns == 0 || (mtime_ns >= since_ns && mtime_ns < scan->until_ns))
+  if (scan->until_ns == 0 || (mtime_ns >= since_ns && mtime_ns < scan->until_ns + FINE_AHEAD_NS))
     return HK_EVENT_MODIFIED;
   return HK_EVENT_ATTRIBUTE_CHANGED;
 }

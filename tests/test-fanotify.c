@@ -1286,7 +1286,7 @@ assert_events_replay_to_disk (Fixture      *f,
   g_autoptr(HkReplayTree) disk = NULL;
   g_autoptr(GPtrArray) difference = NULL;
   g_autoptr(GError) error = NULL;
-  GPtrArray *anomalies;
+  g_autoptr(GPtrArray) anomalies = NULL;
 
   for (guint i = 0; i < f->recorder->events->len; i++)
     {
