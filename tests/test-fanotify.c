@@ -541,7 +541,7 @@ mount_child (Fixture *f)
   mount_point = path_of (f, "mnt");
   hk_fanotify_backend_set_mode_for_testing (f->mode);
   if (unshare (CLONE_NEWNS) != 0 ||
-      mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+      mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
       mount ("hachiko-test", mount_point, "tmpfs", 0, "size=1m") != 0)
     g_error ("cannot mount a tmpfs in a private namespace: %s", g_strerror (errno));
   mkdir_rel (f, "mnt/sub");

@@ -92,7 +92,7 @@ bind_mount (Fixture    *f,
 {
   g_autofree char *from = g_build_filename (f->base, source, NULL);
 
-  return mount_or_skip (f, "bind-mount", from, relative, NULL, MS_BIND, NULL);
+  return mount_or_skip (f, "bind-mount", from, relative, "none", MS_BIND, NULL);
 }
 
 static gboolean
@@ -240,7 +240,7 @@ main (int   argc,
    * mounts go with the process even if it aborts, and other processes'
    * mounts do not reach it. */
   if (unshare (CLONE_NEWNS) == 0)
-    mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+    mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL);  /* types ignored; valgrind wants strings */
 
   g_test_init (&argc, &argv, NULL);
 
