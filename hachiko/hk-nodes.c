@@ -156,27 +156,24 @@ table_resize (HkDirNode *dir,
 {
   HkEntries *t = dir->entries;
   gsize size = table_size (n_alloc, names_alloc, slots);
-  guint32 old_n_alloc;
 
   if (t == NULL)
     {
       t = g_malloc (size);
       memset (t, 0, sizeof *t);
-      t->n_alloc = n_alloc;
-      t->names_alloc = names_alloc;
-      t->index_mask = slots > 0 ? slots - 1 : 0;
-      dir->entries = t;
-      if (slots > 0)
-        index_fill (t);
-      return;
     }
+  else
+    {
+      /* The names follow the entries: they move when the entries' room
+       * changes, before a shrink and after a growth. */
+      guint32 old_n_alloc = t->n_alloc;
 
-  old_n_alloc = t->n_alloc;
-  if (n_alloc < old_n_alloc)
-    memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
-  t = g_realloc (t, size);
-  if (n_alloc > old_n_alloc)
-    memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
+      if (n_alloc < old_n_alloc)
+        memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
+      t = g_realloc (t, size);
+      if (n_alloc > old_n_alloc)
+        memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
+    }
   t->n_alloc = n_alloc;
   t->names_alloc = names_alloc;
   t->index_mask = slots > 0 ? slots - 1 : 0;

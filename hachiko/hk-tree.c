@@ -1466,7 +1466,8 @@ client_rescan (gpointer      client,
       tree->round = hk_tree_pairing_new ();
       tree->round_since_ns = since_ns;
     }
-  tree->round_since_ns = MIN (tree->round_since_ns, since_ns);
+  else
+    tree->round_since_ns = MIN (tree->round_since_ns, since_ns);
   scan.pairing = tree->round;
   if (kind == HK_RESCAN_ENTRIES || !check_contents (tree, dir, &scan, since_ns))
     hk_tree_rescan_dir (tree, dir, &scan, since_ns);

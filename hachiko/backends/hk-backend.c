@@ -503,10 +503,10 @@ hk_backend_report_change (HkBackend  *self,
   for (guint i = 0; i < watches.len; i++)
     {
       HkWatch *watch = watches.items[i];
+      const HkWatchClient *client = &watch->owner->client;
 
       if (!watch->removed)
-        watch->owner->client.funcs->changed (watch->owner->client.data, watch->dir, name,
-                                      change, is_directory, now);
+        client->funcs->changed (client->data, watch->dir, name, change, is_directory, now);
     }
 }
 
@@ -536,13 +536,14 @@ hk_backend_report_move (HkBackend  *self,
   for (guint i = 0; i < from.len; i++)
     {
       HkWatch *source = from.items[i];
+      const HkWatchClient *client = &source->owner->client;
       HkWatch *dest = NULL;
 
       for (guint j = 0; j < to.len; j++)
         {
           HkWatch *candidate = to.items[j];
 
-          if (!paired[j] && candidate->owner->client.data == source->owner->client.data)
+          if (!paired[j] && candidate->owner->client.data == client->data)
             {
               paired[j] = TRUE;
               dest = candidate;
@@ -553,20 +554,21 @@ hk_backend_report_move (HkBackend  *self,
       if (source->removed)
         continue;
       if (dest != NULL && !dest->removed)
-        source->owner->client.funcs->moved (source->owner->client.data, source->dir, from_name,
-                                     dest->dir, to_name, is_directory, now);
+        client->funcs->moved (client->data, source->dir, from_name,
+                              dest->dir, to_name, is_directory, now);
       else
-        source->owner->client.funcs->changed (source->owner->client.data, source->dir, from_name,
-                                       HK_CHANGE_MOVED_OUT, is_directory, now);
+        client->funcs->changed (client->data, source->dir, from_name,
+                                HK_CHANGE_MOVED_OUT, is_directory, now);
     }
 
   for (guint j = 0; j < to.len; j++)
     {
       HkWatch *dest = to.items[j];
+      const HkWatchClient *client = &dest->owner->client;
 
       if (!paired[j] && !dest->removed)
-        dest->owner->client.funcs->changed (dest->owner->client.data, dest->dir, to_name,
-                                     HK_CHANGE_MOVED_IN, is_directory, now);
+        client->funcs->changed (client->data, dest->dir, to_name,
+                                HK_CHANGE_MOVED_IN, is_directory, now);
     }
 }
 
@@ -584,10 +586,10 @@ hk_backend_report_rescan (HkBackend    *self,
   for (guint i = 0; i < watches.len; i++)
     {
       HkWatch *watch = watches.items[i];
+      const HkWatchClient *client = &watch->owner->client;
 
       if (!watch->removed)
-        watch->owner->client.funcs->rescan (watch->owner->client.data, watch->dir, kind,
-                                     since_ns, until_ns, now);
+        client->funcs->rescan (client->data, watch->dir, kind, since_ns, until_ns, now);
     }
 }
 
@@ -663,8 +665,9 @@ hk_backend_report_dropped (HkBackend *self,
   for (guint i = 0; i < watches.len; i++)
     {
       HkWatch *watch = watches.items[i];
+      const HkWatchClient *client = &watch->owner->client;
 
-      watch->owner->client.funcs->watch_lost (watch->owner->client.data, watch->dir, now);
+      client->funcs->watch_lost (client->data, watch->dir, now);
       /* The hub's reference; watch_list_clear drops ours. */
       watch_unref (watch);
     }
@@ -701,11 +704,12 @@ hk_backend_dup_path (HkBackend *self,
   for (guint i = 0; i < watches.len; i++)
     {
       HkWatch *watch = watches.items[i];
+      const HkWatchClient *client = &watch->owner->client;
       char *path;
 
       if (watch->removed)
         continue;
-      path = watch->owner->client.funcs->dup_path (watch->owner->client.data, watch->dir);
+      path = client->funcs->dup_path (client->data, watch->dir);
       if (path != NULL)
         return path;
     }
