@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "hk-slab-private.h"
+
 G_BEGIN_DECLS
 
 typedef struct _HkDirNode HkDirNode;
@@ -41,8 +43,8 @@ typedef struct
   guint32 mark : 1;        /* scratch for a rescan: seen on disk */
 } HkEntry;
 
-/* 40 bytes, so that malloc gives it a 48-byte block: one per directory
- * (see docs/performance.md, memory per directory). */
+/* 40 bytes, from the tree's slab: one per directory (see
+ * docs/performance-findings.md, memory per directory). */
 struct _HkDirNode
 {
   HkDirNode *parent;       /* NULL for the root and for detached nodes */
@@ -72,6 +74,7 @@ typedef void (*HkNodesDirFreed) (HkDirNode *dir,
 typedef struct
 {
   char            *root_path;    /* what paths start with */
+  HkSlab           dirs;         /* the HkDirNode of every directory */
   HkNodesDirFreed  dir_freed;    /* told before a directory node is freed */
   gpointer         user_data;
 } HkNodes;
@@ -84,7 +87,8 @@ void        hk_nodes_set_root_path   (HkNodes           *nodes,
 void        hk_nodes_clear           (HkNodes           *nodes);
 
 /* A directory node in no table: the root. */
-HkDirNode  *hk_dir_new_root          (guint64            ino,
+HkDirNode  *hk_dir_new_root          (HkNodes           *nodes,
+                                      guint64            ino,
                                       dev_t              dev);
 /* Frees @dir, detached or the root, and everything below it, without
  * recursion (trees can be deeper than the stack). */
@@ -105,7 +109,8 @@ const char *hk_dir_entry_name        (const HkDirNode   *dir,
 const char *hk_dir_name              (const HkDirNode   *dir);
 
 /* Adds @name; a directory gets a node of its own, with its parent's dev. */
-HkEntry    *hk_dir_add               (HkDirNode         *dir,
+HkEntry    *hk_dir_add               (HkNodes           *nodes,
+                                      HkDirNode         *dir,
                                       const char        *name,
                                       HkNodeKind         kind,
                                       guint64            ino);

@@ -162,6 +162,18 @@ table_resize (HkDirNode *dir,
       t = g_malloc (size);
       memset (t, 0, sizeof *t);
     }
+  else if (n_alloc <= t->n_alloc && names_alloc <= t->names_alloc)
+    {
+      /* A shrink, after a directory was read: a copy in a block of its
+       * own size. Shrinking in place would leave a hole behind every
+       * table, too small for the next directory's table. */
+      HkEntries *copy = g_malloc (size);
+
+      memcpy (copy, t, sizeof *t + (gsize) t->n * sizeof (HkEntry));
+      memcpy (copy->items + n_alloc, names_of (t), t->names_len);
+      g_free (t);
+      t = copy;
+    }
   else
     {
       /* The names follow the entries: they move when the entries' room
@@ -311,10 +323,11 @@ entry_number (HkDirNode *dir,
 /* --- directories ---------------------------------------------------------- */
 
 HkDirNode *
-hk_dir_new_root (guint64 ino,
-                 dev_t   dev)
+hk_dir_new_root (HkNodes *nodes,
+                 guint64  ino,
+                 dev_t    dev)
 {
-  HkDirNode *dir = g_new0 (HkDirNode, 1);
+  HkDirNode *dir = hk_slab_alloc0 (&nodes->dirs);
 
   dir->ino = ino;
   dir->dev = hk_node_dev (dev);
@@ -337,7 +350,7 @@ hk_dir_free (HkNodes   *nodes,
       if (nodes->dir_freed != NULL)
         nodes->dir_freed (top, nodes->user_data);
       g_free (t);
-      g_free (top);
+      hk_slab_free (&nodes->dirs, top);
     }
 }
 
@@ -408,7 +421,8 @@ hk_dir_lookup (HkDirNode  *dir,
 }
 
 HkEntry *
-hk_dir_add (HkDirNode  *dir,
+hk_dir_add (HkNodes    *nodes,
+            HkDirNode  *dir,
             const char *name,
             HkNodeKind  kind,
             guint64     ino)
@@ -417,7 +431,7 @@ hk_dir_add (HkDirNode  *dir,
 
   if (kind == HK_NODE_DIR)
     {
-      HkDirNode *child = g_new0 (HkDirNode, 1);
+      HkDirNode *child = hk_slab_alloc0 (&nodes->dirs);
 
       child->parent = dir;
       child->index = dir->entries->n - 1;
@@ -616,6 +630,7 @@ hk_nodes_init (HkNodes         *nodes,
                gpointer         user_data)
 {
   nodes->root_path = NULL;
+  hk_slab_init (&nodes->dirs, sizeof (HkDirNode));
   nodes->dir_freed = dir_freed;
   nodes->user_data = user_data;
 }
@@ -632,4 +647,5 @@ void
 hk_nodes_clear (HkNodes *nodes)
 {
   g_clear_pointer (&nodes->root_path, g_free);
+  hk_slab_clear (&nodes->dirs);
 }

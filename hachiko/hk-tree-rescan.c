@@ -263,7 +263,7 @@ reattach (HkTree   *tree,
   if (v->dir != NULL)
     return hk_dir_attach (a->dir, a->name, g_steal_pointer (&v->dir));
 
-  entry = hk_dir_add (a->dir, a->name, v->kind, v->ino);
+  entry = hk_dir_add (&tree->nodes, a->dir, a->name, v->kind, v->ino);
   entry->stamp = a->stamp;  /* a rename changes the ctime */
   return entry;
 }

@@ -457,13 +457,13 @@ hk_tree_add_entry (HkTree     *tree,
 
   if (kind == HK_NODE_SYMLINK && resolve_symlink (tree, dir, dir_fd, name, &target) == HK_NODE_DIR)
     {
-      entry = hk_dir_add (dir, name, HK_NODE_DIR, target.st_ino);
+      entry = hk_dir_add (&tree->nodes, dir, name, HK_NODE_DIR, target.st_ino);
       entry->u.dir->followed = TRUE;
       entry->u.dir->dev = hk_node_dev (target.st_dev);
       return entry;
     }
 
-  return hk_dir_add (dir, name, kind, ino);
+  return hk_dir_add (&tree->nodes, dir, name, kind, ino);
 }
 
 #define DENTS_SIZE (32 * 1024)
@@ -875,7 +875,7 @@ hk_tree_start (HkTree        *tree,
       return FALSE;
     }
 
-  tree->root = hk_dir_new_root (st.st_ino, st.st_dev);
+  tree->root = hk_dir_new_root (&tree->nodes, st.st_ino, st.st_dev);
   remember_above_root (tree);
   tree->synced_at_ns = hk_tree_realtime_ns ();
 
@@ -1068,7 +1068,7 @@ add_created_file (HkTree     *tree,
 
   /* Gone or replaced by a directory already: the events for that follow. */
   if (lstat (path, &st) != 0 || S_ISDIR (st.st_mode))
-    return hk_dir_add (dir, name, HK_NODE_FILE, 0);
+    return hk_dir_add (&tree->nodes, dir, name, HK_NODE_FILE, 0);
 
   if (S_ISLNK (st.st_mode) && tree->options.follow_symlinks)
     {
@@ -1085,7 +1085,7 @@ add_created_file (HkTree     *tree,
         }
     }
 
-  entry = hk_dir_add (dir, name, hk_node_kind_from_mode (st.st_mode), 0);
+  entry = hk_dir_add (&tree->nodes, dir, name, hk_node_kind_from_mode (st.st_mode), 0);
   entry->stamp = hk_node_stamp_from_stat (&st);
   return entry;
 }
@@ -1128,7 +1128,7 @@ hk_tree_on_created (HkTree     *tree,
   if (!is_directory)
     entry = add_created_file (tree, dir, name);
   else
-    entry = hk_dir_add (dir, name, HK_NODE_DIR, 0);
+    entry = hk_dir_add (&tree->nodes, dir, name, HK_NODE_DIR, 0);
   child_dir = hk_entry_dir (entry);
 
   /* A directory is watched before it is reported, then read. */

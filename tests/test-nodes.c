@@ -98,7 +98,7 @@ test_tables_against_model (void)
 
   hk_nodes_init (&f.nodes, on_dir_freed, &f);
   hk_nodes_set_root_path (&f.nodes, "/r");
-  root = hk_dir_new_root (1, 1);
+  root = hk_dir_new_root (&f.nodes, 1, 1);
   f.dirs = g_ptr_array_new ();
   f.models = g_ptr_array_new_with_free_func ((GDestroyNotify) g_hash_table_unref);
 
@@ -109,7 +109,7 @@ test_tables_against_model (void)
   for (guint d = 0; d < 3; d++)
     {
       g_autofree char *name = g_strdup_printf ("sub%u", d);
-      HkEntry *entry = hk_dir_add (root, name, HK_NODE_DIR, 100 + d);
+      HkEntry *entry = hk_dir_add (&f.nodes, root, name, HK_NODE_DIR, 100 + d);
       ModelEntry *m = g_new0 (ModelEntry, 1);
 
       m->kind = HK_NODE_DIR;
@@ -138,7 +138,7 @@ test_tables_against_model (void)
           m->kind = (HkNodeKind[]) { HK_NODE_FILE, HK_NODE_SYMLINK, HK_NODE_DIR }[g_rand_int_range (rand, 0, 3)];
           m->ino = g_rand_int (rand) + 1;
           m->stamp = hk_node_stamp_from_stat (&(struct stat) { .st_size = step });
-          entry = hk_dir_add (dir, name, m->kind, m->ino);
+          entry = hk_dir_add (&f.nodes, dir, name, m->kind, m->ino);
           if (m->kind != HK_NODE_DIR)
             entry->stamp = m->stamp;
           g_hash_table_insert (model, g_strdup (name), m);
@@ -215,12 +215,12 @@ test_deep_path (void)
 
   hk_nodes_init (&nodes, NULL, NULL);
   hk_nodes_set_root_path (&nodes, "/deep");
-  root = dir = hk_dir_new_root (1, 1);
+  root = dir = hk_dir_new_root (&nodes, 1, 1);
   for (guint i = 0; i < 300; i++)
     {
       g_autofree char *name = g_strdup_printf ("d%u", i);
 
-      dir = hk_entry_dir (hk_dir_add (dir, name, HK_NODE_DIR, i + 2));
+      dir = hk_entry_dir (hk_dir_add (&nodes, dir, name, HK_NODE_DIR, i + 2));
       g_string_append_printf (expected, "/d%u", i);
     }
   path = hk_dir_path (&nodes, dir, NULL, &relative);

@@ -9,6 +9,7 @@
 
 #include "hk-backend-private.h"
 #include "hk-enums.h"
+#include "hk-slab-private.h"
 
 /* The registry: one line per backend. */
 static const HkBackendClass *backend_classes[] = {
@@ -26,6 +27,7 @@ struct _HkWatchHub
   GMainContext *context;
   HkBackend    *backends[G_N_ELEMENTS (backend_classes)];
   gint          event_pid;  /* of the report being made, -1: unknown */
+  HkSlab        watches;    /* every HkWatch record */
 };
 
 /* A client of one backend: its watches point here rather than each
@@ -89,6 +91,7 @@ hk_watch_hub_new (GMainContext *context)
 
   hub->context = g_main_context_ref (context);
   hub->event_pid = -1;
+  hk_slab_init (&hub->watches, sizeof (HkWatch));
   return hub;
 }
 
@@ -109,6 +112,7 @@ hk_watch_hub_free (HkWatchHub *hub)
       g_hash_table_unref (backend->clients);
       backend->klass->destroy (backend);
     }
+  hk_slab_clear (&hub->watches);
   g_main_context_unref (hub->context);
   g_free (hub);
 }
@@ -201,7 +205,7 @@ watch_unref (HkWatch *watch)
 
   if (--watch->ref_count > 0)
     return;
-  g_free (watch);
+  hk_slab_free (&owner->backend->hub->watches, watch);
   if (--owner->n_records == 0 && !owner->listed)
     g_free (owner);
 }
@@ -270,7 +274,7 @@ hk_watch_hub_add (HkWatchHub           *hub,
   if (!backend->klass->add_watch (backend, path, flags, &key, error))
     return NULL;
 
-  watch = g_new0 (HkWatch, 1);
+  watch = hk_slab_alloc0 (&hub->watches);
   watch->owner = client_add (backend, client);
   watch->key = key;
   watch->dir = dir;
