@@ -26,21 +26,21 @@ typedef enum
 
 /* The in-memory snapshot of a tree: a node per directory, and in each
  * directory one table of its entries with their names packed behind them
- * (16 bytes and the name per entry; see docs/performance.md). An entry is
- * an HkEntry inside its directory's table: a pointer to it, or to its name,
- * holds only until that directory's entries change (an entry added,
- * removed or renamed in or out). Directory nodes do not move. */
+ * (12 bytes and the name per entry; see docs/performance-findings.md). An
+ * entry is an HkEntry inside its directory's table: a pointer to it, or to
+ * its name, holds only until that directory's entries change (an entry
+ * added, removed or renamed in or out, or given an inode number above 32
+ * bits). Directory nodes do not move. */
 typedef struct
 {
-  union
-  {
-    guint64    ino;        /* non-directories; 0 when unknown */
-    HkDirNode *dir;        /* directories: their node (which has the ino) */
-  } u;
+  guint32 ref;             /* directories: their node's hk_slab_id();
+                            * others: the low 32 bits of the inode, whose
+                            * high bits the table keeps when any is set */
   guint32 name;            /* offset of the name in the table's names */
-  guint32 stamp : 29;      /* files: what was last reported, 0 unknown */
+  guint32 stamp : 28;      /* files: what was last reported, 0 unknown */
   guint32 kind : 2;        /* HkNodeKind */
   guint32 mark : 1;        /* scratch for a rescan: seen on disk */
+  guint32 spare : 1;
 } HkEntry;
 
 /* 40 bytes, from the tree's slab: one per directory (see
@@ -150,28 +150,21 @@ hk_entry_kind (const HkEntry *entry)
 static inline HkDirNode *
 hk_entry_dir (const HkEntry *entry)
 {
-  return entry->kind == HK_NODE_DIR ? entry->u.dir : NULL;
+  return entry->kind == HK_NODE_DIR ? hk_slab_lookup (entry->ref) : NULL;
 }
 
-static inline guint64
-hk_entry_ino (const HkEntry *entry)
-{
-  return entry->kind == HK_NODE_DIR ? entry->u.dir->ino : entry->u.ino;
-}
-
-static inline void
-hk_entry_set_ino (HkEntry *entry,
-                  guint64  ino)
-{
-  if (entry->kind == HK_NODE_DIR)
-    entry->u.dir->ino = ino;
-  else
-    entry->u.ino = ino;
-}
+/* The inode number of @entry, in @dir (0: unknown). */
+guint64     hk_entry_ino             (const HkDirNode   *dir,
+                                      const HkEntry     *entry);
+/* Sets it; the entry may move (a first inode above 32 bits in its table):
+ * returns where it is now. */
+HkEntry    *hk_entry_set_ino         (HkDirNode         *dir,
+                                      HkEntry           *entry,
+                                      guint64            ino);
 
 HkNodeKind  hk_node_kind_from_mode   (mode_t             mode);
 HkNodeKind  hk_node_kind_from_dtype  (unsigned char      d_type);
-/* What a file looked like, folded into 29 bits (never 0). */
+/* What a file looked like, folded into 28 bits (never 0). */
 guint32     hk_node_stamp_from_stat  (const struct stat *st);
 
 G_END_DECLS

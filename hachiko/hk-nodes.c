@@ -13,37 +13,46 @@
 
 /* The snapshot: every entry of a watched tree. A directory has a node
  * (which never moves: watches and the walk point at it) and one table
- * holding its entries, 16 bytes each, followed by their names; a table
+ * holding its entries, 12 bytes each, followed by their names; a table
  * with many entries gets an index (open addressing, linear probing) to
  * find a name. It knows nothing of backends, queues or threads; whoever
  * owns it is told when a directory node is freed. */
 
-G_STATIC_ASSERT (sizeof (HkEntry) == 16);
+G_STATIC_ASSERT (sizeof (HkEntry) == 12);
 G_STATIC_ASSERT (sizeof (HkDirNode) <= 40);
 
 /* Below this many entries a name is found by comparing them all. */
 #define INDEX_MIN_ENTRIES 16
 
-/* One allocation per directory: this header, the entries, their names,
- * then the index's slots when there is one (see docs/performance.md,
+/* One allocation per directory: this header, the entries, the high
+ * halves of their inode numbers once one needs them, their names, then
+ * the index's slots when there is one (see docs/performance-findings.md,
  * memory per directory). */
 struct _HkEntries
 {
-  guint32  n;            /* entries in use */
+  guint32  n;              /* entries in use */
   guint32  n_alloc;
-  guint32  names_len;    /* bytes of names in use, garbage included */
+  guint32  names_len;      /* bytes of names in use, garbage included */
   guint32  names_alloc;
-  guint32  garbage;      /* bytes of names no entry uses any more */
-  guint32  index_mask;   /* slots - 1 when there is an index, else 0 */
-  HkEntry  items[];      /* n_alloc of them, then names_alloc bytes of names */
+  guint32  garbage;        /* bytes of names no entry uses any more */
+  guint32  index_mask : 31;/* slots - 1 when there is an index, else 0 */
+  guint32  wide : 1;       /* n_alloc high halves follow the entries */
+  HkEntry  items[];        /* n_alloc of them, then names_alloc bytes of names */
 };
 
 G_STATIC_ASSERT (sizeof (HkEntries) == 24);
 
+/* The high 32 bits of each entry's inode number, NULL while all are 0. */
+static inline guint32 *
+highs_of (const HkEntries *t)
+{
+  return t->wide ? (guint32 *) (t->items + t->n_alloc) : NULL;
+}
+
 static inline char *
 names_of (const HkEntries *t)
 {
-  return (char *) (t->items + t->n_alloc);
+  return (char *) (t->items + t->n_alloc) + (t->wide ? (gsize) t->n_alloc * sizeof (guint32) : 0);
 }
 
 static inline const char *
@@ -69,11 +78,12 @@ index_of (const HkEntries *t)
 }
 
 static inline gsize
-table_size (guint32 n_alloc,
-            guint32 names_alloc,
-            guint32 slots)
+table_size (guint32  n_alloc,
+            guint32  names_alloc,
+            guint32  slots,
+            gboolean wide)
 {
-  return sizeof (HkEntries) + (gsize) n_alloc * sizeof (HkEntry) +
+  return sizeof (HkEntries) + (gsize) n_alloc * (sizeof (HkEntry) + (wide ? sizeof (guint32) : 0)) +
          (slots > 0 ? names_room (names_alloc) + (gsize) slots * sizeof (guint32) : names_alloc);
 }
 
@@ -147,48 +157,41 @@ index_delete_slot (HkEntries *t,
 /* --- tables --------------------------------------------------------------- */
 
 /* Gives @dir's table room for @n_alloc entries, @names_alloc bytes of
- * names and an index of @slots (0: none). The index is built again. */
+ * names and an index of @slots (0: none), with high halves of inode
+ * numbers when @wide. Always a new block of that size: shrinking in place
+ * would leave a hole behind each table read, too small for the next. The
+ * index is built again. */
 static void
 table_resize (HkDirNode *dir,
               guint32    n_alloc,
               guint32    names_alloc,
-              guint32    slots)
+              guint32    slots,
+              gboolean   wide)
 {
-  HkEntries *t = dir->entries;
-  gsize size = table_size (n_alloc, names_alloc, slots);
+  HkEntries *old = dir->entries;
+  HkEntries *t = g_malloc (table_size (n_alloc, names_alloc, slots, wide));
 
-  if (t == NULL)
+  if (old != NULL)
     {
-      t = g_malloc (size);
-      memset (t, 0, sizeof *t);
-    }
-  else if (n_alloc <= t->n_alloc && names_alloc <= t->names_alloc)
-    {
-      /* A shrink, after a directory was read: a copy in a block of its
-       * own size. Shrinking in place would leave a hole behind every
-       * table, too small for the next directory's table. */
-      HkEntries *copy = g_malloc (size);
-
-      memcpy (copy, t, sizeof *t + (gsize) t->n * sizeof (HkEntry));
-      memcpy (copy->items + n_alloc, names_of (t), t->names_len);
-      g_free (t);
-      t = copy;
+      *t = *old;
+      memcpy (t->items, old->items, (gsize) old->n * sizeof (HkEntry));
     }
   else
-    {
-      /* The names follow the entries: they move when the entries' room
-       * changes, before a shrink and after a growth. */
-      guint32 old_n_alloc = t->n_alloc;
-
-      if (n_alloc < old_n_alloc)
-        memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
-      t = g_realloc (t, size);
-      if (n_alloc > old_n_alloc)
-        memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
-    }
+    memset (t, 0, sizeof *t);
   t->n_alloc = n_alloc;
   t->names_alloc = names_alloc;
   t->index_mask = slots > 0 ? slots - 1 : 0;
+  t->wide = wide;
+
+  if (old != NULL)
+    {
+      if (old->wide)
+        memcpy (highs_of (t), highs_of (old), (gsize) old->n * sizeof (guint32));
+      else if (wide)
+        memset (highs_of (t), 0, (gsize) old->n * sizeof (guint32));
+      memcpy (names_of (t), names_of (old), old->names_len);
+      g_free (old);
+    }
   dir->entries = t;
   if (slots > 0)
     index_fill (t);
@@ -236,7 +239,7 @@ table_append (HkDirNode  *dir,
   HkEntry *entry;
 
   if (t == NULL)
-    table_resize (dir, 4, MAX (64, size), 0);
+    table_resize (dir, 4, MAX (64, size), 0, FALSE);
   else
     {
       guint32 n_alloc = t->n_alloc;
@@ -258,7 +261,7 @@ table_append (HkDirNode  *dir,
       if (names_alloc > G_MAXUINT32 || n_alloc > (1u << 29))
         g_error ("hachiko: a directory has more entries than a snapshot can hold");
       if (n_alloc != t->n_alloc || names_alloc != t->names_alloc || slots != index_slots (t))
-        table_resize (dir, n_alloc, names_alloc, slots);
+        table_resize (dir, n_alloc, names_alloc, slots, t->wide);
     }
 
   t = dir->entries;
@@ -267,6 +270,8 @@ table_append (HkDirNode  *dir,
   memset (entry, 0, sizeof *entry);
   entry->name = t->names_len;
   entry->kind = kind;
+  if (t->wide)
+    highs_of (t)[t->n] = 0;
   t->names_len += size;
   t->n++;
   if (t->index_mask != 0)
@@ -294,8 +299,10 @@ table_remove (HkDirNode *dir,
   if (i != last)
     {
       t->items[i] = t->items[last];
+      if (t->wide)
+        highs_of (t)[i] = highs_of (t)[last];
       if (t->items[i].kind == HK_NODE_DIR)
-        t->items[i].u.dir->index = i;
+        hk_entry_dir (&t->items[i])->index = i;
     }
   t->n--;
 
@@ -362,7 +369,7 @@ hk_dir_collect_subdirs (HkDirNode *dir,
 
   for (guint32 i = 0; t != NULL && i < t->n; i++)
     if (t->items[i].kind == HK_NODE_DIR)
-      g_ptr_array_add (out, t->items[i].u.dir);
+      g_ptr_array_add (out, hk_entry_dir (&t->items[i]));
 }
 
 guint
@@ -420,6 +427,45 @@ hk_dir_lookup (HkDirNode  *dir,
   return NULL;
 }
 
+guint64
+hk_entry_ino (const HkDirNode *dir,
+              const HkEntry   *entry)
+{
+  const HkEntries *t = dir->entries;
+
+  if (entry->kind == HK_NODE_DIR)
+    return hk_entry_dir (entry)->ino;
+  if (!t->wide)
+    return entry->ref;
+  return (guint64) highs_of (t)[entry - t->items] << 32 | entry->ref;
+}
+
+HkEntry *
+hk_entry_set_ino (HkDirNode *dir,
+                  HkEntry   *entry,
+                  guint64    ino)
+{
+  HkEntries *t = dir->entries;
+  guint32 i = entry_number (dir, entry);
+
+  if (entry->kind == HK_NODE_DIR)
+    {
+      hk_entry_dir (entry)->ino = ino;
+      return entry;
+    }
+
+  if ((ino >> 32) != 0 && !t->wide)
+    {
+      table_resize (dir, t->n_alloc, t->names_alloc, index_slots (t), TRUE);
+      t = dir->entries;
+      entry = &t->items[i];
+    }
+  entry->ref = (guint32) ino;
+  if (t->wide)
+    highs_of (t)[i] = (guint32) (ino >> 32);
+  return entry;
+}
+
 HkEntry *
 hk_dir_add (HkNodes    *nodes,
             HkDirNode  *dir,
@@ -437,12 +483,11 @@ hk_dir_add (HkNodes    *nodes,
       child->index = dir->entries->n - 1;
       child->ino = ino;
       child->dev = dir->dev;
-      entry->u.dir = child;
+      entry->ref = hk_slab_id (child);
+      return entry;
     }
-  else
-    entry->u.ino = ino;
 
-  return entry;
+  return hk_entry_set_ino (dir, entry, ino);
 }
 
 HkDirNode *
@@ -478,7 +523,7 @@ hk_dir_attach (HkDirNode  *dir,
 {
   HkEntry *entry = table_append (dir, name, HK_NODE_DIR);
 
-  entry->u.dir = child;
+  entry->ref = hk_slab_id (child);
   child->parent = dir;
   child->index = dir->entries->n - 1;
   return entry;
@@ -491,6 +536,7 @@ hk_dir_rename (HkDirNode  *from_dir,
                const char *to_name)
 {
   HkEntry old = *entry;
+  guint64 ino = hk_entry_ino (from_dir, entry);
   HkDirNode *child = hk_dir_detach (from_dir, entry);
   HkEntry *moved;
 
@@ -498,9 +544,8 @@ hk_dir_rename (HkDirNode  *from_dir,
     return hk_dir_attach (to_dir, to_name, child);
 
   moved = table_append (to_dir, to_name, old.kind);
-  moved->u = old.u;
   moved->stamp = old.stamp;
-  return moved;
+  return hk_entry_set_ino (to_dir, moved, ino);
 }
 
 void
@@ -512,7 +557,7 @@ hk_dir_trim (HkDirNode *dir)
     return;
   table_compact (t);
   if (t->n_alloc > t->n || t->names_alloc > t->names_len)
-    table_resize (dir, t->n, t->names_len, index_slots (t));
+    table_resize (dir, t->n, t->names_len, index_slots (t), t->wide);
 }
 
 /* Absolute path of @dir; *relative points inside it, at the path
@@ -604,7 +649,7 @@ hk_node_kind_from_dtype (unsigned char d_type)
 }
 
 /* What a file looked like when it was last reported or read, folded into
- * 29 bits (0: unknown). A rescan reports `modified` for a file only when it
+ * 28 bits (0: unknown). A rescan reports `modified` for a file only when it
  * no longer matches: the user was told about that state already. */
 guint32
 hk_node_stamp_from_stat (const struct stat *st)
@@ -619,7 +664,7 @@ hk_node_stamp_from_stat (const struct stat *st)
   h ^= h >> 33;
   h *= G_GUINT64_CONSTANT (0xff51afd7ed558ccd);
   h ^= h >> 33;
-  stamp = (guint32) h & 0x1fffffff;  /* HkEntry.stamp's width */
+  stamp = (guint32) h & 0x0fffffff;  /* HkEntry.stamp's width */
 
   return stamp != 0 ? stamp : 1;
 }

@@ -515,8 +515,9 @@ hk_tree_pre_read_moved (HkTree     *tree,
   /* The source read before the move (or recorded from an event and gone
    * since), the destination after: both show it. */
   if (from != NULL && to != NULL && from != to &&
-      ((hk_entry_ino (from) != 0 && hk_entry_ino (from) == hk_entry_ino (to)) ||
-       (hk_entry_ino (from) == 0 && hk_entry_ino (to) != 0 &&
+      ((hk_entry_ino (from_dir, from) != 0 &&
+        hk_entry_ino (from_dir, from) == hk_entry_ino (to_dir, to)) ||
+       (hk_entry_ino (from_dir, from) == 0 && hk_entry_ino (to_dir, to) != 0 &&
         !entry_on_disk_at_all (tree, from_dir, from_name))))
     {
       hk_tree_emit (tree, HK_EVENT_MOVED, hk_dir_path (&tree->nodes, from_dir, from_name, NULL),

@@ -458,8 +458,8 @@ hk_tree_add_entry (HkTree     *tree,
   if (kind == HK_NODE_SYMLINK && resolve_symlink (tree, dir, dir_fd, name, &target) == HK_NODE_DIR)
     {
       entry = hk_dir_add (&tree->nodes, dir, name, HK_NODE_DIR, target.st_ino);
-      entry->u.dir->followed = TRUE;
-      entry->u.dir->dev = hk_node_dev (target.st_dev);
+      hk_entry_dir (entry)->followed = TRUE;
+      hk_entry_dir (entry)->dev = hk_node_dev (target.st_dev);
       return entry;
     }
 
@@ -1042,7 +1042,7 @@ entry_is_on_disk (HkTree    *tree,
                   HkEntry   *entry)
 {
   g_autofree char *path = NULL;
-  guint64 ino = hk_entry_ino (entry);
+  guint64 ino = hk_entry_ino (dir, entry);
   struct stat st;
 
   if (ino == 0)
@@ -1426,7 +1426,7 @@ check_contents (HkTree    *tree,
       if (child->kind == HK_NODE_DIR)
         continue;
       if (fstatat (fd, hk_dir_entry_name (dir, child), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-          (child->u.ino != 0 && child->u.ino != st.st_ino))
+          (hk_entry_ino (dir, child) != 0 && hk_entry_ino (dir, child) != st.st_ino))
         {
           consistent = FALSE;  /* renamed or replaced: let a read sort it out */
           break;
@@ -1737,7 +1737,7 @@ hk_tree_dup_snapshot (HkTree *tree)
           HkEntry *child = hk_dir_entry_at (dir, j);
           const char *name = hk_dir_entry_name (dir, child);
           guint32 child_handle;
-          int flags = child->kind == HK_NODE_DIR && child->u.dir->followed
+          int flags = child->kind == HK_NODE_DIR && hk_entry_dir (child)->followed
             ? 0 : AT_SYMLINK_NOFOLLOW;
 
           /* Gone since: its event is on its way. */
@@ -1751,7 +1751,7 @@ hk_tree_dup_snapshot (HkTree *tree)
                                                   st.st_mode);
           if (child->kind == HK_NODE_DIR && child_handle != HK_SNAPSHOT_NO_DIR)
             {
-              g_ptr_array_add (dirs, child->u.dir);
+              g_ptr_array_add (dirs, hk_entry_dir (child));
               g_array_append_val (handles, child_handle);
             }
         }
