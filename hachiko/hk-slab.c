@@ -11,12 +11,17 @@
 
 #include "hk-slab-private.h"
 
-/* Under AddressSanitizer a freed object stays poisoned until it is handed
- * out again, all but the link of the free list in its first bytes. */
+/* Under AddressSanitizer or valgrind a freed object cannot be touched
+ * until it is handed out again, all but the link of the free list in its
+ * first bytes: a use after free is caught as with malloc. */
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n)   ASAN_POISON_MEMORY_REGION (p, n)
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION (p, n)
+#elif defined(__has_include) && __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define POISON(p, n)   ((void) VALGRIND_MAKE_MEM_NOACCESS (p, n))
+#define UNPOISON(p, n) ((void) VALGRIND_MAKE_MEM_UNDEFINED (p, n))
 #else
 #define POISON(p, n)   ((void) (p), (void) (n))
 #define UNPOISON(p, n) ((void) (p), (void) (n))
