@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "hk-nodes-private.h"
+#include "hk-probe-private.h"
 
 /* The snapshot: every entry of a watched tree. A directory has a node
  * (which never moves: watches and the walk point at it) and one table
@@ -126,32 +127,18 @@ index_find (const HkEntries *t,
   return -1;
 }
 
-/* Empties @slot, moving back the entries after it that may not stay
- * behind a hole (linear probing has no tombstones). */
+static guint32
+index_home (guint32       value,
+            gconstpointer table)
+{
+  return g_str_hash (item_name (table, value - 1));
+}
+
 static void
 index_delete_slot (HkEntries *t,
                    guint32    slot)
 {
-  guint32 *index = index_of (t);
-  guint32 mask = t->index_mask;
-  guint32 j = slot;
-
-  for (;;)
-    {
-      guint32 k;
-
-      j = (j + 1) & mask;
-      if (index[j] == 0)
-        break;
-      k = g_str_hash (item_name (t, index[j] - 1)) & mask;
-      /* The entry at j stays unless its home k lies cyclically outside
-       * (slot, j]. */
-      if (slot <= j ? (slot < k && k <= j) : (slot < k || k <= j))
-        continue;
-      index[slot] = index[j];
-      slot = j;
-    }
-  index[slot] = 0;
+  hk_probe_delete (index_of (t), t->index_mask, slot, index_home, t);
 }
 
 /* --- tables --------------------------------------------------------------- */

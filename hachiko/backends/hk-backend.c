@@ -9,6 +9,7 @@
 
 #include "hk-backend-private.h"
 #include "hk-enums.h"
+#include "hk-probe-private.h"
 #include "hk-slab-private.h"
 
 /* The registry: one line per backend. */
@@ -133,8 +134,7 @@ hk_watch_hub_free (HkWatchHub *hub)
 }
 
 /* backend->heads: the heads of the watch lists, by key. Linear probing
- * over slab ids, at most three quarters full; a deletion moves back the
- * entries that may not stay behind the hole (no tombstones). */
+ * over slab ids (hk-probe-private.h), at most three quarters full. */
 static inline guint32
 home_slot (HkBackend *backend,
            gpointer   key)
@@ -188,30 +188,18 @@ heads_resize (HkBackend *backend,
       heads_insert (backend, old[i]);
 }
 
+static guint32
+heads_home (guint32       id,
+            gconstpointer backend)
+{
+  return home_slot ((HkBackend *) backend, ((HkWatch *) hk_slab_lookup (id))->key);
+}
+
 static void
 heads_delete_slot (HkBackend *backend,
                    guint32    slot)
 {
-  guint32 *heads = backend->heads;
-  guint32 mask = backend->heads_mask;
-  guint32 j = slot;
-
-  for (;;)
-    {
-      guint32 k;
-
-      j = (j + 1) & mask;
-      if (heads[j] == 0)
-        break;
-      k = home_slot (backend, ((HkWatch *) hk_slab_lookup (heads[j]))->key);
-      /* The entry at j stays unless its home k lies cyclically outside
-       * (slot, j]. */
-      if (slot <= j ? (slot < k && k <= j) : (slot < k || k <= j))
-        continue;
-      heads[slot] = heads[j];
-      slot = j;
-    }
-  heads[slot] = 0;
+  hk_probe_delete (backend->heads, backend->heads_mask, slot, heads_home, backend);
 }
 
 static HkWatch *
