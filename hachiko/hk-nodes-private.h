@@ -43,14 +43,16 @@ typedef struct
   guint32 spare : 1;
 } HkEntry;
 
-/* 40 bytes, from the tree's slab: one per directory (see
+/* 32 bytes, from the tree's slab: one per directory (see
  * docs/performance-findings.md, memory per directory). */
 struct _HkDirNode
 {
-  HkDirNode *parent;       /* NULL for the root and for detached nodes */
   HkEntries *entries;      /* NULL while it has none */
-  gpointer   watch;        /* the owner's watch of it, NULL when unwatched */
   guint64    ino;
+  guint32    parent;       /* hk_slab_id() of the parent (hk_dir_parent()),
+                            * 0 for the root and for detached nodes */
+  guint32    watch;        /* the owner's 32-bit handle of its watch, 0 when
+                            * unwatched */
   guint32    dev;          /* hk_node_dev(): with ino, loop detection for symlinks */
   guint32    index : 29;   /* of its entry in the parent's table */
   guint32    followed : 1; /* a symbolic link followed to a directory */
@@ -144,6 +146,13 @@ static inline HkNodeKind
 hk_entry_kind (const HkEntry *entry)
 {
   return (HkNodeKind) entry->kind;
+}
+
+/* NULL for the root and for detached nodes. */
+static inline HkDirNode *
+hk_dir_parent (const HkDirNode *dir)
+{
+  return dir->parent != 0 ? hk_slab_lookup (dir->parent) : NULL;
 }
 
 /* The entry's directory node, NULL when it is not a directory. */

@@ -20,7 +20,7 @@
  * owns it is told when a directory node is freed. */
 
 G_STATIC_ASSERT (sizeof (HkEntry) == 12);
-G_STATIC_ASSERT (sizeof (HkDirNode) <= 40);
+G_STATIC_ASSERT (sizeof (HkDirNode) == 32);
 
 /* Below this many entries a name is found by comparing them all. */
 #define INDEX_MIN_ENTRIES 16
@@ -383,9 +383,9 @@ hk_dir_entry_name (const HkDirNode *dir,
 const char *
 hk_dir_name (const HkDirNode *dir)
 {
-  if (dir->parent == NULL)
+  if (dir->parent == 0)
     return "";
-  return item_name (dir->parent->entries, dir->index);
+  return item_name (hk_dir_parent (dir)->entries, dir->index);
 }
 
 HkEntry *
@@ -466,7 +466,7 @@ hk_dir_add (HkNodes    *nodes,
     {
       HkDirNode *child = hk_slab_alloc0 (&nodes->dirs);
 
-      child->parent = dir;
+      child->parent = hk_slab_id (dir);
       child->index = dir->entries->n - 1;
       child->ino = ino;
       child->dev = dir->dev;
@@ -486,7 +486,7 @@ hk_dir_detach (HkDirNode *dir,
   table_remove (dir, entry_number (dir, entry));
   if (child != NULL)
     {
-      child->parent = NULL;
+      child->parent = 0;
       child->index = 0;
     }
   return child;
@@ -511,7 +511,7 @@ hk_dir_attach (HkDirNode  *dir,
   HkEntry *entry = table_append (dir, name, HK_NODE_DIR);
 
   entry->ref = hk_slab_id (child);
-  child->parent = dir;
+  child->parent = hk_slab_id (dir);
   child->index = dir->entries->n - 1;
   return entry;
 }
@@ -569,7 +569,7 @@ hk_dir_path (HkNodes          *nodes,
       len += strlen (child_name) + 1;
     }
 
-  for (const HkDirNode *it = dir; it != NULL && it->parent != NULL; it = it->parent)
+  for (const HkDirNode *it = dir; it != NULL && it->parent != 0; it = hk_dir_parent (it))
     {
       const char *name = hk_dir_name (it);
 

@@ -110,8 +110,8 @@ release_held (HkTree *tree)
     {
       HkDirNode *dir = g_ptr_array_index (tree->held, i);
 
-      if (dir->watch != NULL)
-        g_ptr_array_add (watches, dir->watch);
+      if (dir->watch != 0)
+        g_ptr_array_add (watches, hk_watch_from_id (dir->watch));
     }
 
   tree->replaying = TRUE;
@@ -161,7 +161,7 @@ walk_read (HkTree    *tree,
   g_atomic_int_inc (&walk_pause_walked);
   for (guint i = before; i < tree->walk->len; i++)
     ((HkDirNode *) g_ptr_array_index (tree->walk, i))->queued = TRUE;
-  if (dir->watch != NULL && g_hash_table_add (tree->held_set, dir))
+  if (dir->watch != 0 && g_hash_table_add (tree->held_set, dir))
     g_ptr_array_add (tree->held, dir);
 }
 

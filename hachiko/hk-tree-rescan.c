@@ -205,8 +205,8 @@ hk_tree_is_attached (HkTree    *tree,
 {
   HkDirNode *it = dir;
 
-  while (it->parent != NULL)
-    it = it->parent;
+  while (it->parent != 0)
+    it = hk_dir_parent (it);
   return it == tree->root;
 }
 
@@ -489,7 +489,7 @@ hk_tree_rescan_dir (HkTree    *tree,
   HkEntry *child;
   DIR *dirp;
 
-  gboolean was_unwatched = dir->watch == NULL;
+  gboolean was_unwatched = dir->watch == 0;
 
   if (was_unwatched && (dir == tree->root || tree->options.recursive))
     hk_tree_watch_dir (tree, dir, path, NULL);

@@ -70,13 +70,14 @@ void
 hk_tree_unwatch_dir (HkTree    *tree,
                      HkDirNode *dir)
 {
-  if (dir->watch == NULL)
+  if (dir->watch == 0)
     return;
 
   if (is_fallback (tree, dir))
     g_atomic_int_add (&tree->n_polled, -1);
   dir->fallback = FALSE;
-  hk_watch_remove (g_steal_pointer (&dir->watch));
+  hk_watch_remove (hk_watch_from_id (dir->watch));
+  dir->watch = 0;
   g_atomic_int_add (&tree->n_watched, -1);
 }
 
@@ -234,14 +235,14 @@ backend_for (HkTree     *tree,
              HkDirNode  *dir,
              const char *path)
 {
-  HkDirNode *parent = dir->parent;
+  HkDirNode *parent = hk_dir_parent (dir);
   gpointer kind;
 
   if (tree->options.mounts != NULL &&
       g_hash_table_lookup_extended (tree->options.mounts, path, NULL, &kind))
     return GPOINTER_TO_INT (kind);
-  if (parent != NULL && parent->watch != NULL && !parent->fallback)
-    return hk_watch_get_kind (parent->watch);
+  if (parent != NULL && parent->watch != 0 && !parent->fallback)
+    return hk_watch_get_kind (hk_watch_from_id (parent->watch));
   return tree->options.backend;
 }
 
@@ -253,8 +254,8 @@ fall_back_to_polling (HkTree      *tree,
                       const char  *path,
                       GError      *why)
 {
-  dir->watch = add_watch (tree, HK_BACKEND_KIND_POLL, dir, path, NULL);
-  if (dir->watch == NULL)
+  dir->watch = hk_watch_id (add_watch (tree, HK_BACKEND_KIND_POLL, dir, path, NULL));
+  if (dir->watch == 0)
     return FALSE;
   dir->fallback = TRUE;
 
@@ -285,11 +286,11 @@ hk_tree_watch_dir (HkTree     *tree,
 {
   g_autoptr(GError) local_error = NULL;
 
-  if (dir->watch != NULL)
+  if (dir->watch != 0)
     return TRUE;
 
-  dir->watch = add_watch (tree, backend_for (tree, dir, path), dir, path, &local_error);
-  if (dir->watch != NULL)
+  dir->watch = hk_watch_id (add_watch (tree, backend_for (tree, dir, path), dir, path, &local_error));
+  if (dir->watch != 0)
     {
       g_atomic_int_inc (&tree->n_watched);
       return TRUE;
@@ -312,8 +313,8 @@ hk_tree_watch_dir (HkTree     *tree,
       tree->options.automatic &&
       backend_for (tree, dir, path) == HK_BACKEND_KIND_INOTIFY)
     {
-      dir->watch = add_watch (tree, HK_BACKEND_KIND_FANOTIFY, dir, path, NULL);
-      if (dir->watch != NULL)
+      dir->watch = hk_watch_id (add_watch (tree, HK_BACKEND_KIND_FANOTIFY, dir, path, NULL));
+      if (dir->watch != 0)
         {
           g_atomic_int_inc (&tree->n_watched);
           /* Said once: nothing is lost, but the application may want to
@@ -427,7 +428,7 @@ resolve_symlink (HkTree      *tree,
       !S_ISDIR (target->st_mode))
     return HK_NODE_SYMLINK;
 
-  for (HkDirNode *it = parent; it != NULL; it = it->parent)
+  for (HkDirNode *it = parent; it != NULL; it = hk_dir_parent (it))
     if (it->ino == target->st_ino && it->dev == hk_node_dev (target->st_dev))
       {
         report_link_loop (tree, parent, name);
@@ -533,7 +534,7 @@ hk_tree_scan_one (Scan      *scan,
       check_root (tree, scan->now);
       return;
     }
-  polled = dir->watch != NULL && hk_watch_get_kind (dir->watch) == HK_BACKEND_KIND_POLL;
+  polled = dir->watch != 0 && hk_watch_get_kind (hk_watch_from_id (dir->watch)) == HK_BACKEND_KIND_POLL;
 
   fd = hk_tree_open_dir_fd (tree, dir, path);
   if (fd < 0)
@@ -903,12 +904,12 @@ hk_tree_start (HkTree        *tree,
       return FALSE;
     }
 
-  if (tree->early && !hk_watch_covers_subtree (tree->root->watch))
+  if (tree->early && !hk_watch_covers_subtree (hk_watch_from_id (tree->root->watch)))
     {
       /* Inode marks (no filesystem mark here): the walk comes first. */
       g_autoptr(GPtrArray) watches = g_ptr_array_new ();
 
-      g_ptr_array_add (watches, tree->root->watch);
+      g_ptr_array_add (watches, hk_watch_from_id (tree->root->watch));
       hk_watch_hub_release_held (tree->hub, watches);
       hk_tree_end_walk (tree);
     }
@@ -1235,7 +1236,7 @@ catch_up_unwatched (HkTree    *tree,
     {
       HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
 
-      if (dir->watch == NULL && hk_tree_descend_into (tree, dir))
+      if (dir->watch == 0 && hk_tree_descend_into (tree, dir))
         {
           /* Nothing under it was ever watched; report no modifications. */
           hk_tree_rescan_dir (tree, dir, &scan, G_MAXINT64);
@@ -1317,7 +1318,7 @@ dir_still_on_disk (HkTree    *tree,
   g_autofree char *path = NULL;
   struct stat st;
 
-  if (dir->parent == NULL)
+  if (dir->parent == 0)
     return FALSE;
   path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
   if ((dir_may_be_link (tree, dir) ? stat (path, &st) : lstat (path, &st)) != 0)
@@ -1397,8 +1398,8 @@ retry_kernel_watch (HkTree    *tree,
       return;
     }
 
-  hk_watch_remove (g_steal_pointer (&dir->watch));
-  dir->watch = watch;
+  hk_watch_remove (hk_watch_from_id (dir->watch));
+  dir->watch = hk_watch_id (watch);
   dir->fallback = FALSE;
   g_atomic_int_add (&tree->n_polled, -1);
 }
@@ -1503,7 +1504,7 @@ client_rescan_done (gpointer client,
     {
       HkDirNode *dir = g_ptr_array_index (moved, i);
 
-      if (dir->watch == NULL && hk_tree_is_attached (tree, dir) && hk_tree_descend_into (tree, dir))
+      if (dir->watch == 0 && hk_tree_is_attached (tree, dir) && hk_tree_descend_into (tree, dir))
         g_hash_table_add (unwatched, dir);
     }
   /* Only the topmost: a deep rescan covers the ones below it, and may
@@ -1515,7 +1516,7 @@ client_rescan_done (gpointer client,
 
       if (!g_hash_table_contains (unwatched, dir))
         continue;
-      for (HkDirNode *up = dir->parent; up != NULL && !below_another; up = up->parent)
+      for (HkDirNode *up = hk_dir_parent (dir); up != NULL && !below_another; up = hk_dir_parent (up))
         below_another = g_hash_table_contains (unwatched, up);
       if (!below_another)
         g_ptr_array_add (tops, dir);
@@ -1649,7 +1650,7 @@ client_watch_lost (gpointer client,
   /* The hub freed the watch already. */
   if (is_fallback (tree, dir))
     g_atomic_int_add (&tree->n_polled, -1);
-  dir->watch = NULL;
+  dir->watch = 0;
   dir->fallback = FALSE;
   tree_on_watch_lost (tree, dir, now);
 }

@@ -136,6 +136,10 @@ gboolean       hk_watch_hub_supports       (HkWatchHub           *hub,
                                             HkBackendKind         kind,
                                             GError              **error);
 void           hk_watch_remove             (HkWatch              *watch);
+/* A 32-bit handle of @watch for records that keep one in 4 bytes (0 for
+ * NULL), and back. */
+guint32        hk_watch_id                 (HkWatch              *watch);
+HkWatch       *hk_watch_from_id            (guint32               id);
 HkBackendKind  hk_watch_get_kind           (HkWatch              *watch);
 /* For backends with a timer (polling): how often to look. */
 void           hk_watch_set_interval       (HkWatch              *watch,

@@ -67,7 +67,7 @@ check_dir (Fixture   *f,
         {
           HkDirNode *child = hk_entry_dir (entry);
 
-          g_assert_true (child->parent == dir);
+          g_assert_true (hk_dir_parent (child) == dir);
           g_assert_cmpuint (child->index, ==, i);
           g_assert_cmpstr (hk_dir_name (child), ==, entry_name);
         }
@@ -205,7 +205,7 @@ test_tables_against_model (void)
     g_autofree char *path = NULL;
 
     g_assert_true (detached == sub1);
-    g_assert_null (sub1->parent);
+    g_assert_null (hk_dir_parent (sub1));
     g_assert_null (hk_dir_lookup (root, "sub1"));
     entry = hk_dir_attach (root, "sub1-again", detached);
     g_assert_true (hk_entry_dir (entry) == sub1);

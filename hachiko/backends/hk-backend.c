@@ -407,6 +407,18 @@ hk_watch_remove (HkWatch *watch)
   watch_unref (watch);
 }
 
+guint32
+hk_watch_id (HkWatch *watch)
+{
+  return watch != NULL ? hk_slab_id (watch) : 0;
+}
+
+HkWatch *
+hk_watch_from_id (guint32 id)
+{
+  return id != 0 ? hk_slab_lookup (id) : NULL;
+}
+
 HkBackendKind
 hk_watch_get_kind (HkWatch *watch)
 {
