@@ -25,23 +25,41 @@ G_STATIC_ASSERT (sizeof (HkDirNode) == 32);
 /* Below this many entries a name is found by comparing them all. */
 #define INDEX_MIN_ENTRIES 16
 
-/* One allocation per directory: this header, the entries, the high
- * halves of their inode numbers once one needs them, their names, then
- * the index's slots when there is one (see docs/performance-findings.md,
- * memory per directory). */
+/* One allocation per directory: this 12-byte header, the entries, the
+ * high halves of their inode numbers once one needs them, the index of
+ * names when there is one (its size, then its slots), then the names
+ * (see docs/performance-findings.md, memory per directory). The room for
+ * names is not kept: it is names_len for a table made to measure
+ * ("exact"), else names_room_for (names_len) or more. */
 struct _HkEntries
 {
   guint32  n;              /* entries in use */
-  guint32  n_alloc;
   guint32  names_len;      /* bytes of names in use, garbage included */
-  guint32  names_alloc;
-  guint32  garbage;        /* bytes of names no entry uses any more */
-  guint32  index_mask : 31;/* slots - 1 when there is an index, else 0 */
+  guint32  n_alloc : 29;   /* a node keeps its place in a table in 29 bits */
   guint32  wide : 1;       /* n_alloc high halves follow the entries */
-  HkEntry  items[];        /* n_alloc of them, then names_alloc bytes of names */
+  guint32  indexed : 1;    /* an index of names follows them */
+  guint32  exact : 1;      /* no room for names beyond names_len */
+  HkEntry  items[];
 };
 
-G_STATIC_ASSERT (sizeof (HkEntries) == 24);
+G_STATIC_ASSERT (sizeof (HkEntries) == 12);
+
+/* Room for names in a table that grows: powers of two from 64. */
+static inline gsize
+names_room_for (gsize len)
+{
+  gsize room = 64;
+
+  while (room < len)
+    room *= 2;
+  return room;
+}
+
+static inline gsize
+names_room (const HkEntries *t)
+{
+  return t->exact ? t->names_len : names_room_for (t->names_len);
+}
 
 /* The high 32 bits of each entry's inode number, NULL while all are 0. */
 static inline guint32 *
@@ -50,10 +68,39 @@ highs_of (const HkEntries *t)
   return t->wide ? (guint32 *) (t->items + t->n_alloc) : NULL;
 }
 
+/* Where the index starts (its size, then its slots), or the names when
+ * there is none. */
+static inline guint32 *
+after_entries (const HkEntries *t)
+{
+  return (guint32 *) (t->items + t->n_alloc) + (t->wide ? t->n_alloc : 0);
+}
+
+static inline guint32
+index_slots (const HkEntries *t)
+{
+  return t->indexed ? after_entries (t)[0] : 0;
+}
+
+static inline guint32
+index_mask (const HkEntries *t)
+{
+  return index_slots (t) - 1;
+}
+
+/* The index: entry number + 1 per slot, 0 for empty. */
+static inline guint32 *
+index_of (const HkEntries *t)
+{
+  return after_entries (t) + 1;
+}
+
 static inline char *
 names_of (const HkEntries *t)
 {
-  return (char *) (t->items + t->n_alloc) + (t->wide ? (gsize) t->n_alloc * sizeof (guint32) : 0);
+  guint32 *after = after_entries (t);
+
+  return (char *) (t->indexed ? after + 1 + after[0] : after);
 }
 
 static inline const char *
@@ -64,28 +111,13 @@ item_name (const HkEntries *t,
 }
 
 static inline gsize
-names_room (guint32 names_alloc)
-{
-  return ((gsize) names_alloc + 3) & ~(gsize) 3;
-}
-
-/* The index: entry number + 1 per slot, 0 for empty; NULL without one. */
-static inline guint32 *
-index_of (const HkEntries *t)
-{
-  if (t->index_mask == 0)
-    return NULL;
-  return (guint32 *) (names_of (t) + names_room (t->names_alloc));
-}
-
-static inline gsize
 table_size (guint32  n_alloc,
-            guint32  names_alloc,
+            gboolean wide,
             guint32  slots,
-            gboolean wide)
+            gsize    names_room)
 {
   return sizeof (HkEntries) + (gsize) n_alloc * (sizeof (HkEntry) + (wide ? sizeof (guint32) : 0)) +
-         (slots > 0 ? names_room (names_alloc) + (gsize) slots * sizeof (guint32) : names_alloc);
+         (slots > 0 ? (1 + (gsize) slots) * sizeof (guint32) : 0) + names_room;
 }
 
 /* --- the index ------------------------------------------------------------ */
@@ -95,17 +127,18 @@ index_insert (HkEntries *t,
               guint32    i)
 {
   guint32 *index = index_of (t);
-  guint32 slot = g_str_hash (item_name (t, i)) & t->index_mask;
+  guint32 mask = index_mask (t);
+  guint32 slot = g_str_hash (item_name (t, i)) & mask;
 
   while (index[slot] != 0)
-    slot = (slot + 1) & t->index_mask;
+    slot = (slot + 1) & mask;
   index[slot] = i + 1;
 }
 
 static void
 index_fill (HkEntries *t)
 {
-  memset (index_of (t), 0, ((gsize) t->index_mask + 1) * sizeof (guint32));
+  memset (index_of (t), 0, (gsize) index_slots (t) * sizeof (guint32));
   for (guint32 i = 0; i < t->n; i++)
     index_insert (t, i);
 }
@@ -116,13 +149,14 @@ index_find (const HkEntries *t,
             const char      *name)
 {
   const guint32 *index = index_of (t);
-  guint32 slot = g_str_hash (name) & t->index_mask;
+  guint32 mask = index_mask (t);
+  guint32 slot = g_str_hash (name) & mask;
 
   while (index[slot] != 0)
     {
       if (strcmp (item_name (t, index[slot] - 1), name) == 0)
         return slot;
-      slot = (slot + 1) & t->index_mask;
+      slot = (slot + 1) & mask;
     }
   return -1;
 }
@@ -138,40 +172,44 @@ static void
 index_delete_slot (HkEntries *t,
                    guint32    slot)
 {
-  hk_probe_delete (index_of (t), t->index_mask, slot, index_home, t);
+  hk_probe_delete (index_of (t), index_mask (t), slot, index_home, t);
 }
 
 /* --- tables --------------------------------------------------------------- */
 
-/* Gives @dir's table room for @n_alloc entries, @names_alloc bytes of
- * names and an index of @slots (0: none), with high halves of inode
- * numbers when @wide. Always a new block of that size: shrinking in place
- * would leave a hole behind each table read, too small for the next. The
- * index is built again. */
+/* Gives @dir's table room for @n_alloc entries (with high halves of inode
+ * numbers when @wide), an index of @slots (0: none) and @names_room bytes
+ * of names, @exact when that is names_len. Always a new block of that
+ * size: shrinking in place would leave a hole behind each table read, too
+ * small for the next. The index is built again. */
 static void
 table_resize (HkDirNode *dir,
               guint32    n_alloc,
-              guint32    names_alloc,
+              gboolean   wide,
               guint32    slots,
-              gboolean   wide)
+              gsize      names_room,
+              gboolean   exact)
 {
   HkEntries *old = dir->entries;
-  HkEntries *t = g_malloc (table_size (n_alloc, names_alloc, slots, wide));
+  HkEntries *t;
 
-  if (old != NULL)
-    {
-      *t = *old;
-      memcpy (t->items, old->items, (gsize) old->n * sizeof (HkEntry));
-    }
-  else
-    memset (t, 0, sizeof *t);
+  /* A node keeps its place in its parent's table in 29 bits. */
+  if (n_alloc >= (1u << 29) || names_room > G_MAXUINT32)
+    g_error ("hachiko: a directory has more entries than a snapshot can hold");
+
+  t = g_malloc (table_size (n_alloc, wide, slots, names_room));
+  t->n = old != NULL ? old->n : 0;
+  t->names_len = old != NULL ? old->names_len : 0;
   t->n_alloc = n_alloc;
-  t->names_alloc = names_alloc;
-  t->index_mask = slots > 0 ? slots - 1 : 0;
   t->wide = wide;
+  t->indexed = slots > 0;
+  t->exact = exact;
+  if (slots > 0)
+    after_entries (t)[0] = slots;
 
   if (old != NULL)
     {
+      memcpy (t->items, old->items, (gsize) old->n * sizeof (HkEntry));
       if (old->wide)
         memcpy (highs_of (t), highs_of (old), (gsize) old->n * sizeof (guint32));
       else if (wide)
@@ -184,23 +222,22 @@ table_resize (HkDirNode *dir,
     index_fill (t);
 }
 
-static inline guint32
-index_slots (const HkEntries *t)
-{
-  return t->index_mask != 0 ? t->index_mask + 1 : 0;
-}
-
-/* Drops the names no entry uses. */
+/* Drops the names no entry uses, when they are at least @min_share of
+ * all (1: any). */
 static void
-table_compact (HkEntries *t)
+table_compact (HkEntries *t,
+               guint      min_share)
 {
   g_autofree char *packed = NULL;
+  gsize live = 0;
   guint32 len = 0;
 
-  if (t->garbage == 0)
+  for (guint32 i = 0; i < t->n; i++)
+    live += strlen (item_name (t, i)) + 1;
+  if (live == t->names_len || (t->names_len - live) * min_share < t->names_len)
     return;
 
-  packed = g_malloc (t->names_len - t->garbage);
+  packed = g_malloc (live);
   for (guint32 i = 0; i < t->n; i++)
     {
       const char *name = item_name (t, i);
@@ -212,10 +249,9 @@ table_compact (HkEntries *t)
     }
   memcpy (names_of (t), packed, len);
   t->names_len = len;
-  t->garbage = 0;
 }
 
-/* Appends an entry for @name, its union left for the caller. */
+/* Appends an entry for @name, its reference left for the caller. */
 static HkEntry *
 table_append (HkDirNode  *dir,
               const char *name,
@@ -226,29 +262,30 @@ table_append (HkDirNode  *dir,
   HkEntry *entry;
 
   if (t == NULL)
-    table_resize (dir, 4, MAX (64, size), 0, FALSE);
+    table_resize (dir, 4, FALSE, 0, names_room_for (size), FALSE);
   else
     {
       guint32 n_alloc = t->n_alloc;
-      gsize names_alloc = t->names_alloc;
       guint32 slots = index_slots (t);
+      gboolean names_full = t->names_len + size > names_room (t);
 
-      if (t->names_len + size > names_alloc && t->garbage * 2 >= t->names_len)
-        table_compact (t);
+      /* Garbage is looked for only when the names are full: half of
+       * them is reused in place. */
+      if (names_full)
+        {
+          table_compact (t, 2);
+          names_full = t->names_len + size > names_room (t);
+        }
       if (t->n == n_alloc)
         n_alloc *= 2;
-      while (t->names_len + size > names_alloc)
-        names_alloc *= 2;
       /* The index is at most half full; it starts with the 17th entry. */
       if (slots > 0 && (t->n + 1) * 2 > slots)
         slots *= 2;
       else if (slots == 0 && t->n + 1 > INDEX_MIN_ENTRIES)
         slots = 4 * INDEX_MIN_ENTRIES;
-      /* A node keeps its place in its parent's table in 29 bits. */
-      if (names_alloc > G_MAXUINT32 || n_alloc > (1u << 29))
-        g_error ("hachiko: a directory has more entries than a snapshot can hold");
-      if (n_alloc != t->n_alloc || names_alloc != t->names_alloc || slots != index_slots (t))
-        table_resize (dir, n_alloc, names_alloc, slots, t->wide);
+      if (names_full || n_alloc != t->n_alloc || slots != index_slots (t))
+        table_resize (dir, n_alloc, t->wide, slots,
+                      names_room_for (t->names_len + size), FALSE);
     }
 
   t = dir->entries;
@@ -261,13 +298,14 @@ table_append (HkDirNode  *dir,
     highs_of (t)[t->n] = 0;
   t->names_len += size;
   t->n++;
-  if (t->index_mask != 0)
+  if (t->indexed)
     index_insert (t, t->n - 1);
 
   return entry;
 }
 
-/* Removes the entry @i: the last entry takes its place. */
+/* Removes the entry @i: the last entry takes its place. Its name stays
+ * behind as garbage, until the names are full or the table is trimmed. */
 static void
 table_remove (HkDirNode *dir,
               guint32    i)
@@ -275,14 +313,13 @@ table_remove (HkDirNode *dir,
   HkEntries *t = dir->entries;
   guint32 last = t->n - 1;
 
-  if (t->index_mask != 0)
+  if (t->indexed)
     {
       index_delete_slot (t, (guint32) index_find (t, item_name (t, i)));
       if (i != last)
         index_of (t)[index_find (t, item_name (t, last))] = i + 1;
     }
 
-  t->garbage += strlen (item_name (t, i)) + 1;
   if (i != last)
     {
       t->items[i] = t->items[last];
@@ -300,8 +337,6 @@ table_remove (HkDirNode *dir,
     }
   else if (t->n_alloc >= 64 && t->n * 4 < t->n_alloc)
     hk_dir_trim (dir);  /* most entries went: give the room back */
-  else if (t->garbage > 4096 && t->garbage * 2 > t->names_len)
-    table_compact (t);
 }
 
 static guint32
@@ -397,7 +432,7 @@ hk_dir_lookup (HkDirNode  *dir,
   if (t == NULL)
     return NULL;
 
-  if (t->index_mask != 0)
+  if (t->indexed)
     {
       gint64 slot = index_find (t, name);
 
@@ -443,7 +478,7 @@ hk_entry_set_ino (HkDirNode *dir,
 
   if ((ino >> 32) != 0 && !t->wide)
     {
-      table_resize (dir, t->n_alloc, t->names_alloc, index_slots (t), TRUE);
+      table_resize (dir, t->n_alloc, TRUE, index_slots (t), names_room (t), t->exact);
       t = dir->entries;
       entry = &t->items[i];
     }
@@ -542,9 +577,9 @@ hk_dir_trim (HkDirNode *dir)
 
   if (t == NULL)
     return;
-  table_compact (t);
-  if (t->n_alloc > t->n || t->names_alloc > t->names_len)
-    table_resize (dir, t->n, t->names_len, index_slots (t), t->wide);
+  table_compact (t, 1);
+  if (t->n_alloc > t->n || !t->exact)
+    table_resize (dir, t->n, t->wide, index_slots (t), t->names_len, TRUE);
 }
 
 /* Absolute path of @dir; *relative points inside it, at the path
