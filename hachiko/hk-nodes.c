@@ -262,7 +262,7 @@ table_append (HkDirNode  *dir,
   HkEntry *entry;
 
   if (t == NULL)
-    table_resize (dir, 4, FALSE, 0, names_room_for (size), FALSE);
+    table_resize (dir, 8, FALSE, 0, names_room_for (size), FALSE);  /* most directories fit */
   else
     {
       guint32 n_alloc = t->n_alloc;
