@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -44,11 +45,39 @@ G_LOCK_DEFINE_STATIC (registry);
 static GArray *free_numbers;    /* given back, for reuse */
 static guint32 next_number = 1; /* 0 is never used: no id is 0 */
 
+/* A fork() while another thread holds the registry's lock would leave it
+ * locked for good in the child, whose first new watchdog would hang: the
+ * lock is taken around fork() and released on both sides. */
+static void
+registry_lock (void)
+{
+  G_LOCK (registry);
+}
+
+static void
+registry_unlock (void)
+{
+  G_UNLOCK (registry);
+}
+
+static void
+registry_init_once (void)
+{
+  static gsize initialized = 0;
+
+  if (g_once_init_enter (&initialized))
+    {
+      pthread_atfork (registry_lock, registry_unlock, registry_unlock);
+      g_once_init_leave (&initialized, 1);
+    }
+}
+
 static guint32
 registry_add (HkSlabBlockHeader *block)
 {
   guint32 number;
 
+  registry_init_once ();
   G_LOCK (registry);
   if (free_numbers != NULL && free_numbers->len > 0)
     {
