@@ -1091,6 +1091,17 @@ add_created_file (HkTree     *tree,
   return entry;
 }
 
+/* Whether the backend watching @dir tells a link to a directory from a
+ * directory: the kernel's do. */
+static gboolean
+backend_knows_links (HkDirNode *dir)
+{
+  HkWatch *watch = hk_watch_from_id (dir->watch);
+  HkBackendKind kind = watch != NULL ? hk_watch_get_kind (watch) : HK_BACKEND_KIND_AUTO;
+
+  return kind == HK_BACKEND_KIND_INOTIFY || kind == HK_BACKEND_KIND_FANOTIFY;
+}
+
 void
 hk_tree_on_created (HkTree     *tree,
                     HkDirNode  *dir,
@@ -1117,13 +1128,16 @@ hk_tree_on_created (HkTree     *tree,
       hk_dir_remove (&tree->nodes, dir, entry);
     }
 
-  /* Not every backend knows a directory from a link to one. */
-  if (is_directory)
+  /* GIO and polling judge by stat(), which follows a link to a
+   * directory; inotify and fanotify say what was created. Only a link
+   * makes the difference: anything else at the name now came after (the
+   * directory was renamed away, and its move follows). */
+  if (is_directory && !backend_knows_links (dir))
     {
       g_autofree char *path = hk_dir_path (&tree->nodes, dir, name, NULL);
       struct stat st;
 
-      is_directory = lstat (path, &st) != 0 || S_ISDIR (st.st_mode);
+      is_directory = lstat (path, &st) != 0 || !S_ISLNK (st.st_mode);
     }
 
   if (!is_directory)
@@ -1770,7 +1784,7 @@ report_since (HkTree *tree)
 {
   g_autoptr(HkSnapshot) now_snapshot = hk_tree_dup_snapshot (tree);
   g_autoptr(GPtrArray) events = hk_snapshot_diff_full (tree->options.since, now_snapshot,
-                                                       TRUE, g_get_real_time ());
+                                                       TRUE, g_get_monotonic_time ());
 
   for (guint i = 0; i < events->len; i++)
     hk_event_queue_push_event (tree->queue, hk_event_ref (g_ptr_array_index (events, i)));

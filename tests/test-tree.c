@@ -613,6 +613,25 @@ test_many_watchdogs_share_one_key (Fixture *f, gconstpointer data)
                                          HK_EVENT_CREATED, "a"), ==, 1);
 }
 
+/* mkdir a; mv a d; touch a; touch d/x, all before the worker hears of
+ * the first: the creation of directory `a` finds a file at that name. The
+ * directory is what was created (the backend said so; only a link could
+ * make it something else), and its move follows: it is read where it
+ * lands, and nothing in it is lost. */
+static void
+test_created_directory_whose_name_was_reused (Fixture *f, gconstpointer data)
+{
+  fixture_start (f);
+  hk_test_mkdir (f->root, "d");
+  hk_test_write (f->root, "a", "");
+  hk_test_write (f->root, "d/x", "");
+  inject (f, "", "a", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "", "a", "", "d", TRUE);
+  inject (f, "", "a", HK_CHANGE_CREATED, FALSE);
+  assert_events (f, "created a; moved a -> d; created d/x (s); created a");
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 2);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -647,6 +666,7 @@ main (int argc, char *argv[])
   ADD ("dropped-watch-forgotten", test_dropped_watch_forgotten);
   ADD ("polling-round-pairs-moves", test_polling_round_pairs_moves);
   ADD ("many-watchdogs-share-one-key", test_many_watchdogs_share_one_key);
+  ADD ("created-directory-whose-name-was-reused", test_created_directory_whose_name_was_reused);
 
   return g_test_run ();
 }
