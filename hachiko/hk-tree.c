@@ -95,6 +95,8 @@ dir_freed (HkDirNode *dir,
     g_ptr_array_remove (tree->held, dir);
   if (tree->told != NULL)
     g_hash_table_remove (tree->told, dir);
+  if (tree->misplaced->len > 0)
+    g_ptr_array_remove (tree->misplaced, dir);
   hk_tree_unwatch_dir (tree, dir);
 }
 
@@ -276,6 +278,39 @@ fall_back_to_polling (HkTree      *tree,
   return TRUE;
 }
 
+/* A watch by path lands on whatever has the name when it is placed: a
+ * directory renamed (and its name taken) before its creation was handled
+ * got the watch of the directory that took the name. When @dir, watched
+ * now at @path, shares its watch with another directory of this tree whose
+ * path leads elsewhere (not two links to one directory), that one is
+ * unwatched, to be watched and read again where it is
+ * (rewatch_misplaced()). */
+static void
+check_watch_siblings (HkTree     *tree,
+                      HkDirNode  *dir,
+                      const char *path)
+{
+  g_autoptr(GPtrArray) siblings = g_ptr_array_new ();
+  struct stat here;
+
+  hk_watch_collect_siblings (hk_watch_from_id (dir->watch), siblings);
+  if (siblings->len == 0 || stat (path, &here) != 0)
+    return;
+
+  for (guint i = 0; i < siblings->len; i++)
+    {
+      HkDirNode *other = g_ptr_array_index (siblings, i);
+      g_autofree char *other_path = hk_dir_path (&tree->nodes, other, NULL, NULL);
+      struct stat there;
+
+      if (stat (other_path, &there) == 0 && there.st_ino == here.st_ino && there.st_dev == here.st_dev)
+        continue;
+      hk_tree_unwatch_dir (tree, other);
+      if (!g_ptr_array_find (tree->misplaced, other, NULL))
+        g_ptr_array_add (tree->misplaced, other);
+    }
+}
+
 /* Watches @dir. Returns FALSE when @dir cannot be read at all (it vanished
  * or is unreadable) so the caller does not descend into it. */
 gboolean
@@ -293,6 +328,7 @@ hk_tree_watch_dir (HkTree     *tree,
   if (dir->watch != 0)
     {
       g_atomic_int_inc (&tree->n_watched);
+      check_watch_siblings (tree, dir, path);
       return TRUE;
     }
 
@@ -791,6 +827,7 @@ hk_tree_new (HkWatchHub          *hub,
   tree->options.rules = options->rules ? hk_filter_rules_ref (options->rules) : NULL;
   hk_nodes_init (&tree->nodes, dir_freed, tree);
   hk_nodes_set_root_path (&tree->nodes, tree->options.root_path);
+  tree->misplaced = g_ptr_array_new ();
 
   return tree;
 }
@@ -807,6 +844,7 @@ hk_tree_free (HkTree *tree)
   g_clear_pointer (&tree->mount_monitor, hk_mount_monitor_free);
   g_free (tree->real_root);
   hk_nodes_clear (&tree->nodes);
+  g_ptr_array_unref (tree->misplaced);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
   g_clear_pointer (&tree->options.mounts, g_hash_table_unref);
   g_clear_object (&tree->options.since);
@@ -1262,6 +1300,23 @@ catch_up_unwatched (HkTree    *tree,
     }
 }
 
+/* Watches and reads again, where they are now, the directories that
+ * check_watch_siblings() found with another's watch; as many as were
+ * listed when it was called (reading one may list another). The list stays
+ * the tree's meanwhile: a directory freed by a read leaves it. */
+static void
+rewatch_misplaced (HkTree *tree,
+                   gint64  now)
+{
+  for (guint n = tree->misplaced->len; n > 0 && tree->misplaced->len > 0; n--)
+    {
+      HkDirNode *dir = g_ptr_array_steal_index (tree->misplaced, 0);
+
+      if (hk_tree_is_live (tree) && hk_tree_is_attached (tree, dir))
+        catch_up_unwatched (tree, dir, now);
+    }
+}
+
 void
 hk_tree_on_moved (HkTree     *tree,
                   HkDirNode  *from_dir,
@@ -1616,6 +1671,7 @@ client_changed (gpointer    client,
     default:
       g_assert_not_reached ();
     }
+  rewatch_misplaced (tree, now);
 }
 
 static void
@@ -1632,6 +1688,7 @@ client_moved (gpointer    client,
     hk_tree_pre_read_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
   else
     hk_tree_on_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
+  rewatch_misplaced (client, now);
 }
 
 static void

@@ -174,6 +174,12 @@ void           hk_watch_hub_begin_walk     (HkWatchHub           *hub,
 void           hk_watch_hub_end_walk       (HkWatchHub           *hub,
                                             HkBackendKind         kind);
 gboolean       hk_watch_covers_subtree     (HkWatch              *watch);
+/* Appends to @dirs the other directories that @watch's client watches
+ * through the same kernel handle (two links to one directory, or a
+ * directory renamed before its watch was placed: a watch by path lands on
+ * whatever has the name by then). */
+void           hk_watch_collect_siblings   (HkWatch              *watch,
+                                            GPtrArray            *dirs);
 /* @watches: HkWatch of one backend kind, all still watching. */
 void           hk_watch_hub_release_held   (HkWatchHub           *hub,
                                             GPtrArray            *watches);

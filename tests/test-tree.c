@@ -632,6 +632,35 @@ test_created_directory_whose_name_was_reused (Fixture *f, gconstpointer data)
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 2);
 }
 
+/* mkdir a; mv a a2; mkdir b; mv b a, all before the worker hears of the
+ * first: the watch placed for `a` (by path) lands on the second directory.
+ * When that one is watched after its move, the kernel hands out the same
+ * watch: the first directory, now a2, is watched and read again where it
+ * is, and each directory's changes are reported once, under its own path. */
+static void
+test_watch_placed_on_the_directory_that_took_the_name (Fixture *f, gconstpointer data)
+{
+  fixture_start (f);
+  hk_test_mkdir (f->root, "a2");
+  hk_test_write (f->root, "a2/later", "");
+  hk_test_mkdir (f->root, "a");
+  hk_test_write (f->root, "a/y", "");
+  inject (f, "", "a", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "", "a", "", "a2", TRUE);
+  inject (f, "", "b", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "", "b", "", "a", TRUE);
+  assert_events (f, "created a; created a/y (s); moved a -> a2; created b; moved b -> a; "
+                    "created a/y (s); created a2/later (s); deleted a2/y (s)");
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
+
+  hk_recorder_clear (f->recorder);
+  hk_test_write (f->root, "a2/more", "");
+  hk_test_write (f->root, "a/more", "");
+  inject (f, "a2", "more", HK_CHANGE_CREATED, FALSE);
+  inject (f, "a", "more", HK_CHANGE_CREATED, FALSE);
+  assert_events (f, "created a2/more; created a/more");
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -667,6 +696,8 @@ main (int argc, char *argv[])
   ADD ("polling-round-pairs-moves", test_polling_round_pairs_moves);
   ADD ("many-watchdogs-share-one-key", test_many_watchdogs_share_one_key);
   ADD ("created-directory-whose-name-was-reused", test_created_directory_whose_name_was_reused);
+  ADD ("watch-placed-on-the-directory-that-took-the-name",
+       test_watch_placed_on_the_directory_that_took_the_name);
 
   return g_test_run ();
 }

@@ -478,6 +478,18 @@ hk_watch_covers_subtree (HkWatch *watch)
 }
 
 void
+hk_watch_collect_siblings (HkWatch   *watch,
+                           GPtrArray *dirs)
+{
+  if (watch->removed)
+    return;
+  for (HkWatch *it = keys_lookup (watch->owner->backend, watch->key); it != NULL;
+       it = watch_next (it))
+    if (it != watch && it->owner == watch->owner && !it->removed)
+      g_ptr_array_add (dirs, it->dir);
+}
+
+void
 hk_watch_hub_release_held (HkWatchHub *hub,
                            GPtrArray  *watches)
 {
