@@ -1229,8 +1229,10 @@ hk_tree_on_changed (HkTree      *tree,
 
   if (name == NULL)
     {
-      /* The root directory itself. */
-      if (tree->only_name == NULL)
+      /* The root directory itself; access events are about files (every
+       * listing opens a directory, our own reads included). */
+      if (tree->only_name == NULL &&
+          event_type != HK_EVENT_OPENED && event_type != HK_EVENT_CLOSED_NO_WRITE)
         hk_tree_emit (tree, event_type, hk_dir_path (&tree->nodes, dir, NULL, NULL), NULL,
                       TRUE, FALSE, now);
       return;
