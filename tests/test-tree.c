@@ -697,6 +697,33 @@ test_exchange_keeps_both_names (Fixture *f, gconstpointer data)
   assert_events (f, "created a/new; deleted d");
 }
 
+/* Two names exchanged while nobody looked (a polling round, a rescan after
+ * lost events): a cycle of renames, which moves cannot tell (each lands on
+ * the other's name). Told as both deletions, then both creations: every
+ * created name is free when it is told. */
+static void
+test_polling_round_exchange_tells_free_names (Fixture *f, gconstpointer data)
+{
+  g_autofree char *root = g_strdup (f->root);
+  const char *round[] = { root, NULL };
+  gint64 since;
+
+  hk_test_write (f->root, "a", "a");
+  hk_test_write (f->root, "b", "b");
+  fixture_start (f);
+  g_usleep (20000);  /* the files are older than the round's window */
+  since = g_get_real_time () * 1000;
+  hk_test_rename (f->root, "a", "tmp");
+  hk_test_rename (f->root, "b", "a");
+  hk_test_rename (f->root, "tmp", "b");
+  hk_fake_backend_inject_round (round, HK_RESCAN_ENTRIES, since, G_MAXINT64);
+  flush ();
+  g_assert_cmpuint (f->recorder->events->len, ==, 4);
+  for (guint i = 0; i < 4; i++)
+    g_assert_cmpint (hk_event_get_event_type (g_ptr_array_index (f->recorder->events, i)), ==,
+                     (i < 2 ? HK_EVENT_DELETED : HK_EVENT_CREATED));
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -733,6 +760,7 @@ main (int argc, char *argv[])
   ADD ("many-watchdogs-share-one-key", test_many_watchdogs_share_one_key);
   ADD ("created-directory-whose-name-was-reused", test_created_directory_whose_name_was_reused);
   ADD ("exchange-keeps-both-names", test_exchange_keeps_both_names);
+  ADD ("polling-round-exchange-tells-free-names", test_polling_round_exchange_tells_free_names);
   ADD ("watch-placed-on-the-directory-that-took-the-name",
        test_watch_placed_on_the_directory_that_took_the_name);
 
