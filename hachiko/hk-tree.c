@@ -82,6 +82,25 @@ hk_tree_unwatch_dir (HkTree    *tree,
 }
 
 /* The snapshot frees a directory: the tree lets its watch go. */
+/* A directory that shares its watch with another of the tree, and the
+ * directory the watch was placed on: see check_watch_siblings(). */
+typedef struct
+{
+  HkDirNode *dir;
+  guint64    ino;
+  dev_t      dev;
+  guint      tries;
+} WatchCheck;
+
+static void
+forget_watch_checks (HkTree    *tree,
+                     HkDirNode *dir)
+{
+  for (guint i = tree->misplaced->len; i > 0; i--)
+    if (g_array_index (tree->misplaced, WatchCheck, i - 1).dir == dir)
+      g_array_remove_index (tree->misplaced, i - 1);
+}
+
 static void
 forget_exchange (HkTree *tree)
 {
@@ -103,8 +122,7 @@ dir_freed (HkDirNode *dir,
     g_ptr_array_remove (tree->held, dir);
   if (tree->told != NULL)
     g_hash_table_remove (tree->told, dir);
-  if (tree->misplaced->len > 0)
-    g_ptr_array_remove (tree->misplaced, dir);
+  forget_watch_checks (tree, dir);
   if (tree->exchange.from_dir == dir || tree->exchange.to_dir == dir)
     forget_exchange (tree);
   hk_tree_unwatch_dir (tree, dir);
@@ -288,37 +306,56 @@ fall_back_to_polling (HkTree      *tree,
   return TRUE;
 }
 
+static gboolean rewatch_misplaced (gpointer data);
+
+static void
+arm_watch_checks (HkTree *tree)
+{
+  if (tree->misplaced->len == 0 || tree->misplaced_source != NULL)
+    return;
+  /* Below every backend's source: it runs when they have nothing ready,
+   * so that a path made stale by a move is brought up to date first. */
+  tree->misplaced_source = g_idle_source_new ();
+  g_source_set_priority (tree->misplaced_source, G_PRIORITY_LOW);
+  g_source_set_callback (tree->misplaced_source, rewatch_misplaced, tree, NULL);
+  g_source_attach (tree->misplaced_source, g_main_context_get_thread_default ());
+}
+
+static void
+add_watch_check (HkTree      *tree,
+                 HkDirNode   *dir,
+                 struct stat *watched)
+{
+  WatchCheck check = { dir, watched->st_ino, watched->st_dev, 0 };
+
+  forget_watch_checks (tree, dir);
+  g_array_append_val (tree->misplaced, check);
+}
+
 /* A watch by path lands on whatever has the name when it is placed: a
  * directory renamed (and its name taken) before its creation was handled
- * got the watch of the directory that took the name. When @dir, watched
- * now at @path, shares its watch with another directory of this tree whose
- * path leads elsewhere (not two links to one directory), that one is
- * unwatched, to be watched and read again where it is
- * (rewatch_misplaced()). */
+ * got the watch of the directory that took the name, and was read there.
+ * When @dir's new watch (just placed at @path) is one other directories of
+ * this tree have too, each of them is checked once the events already
+ * queued are handled: one whose path leads elsewhere than the directory
+ * the watch is on is watched and read again where it is
+ * (rewatch_misplaced()). Two links to one directory lead to the same. */
 static void
 check_watch_siblings (HkTree     *tree,
                       HkDirNode  *dir,
                       const char *path)
 {
   g_autoptr(GPtrArray) siblings = g_ptr_array_new ();
-  struct stat here;
+  struct stat watched;
 
   hk_watch_collect_siblings (hk_watch_from_id (dir->watch), siblings);
-  if (siblings->len == 0 || stat (path, &here) != 0)
+  if (siblings->len == 0 || stat (path, &watched) != 0)
     return;
 
+  add_watch_check (tree, dir, &watched);
   for (guint i = 0; i < siblings->len; i++)
-    {
-      HkDirNode *other = g_ptr_array_index (siblings, i);
-      g_autofree char *other_path = hk_dir_path (&tree->nodes, other, NULL, NULL);
-      struct stat there;
-
-      if (stat (other_path, &there) == 0 && there.st_ino == here.st_ino && there.st_dev == here.st_dev)
-        continue;
-      hk_tree_unwatch_dir (tree, other);
-      if (!g_ptr_array_find (tree->misplaced, other, NULL))
-        g_ptr_array_add (tree->misplaced, other);
-    }
+    add_watch_check (tree, siblings->pdata[i], &watched);
+  arm_watch_checks (tree);
 }
 
 /* Watches @dir. Returns FALSE when @dir cannot be read at all (it vanished
@@ -837,7 +874,7 @@ hk_tree_new (HkWatchHub          *hub,
   tree->options.rules = options->rules ? hk_filter_rules_ref (options->rules) : NULL;
   hk_nodes_init (&tree->nodes, dir_freed, tree);
   hk_nodes_set_root_path (&tree->nodes, tree->options.root_path);
-  tree->misplaced = g_ptr_array_new ();
+  tree->misplaced = g_array_new (FALSE, FALSE, sizeof (WatchCheck));
 
   return tree;
 }
@@ -854,7 +891,10 @@ hk_tree_free (HkTree *tree)
   g_clear_pointer (&tree->mount_monitor, hk_mount_monitor_free);
   g_free (tree->real_root);
   hk_nodes_clear (&tree->nodes);
-  g_ptr_array_unref (tree->misplaced);
+  if (tree->misplaced_source != NULL)
+    g_source_destroy (tree->misplaced_source);
+  g_clear_pointer (&tree->misplaced_source, g_source_unref);
+  g_array_unref (tree->misplaced);
   forget_exchange (tree);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
   g_clear_pointer (&tree->options.mounts, g_hash_table_unref);
@@ -1313,21 +1353,53 @@ catch_up_unwatched (HkTree    *tree,
     }
 }
 
-/* Watches and reads again, where they are now, the directories that
- * check_watch_siblings() found with another's watch; as many as were
- * listed when it was called (reading one may list another). The list stays
- * the tree's meanwhile: a directory freed by a read leaves it. */
-static void
-rewatch_misplaced (HkTree *tree,
-                   gint64  now)
+/* Runs once the backends have nothing ready: each directory that
+ * check_watch_siblings() listed and whose path leads to another directory
+ * than its watch is on is unwatched, then watched and read where it is. A
+ * path not there (a move still to come) is looked at again, a few times.
+ * As many as were listed (reading one may list others); the list stays
+ * the tree's meanwhile, so that a directory freed by a read leaves it. */
+static gboolean
+rewatch_misplaced (gpointer data)
 {
+  HkTree *tree = data;
+  gint64 now = g_get_monotonic_time ();
+
+  g_clear_pointer (&tree->misplaced_source, g_source_unref);
   for (guint n = tree->misplaced->len; n > 0 && tree->misplaced->len > 0; n--)
     {
-      HkDirNode *dir = g_ptr_array_steal_index (tree->misplaced, 0);
+      WatchCheck check = g_array_index (tree->misplaced, WatchCheck, 0);
+      g_autofree char *path = NULL;
+      struct stat st;
 
-      if (hk_tree_is_live (tree) && hk_tree_is_attached (tree, dir))
-        catch_up_unwatched (tree, dir, now);
+      g_array_remove_index (tree->misplaced, 0);
+      if (!hk_tree_is_live (tree) || !hk_tree_is_attached (tree, check.dir) || check.dir->watch == 0)
+        continue;
+      path = hk_dir_path (&tree->nodes, check.dir, NULL, NULL);
+      if (stat (path, &st) != 0 || !S_ISDIR (st.st_mode))
+        {
+          if (++check.tries < 3)
+            g_array_append_val (tree->misplaced, check);
+          continue;
+        }
+      if (st.st_ino != check.ino || st.st_dev != check.dev)
+        {
+          hk_tree_unwatch_dir (tree, check.dir);
+          catch_up_unwatched (tree, check.dir, now);
+        }
     }
+  arm_watch_checks (tree);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+dir_is_within (HkDirNode *dir,
+               HkDirNode *ancestor)
+{
+  for (HkDirNode *it = dir; it != NULL; it = hk_dir_parent (it))
+    if (it == ancestor)
+      return TRUE;
+  return FALSE;
 }
 
 /* Whether the rename of @entry onto @replaced that the kernel reports was
@@ -1402,6 +1474,15 @@ hk_tree_on_moved (HkTree     *tree,
     {
       /* Its creation was never seen: it is new to us where it lands. */
       hk_tree_on_created (tree, to_dir, to_name, TRUE, is_directory, now);
+      return;
+    }
+
+  /* The kernel never moves a directory into itself: the snapshot has
+   * that part of the tree wrong (a watch was misplaced). It is read again,
+   * and the difference reported. */
+  if (hk_entry_dir (entry) != NULL && dir_is_within (to_dir, hk_entry_dir (entry)))
+    {
+      hk_tree_rescan (tree, from_dir, hk_tree_realtime_ns (), now);
       return;
     }
 
@@ -1742,7 +1823,6 @@ client_changed (gpointer    client,
     default:
       g_assert_not_reached ();
     }
-  rewatch_misplaced (tree, now);
 }
 
 static void
@@ -1759,7 +1839,6 @@ client_moved (gpointer    client,
     hk_tree_pre_read_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
   else
     hk_tree_on_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
-  rewatch_misplaced (client, now);
 }
 
 static void
