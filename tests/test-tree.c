@@ -724,6 +724,21 @@ test_polling_round_exchange_tells_free_names (Fixture *f, gconstpointer data)
                      (i < 2 ? HK_EVENT_DELETED : HK_EVENT_CREATED));
 }
 
+/* A move the kernel never makes (a directory into its own subtree) can
+ * only come from a snapshot that has part of the tree wrong: it is read
+ * again, not obeyed (a directory inside itself had no path). */
+static void
+test_directory_moved_into_itself_is_read_again (Fixture *f, gconstpointer data)
+{
+  hk_test_mkdir (f->root, "a/sub");
+  fixture_start (f);
+  inject_move (f, "", "a", "a/sub", "x", TRUE);
+  assert_events (f, "");
+  hk_test_write (f->root, "a/sub/f", "");
+  inject (f, "a/sub", "f", HK_CHANGE_CREATED, FALSE);
+  assert_events (f, "created a/sub/f");
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -760,6 +775,7 @@ main (int argc, char *argv[])
   ADD ("many-watchdogs-share-one-key", test_many_watchdogs_share_one_key);
   ADD ("created-directory-whose-name-was-reused", test_created_directory_whose_name_was_reused);
   ADD ("exchange-keeps-both-names", test_exchange_keeps_both_names);
+  ADD ("directory-moved-into-itself-is-read-again", test_directory_moved_into_itself_is_read_again);
   ADD ("polling-round-exchange-tells-free-names", test_polling_round_exchange_tells_free_names);
   ADD ("watch-placed-on-the-directory-that-took-the-name",
        test_watch_placed_on_the_directory_that_took_the_name);
