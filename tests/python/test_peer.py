@@ -650,6 +650,43 @@ class PeerTests:
         self.assertEqual(os.fsencode(self.h.events[0].src_path), os.path.join(root, b"f"))
 
 
+class HostileRootTest(unittest.TestCase):
+    """Odd roots given to AIOWatchdog: an OSError a Python user expects, or
+    a working watch."""
+
+    def setUp(self):
+        self.root = os.path.realpath(tempfile.mkdtemp(prefix="hachiko-peer-"))
+        self.loop = asyncio.new_event_loop()
+
+    def tearDown(self):
+        self.loop.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def start(self, path):
+        watch = AIOWatchdog(path, loop=self.loop)
+        watch.start()
+        watch.stop()
+
+    def test_empty_path_is_not_found(self):
+        # As os.stat(""): it used to say "only local files can be watched".
+        with self.assertRaises(FileNotFoundError) as raised:
+            self.start("")
+        self.assertEqual(raised.exception.errno, errno.ENOENT)
+
+    def test_missing_paths_are_not_found(self):
+        for path in (os.path.join(self.root, "nope"), os.path.join(self.root, "nl\nnope"),
+                     os.path.join(os.fsencode(self.root), b"\xff")):
+            with self.subTest(path=path), self.assertRaises(FileNotFoundError):
+                self.start(path)
+
+    def test_file_and_fifo_roots_are_watched(self):
+        touch(os.path.join(self.root, "file"))
+        os.mkfifo(os.path.join(self.root, "fifo"))
+        for name in ("file", "fifo"):
+            with self.subTest(name=name):
+                self.start(os.path.join(self.root, name))
+
+
 class AioPeerTest(PeerTests, unittest.TestCase):
     harness_class = AioHarness
 
