@@ -90,9 +90,10 @@ class AioHarness:
         self.overflows = 0
         self.watch = None
 
-    def start(self, path, recursive=True):
+    def start(self, path, recursive=True, **kwargs):
         handler = _Collector(self, loop=self.loop)
-        self.watch = AIOWatchdog(path, recursive=recursive, event_handler=handler, loop=self.loop)
+        self.watch = AIOWatchdog(path, recursive=recursive, event_handler=handler, loop=self.loop,
+                                 **kwargs)
         self.watch.start()
 
     def start_again(self):
@@ -132,8 +133,8 @@ class GLibHarness:
         self.loop_errors = []
         self.watchdog = None
 
-    def start(self, path, recursive=True):
-        self.watchdog = Hk.Watchdog(path, recursive=recursive)
+    def start(self, path, recursive=True, **kwargs):
+        self.watchdog = Hk.Watchdog(path, recursive=recursive, **kwargs)
         self.watchdog.connect("event", lambda wd, event: self.events.append(event))
         self.watchdog.connect("error", lambda wd, error: self.errors.append(error))
         self.watchdog.connect("overflow", lambda wd: setattr(self, "overflows", self.overflows + 1))
@@ -185,8 +186,8 @@ class PeerTests:
     def p(self, *parts):
         return os.path.join(self.root, *parts)
 
-    def start(self, recursive=True, path=None):
-        self.h.start(self.root if path is None else path, recursive=recursive)
+    def start(self, recursive=True, path=None, **kwargs):
+        self.h.start(self.root if path is None else path, recursive=recursive, **kwargs)
 
     def rel(self, path):
         if path is None:
@@ -544,6 +545,65 @@ class PeerTests:
         touch(self.p("again"))
         self.h.pump(lambda: False, 0.3)
         self.assertEqual(len(self.h.events), n)
+
+    def test_root_moved_is_reported_then_stops(self):
+        self.start()
+        os.rename(self.root, self.root + "-moved")
+        try:
+            self.assertTrue(self.h.pump(lambda: not self.h.running() and self.h.errors))
+            self.assertEqual(self.seen(), [("deleted", ".", None, True)])
+            self.assertTrue(self.h.errors[0].matches(Gio.io_error_quark(),
+                                                     Gio.IOErrorEnum.NOT_FOUND))
+        finally:
+            os.rename(self.root + "-moved", self.root)
+
+    def test_root_given_as_a_link_reports_the_link_path(self):
+        os.mkdir(self.p("real"))
+        os.symlink("real", self.p("link"))
+        link = self.p("link")
+        self.h.start(link)
+        touch(self.p("real", "a"))
+        os.mkdir(self.p("real", "d"))
+        barrier = os.path.join(link, "d")
+        self.assertTrue(self.h.pump(lambda: any(e.src_path == barrier for e in self.h.events)),
+                        self.h.events)
+        self.assertEqual([(e.event_type, e.src_path) for e in self.h.events
+                          if e.event_type in STRUCTURAL],
+                         [("created", os.path.join(link, "a")), ("created", barrier)])
+
+    def test_access_events_only_when_asked_and_only_for_files(self):
+        write(self.p("a"))
+        os.mkdir(self.p("d"))
+        self.start(access_events=True)
+        with open(self.p("a"), "rb") as f:
+            f.read()
+        os.listdir(self.p("d"))
+        self.settle()
+        # The root's own events are the defect below.
+        self.assertEqual([e for e in self.seen(("opened", "closed-no-write")) if e[1] != "."],
+                         [("opened", "a", None, False), ("closed-no-write", "a", None, False)])
+
+    # docs/semantics.md: `opened` and `closed-no-write` are "only for files
+    # (every directory listing, including our own, opens directories)". The
+    # root directory's own IN_OPEN / IN_CLOSE_NOWRITE pass: the start's own
+    # read of the root is reported as `opened` + `closed-no-write` of the
+    # root, and so is every listing of it. hk_tree_on_changed() (hachiko/
+    # hk-tree.c) filters access events for named entries only, not in its
+    # `name == NULL` branch. Expected to fail until fixed there.
+    @unittest.expectedFailure
+    def test_access_events_never_for_the_root_directory(self):
+        self.start(access_events=True)
+        os.listdir(self.root)
+        self.settle()
+        self.assertEqual(self.seen(), [])
+
+    def test_no_access_events_by_default(self):
+        write(self.p("a"))
+        self.start()
+        with open(self.p("a"), "rb") as f:
+            f.read()
+        self.settle()
+        self.assertEqual(self.seen(), [])
 
     def test_symlink_created_and_removed(self):
         os.mkdir(self.p("d"))
