@@ -173,6 +173,29 @@ class HostileTest(unittest.TestCase):
         self.assertEqual(len(warnings), 2, watcher.stderr)
         self.assertEqual(len([l for l in watcher.lines if b"created" in l]), 1, watcher.lines)
 
+    def test_ignore_files_are_read_while_the_loop_runs(self):
+        # The ignore files of the tree used to be read on the main thread
+        # before the main loop (and --timeout, and the signal handlers) ran:
+        # `wait -t 0` on a large tree took as long as a walk of it. Compared
+        # with a walk by `snapshot save`, best of three each.
+        for i in range(200):
+            parent = self.p("d%d" % i)
+            os.mkdir(parent)
+            for j in range(100):
+                os.mkdir(os.path.join(parent, str(j)))
+
+        def best(args):
+            times = []
+            for _ in range(3):
+                start = time.monotonic()
+                self.run_tool(args)
+                times.append(time.monotonic() - start)
+            return min(times)
+
+        walk = best(["snapshot", "save", self.root, self.p("d0", "snapshot")])
+        wait = best(["wait", "-q", "-t", "0", self.root])
+        self.assertLess(wait, walk / 4, "wait -t 0: %.3f s, a walk: %.3f s" % (wait, walk))
+
     # --- patterns and options -------------------------------------------------
 
     def test_invalid_patterns_are_usage_errors(self):
@@ -185,6 +208,15 @@ class HostileTest(unittest.TestCase):
         result = self.run_tool(["wait", "-t", "0.2", "-p", "\udcff", self.root])
         line = self.assertOneLineError(result, 2)
         self.assertIn("UTF-8", line)
+
+    def test_every_command_is_named_in_usage_errors(self):
+        # `snapshot` was missing from the short usage and the unknown-command
+        # error.
+        for args in ([], ["bogus"], ["--bogus"]):
+            with self.subTest(args=args):
+                result = self.run_tool(args)
+                self.assertEqual(result.returncode, 2, result)
+                self.assertIn("snapshot", result.stderr.decode("utf-8").splitlines()[0])
 
     # --- snapshots ----------------------------------------------------------------
 

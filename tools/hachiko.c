@@ -115,7 +115,7 @@ main (int    argc,
 
   if (argc < 2)
     {
-      fputs ("Usage: hachiko log|exec|restart|wait [OPTION...] [PATH...] [-- COMMAND [ARG...]]\n"
+      fputs ("Usage: hachiko log|exec|restart|wait|snapshot [OPTION...] [PATH...] [-- COMMAND [ARG...]]\n"
              "Run \"hachiko --help\" for more.\n", stderr);
       return HK_TOOL_EXIT_USAGE;
     }
@@ -150,9 +150,9 @@ main (int    argc,
       return hk_tool_commands[i].run (argc - 1, argv + 1);
 
   if (name[0] == '-')
-    hk_tool_usage_error (NULL, "“%s” must come after a command (log, exec, restart or wait)", name);
+    hk_tool_usage_error (NULL, "“%s” must come after a command (log, exec, restart, wait or snapshot)", name);
   else
-    hk_tool_usage_error (NULL, "unknown command “%s” (expected log, exec, restart or wait)", name);
+    hk_tool_usage_error (NULL, "unknown command “%s” (expected log, exec, restart, wait or snapshot)", name);
 
   return HK_TOOL_EXIT_USAGE;
 }
