@@ -26,6 +26,27 @@ TOOL = os.environ.get("HACHIKO_TOOL")
 DEADLINE = 30.0
 
 
+def remove_deep(root, depth):
+    """Removes root/d/d/... @depth levels deep (shutil.rmtree recurses
+    once per level, past Python's recursion limit), through the working
+    directory: paths that deep are too long to name."""
+    cwd = os.open(".", os.O_RDONLY)
+    try:
+        os.chdir(root)
+        levels = 0
+        while levels < depth and os.path.isdir("d"):
+            os.chdir("d")
+            levels += 1
+        for _ in range(levels):
+            for name in os.listdir("."):
+                os.unlink(name)
+            os.chdir("..")
+            os.rmdir("d")
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
+
+
 class Watcher:
     """`hachiko ARGS` in the background; lines of stdout read with a deadline."""
 
@@ -195,6 +216,38 @@ class HostileTest(unittest.TestCase):
         walk = best(["snapshot", "save", self.root, self.p("d0", "snapshot")])
         wait = best(["wait", "-q", "-t", "0", self.root])
         self.assertLess(wait, walk / 4, "wait -t 0: %.3f s, a walk: %.3f s" % (wait, walk))
+
+    def test_tree_10000_levels_deep(self):
+        # Deeper than PATH_MAX: one warning (one line, UTF-8), no crash, no
+        # hang, and what is watchable is watched (docs/semantics.md).
+        depth = 10000
+        top = os.open(self.root, os.O_RDONLY)
+        fds = [top]
+        try:
+            for _ in range(depth):
+                os.mkdir("d", dir_fd=fds[-1])
+                fd = os.open("d", os.O_RDONLY, dir_fd=fds[-1])
+                if len(fds) > 1:
+                    os.close(fds.pop())
+                fds.append(fd)
+        finally:
+            for fd in fds[1:]:
+                os.close(fd)
+        try:
+            watcher = Watcher(["log", self.root])
+            try:
+                self.assertTrue(watcher.ready(), watcher.stderr)
+                shallow = self.p(*["d"] * 10, "f")
+                open(shallow, "wb").close()
+                self.assertTrue(watcher.wait_for(lambda: any(shallow.encode() in l
+                                                             for l in watcher.lines)))
+            finally:
+                watcher.stop()
+            warnings = [l.decode("utf-8") for l in watcher.stderr if b"ready" not in l]
+            self.assertEqual(len(warnings), 1, [w[:200] for w in warnings])
+            self.assertIn("File name too long", warnings[0])
+        finally:
+            remove_deep(self.root, depth)
 
     # --- patterns and options -------------------------------------------------
 
