@@ -747,6 +747,41 @@ class HostileRootTest(unittest.TestCase):
                 self.start(os.path.join(self.root, name))
 
 
+class SinceTimestampTest(unittest.TestCase):
+    """Events of a watchdog started with a `since` snapshot."""
+
+    def setUp(self):
+        self.root = os.path.realpath(tempfile.mkdtemp(prefix="hachiko-peer-"))
+
+    def tearDown(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # Hk.Event.get_timestamp() is "in the clock of g_get_monotonic_time()";
+    # the difference from `since` is reported with g_get_real_time() (report_since()
+    # in hachiko/hk-tree.c), so `hachiko log --since` prints those events at a
+    # wrong time of day (and --json about 56 years ahead). Expected to fail
+    # until fixed there.
+    @unittest.expectedFailure
+    def test_since_events_have_monotonic_timestamps(self):
+        since = Hk.Snapshot.take(Gio.File.new_for_path(self.root), None, None)
+        touch(os.path.join(self.root, "new"))
+        watchdog = Hk.Watchdog(self.root)
+        watchdog.set_since(since)
+        events = []
+        watchdog.connect("event", lambda wd, event: events.append(event))
+        before = GLib.get_monotonic_time()
+        watchdog.start(None)
+        context = GLib.MainContext.default()
+        deadline = time.monotonic() + TIMEOUT
+        while not events and time.monotonic() < deadline:
+            context.iteration(False) or time.sleep(0.005)
+        after = GLib.get_monotonic_time()
+        watchdog.stop()
+        self.assertEqual([(e.event_type, e.is_synthetic) for e in events], [("created", True)])
+        self.assertTrue(before <= events[0].timestamp <= after,
+                        (before, events[0].timestamp, after))
+
+
 class AioPeerTest(PeerTests, unittest.TestCase):
     harness_class = AioHarness
 
