@@ -155,6 +155,27 @@ class HostileTest(unittest.TestCase):
         self.assertEqual(created, [os.path.join(os.fsencode(self.root), n) for n in names])
         self.assertIn(last, created)
 
+    def test_closed_stdout_is_a_write_error(self):
+        # A closed descriptor 1 used to be reused by GLib's wakeup eventfd,
+        # which then received the event lines: 8-byte lines ("created\n")
+        # were accepted by it and silently lost.
+        proc = subprocess.Popen([TOOL, "log", "--format", "{type}", self.root],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: os.close(1))
+        try:
+            deadline = time.monotonic() + DEADLINE
+            self.assertEqual(proc.stderr.readline(), b"ready\n")
+            while proc.poll() is None and time.monotonic() < deadline:
+                os.mkdir(self.p("d%f" % time.monotonic()))
+                time.sleep(0.05)
+            self.assertEqual(proc.poll(), 1)
+            self.assertIn(b"cannot write to standard output", proc.stderr.read())
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(DEADLINE)
+            proc.stderr.close()
+
     # --- roots ---------------------------------------------------------------
 
     def test_odd_roots_fail_cleanly(self):
