@@ -394,6 +394,33 @@ class PeerTests:
         self.assertSeen([("moved", "foo", "FOO", False), ("moved", "dir", "DIR", True),
                          ("created", "DIR/x", None, False)])
 
+    # A directory created, renamed and its old name reused by a file before
+    # the worker handles the IN_CREATE: hk_tree_on_created() (hachiko/
+    # hk-tree.c) lstat()s the name to tell a link from a directory, finds
+    # the new file, and records a file. The move is then reported as a
+    # file's, the renamed directory is never watched, and everything in it
+    # is lost (found by a random-operations run against a model; about one
+    # try in two loses it here, so 20 tries). Expected to fail until fixed
+    # there: only a symbolic link should turn the kernel's directory into a
+    # non-directory.
+    @unittest.expectedFailure
+    def test_directory_renamed_and_its_name_reused_at_once(self):
+        self.start()
+        for i in range(20):
+            os.mkdir(self.p("a%d" % i))
+            os.rename(self.p("a%d" % i), self.p("d%d" % i))
+            touch(self.p("a%d" % i))
+            touch(self.p("d%d" % i, "x"))
+        self.settle()
+        for i in range(20):
+            touch(self.p("d%d" % i, "later"))
+        self.settle()
+        seen = self.seen()
+        for i in range(20):
+            self.assertIn(("moved", "a%d" % i, "d%d" % i, True), seen)
+            self.assertIn(("created", "d%d/x" % i, None, False), seen)
+            self.assertIn(("created", "d%d/later" % i, None, False), seen)
+
     def exchange_or_skip(self, a, b):
         try:
             exchange(a, b)
