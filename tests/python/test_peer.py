@@ -18,6 +18,7 @@ import asyncio
 import ctypes
 import errno
 import os
+import random
 import shutil
 import subprocess
 import tempfile
@@ -421,6 +422,49 @@ class PeerTests:
             self.assertIn(("created", "d%d/x" % i, None, False), seen)
             self.assertIn(("created", "d%d/later" % i, None, False), seen)
 
+    # A directory created and renamed, and another directory renamed to its
+    # old name, before the worker handles the first IN_CREATE: inotify
+    # watches by path, so the watch added for the first directory lands on
+    # the second one (hk_tree_on_created -> watch_new_dir in hachiko/
+    # hk-tree.c), and when the second one is caught up after its move the
+    # kernel gives the same watch again. The first directory is never
+    # watched (a2/later is lost), the second one's entries are reported
+    # twice and under the first one's new path (a2/...). One try in ten or
+    # twenty here, so 150 tries. Expected to fail until fixed there (for
+    # instance: a watch descriptor the hub already maps to another
+    # directory node means that node was watched at the wrong inode; unwatch
+    # and re-read it under its current path).
+    @unittest.expectedFailure
+    def test_directory_renamed_and_another_renamed_to_its_name_at_once(self):
+        problems = []
+        for i in range(150):
+            # A fresh watchdog on a fresh directory each time, as in the
+            # reduced case this was found with.
+            top = self.p("t%d" % i)
+            os.mkdir(top)
+            harness = self.harness_class()
+            try:
+                harness.start(top)
+                os.mkdir(os.path.join(top, "a"))
+                os.rename(os.path.join(top, "a"), os.path.join(top, "a2"))
+                os.mkdir(os.path.join(top, "b"))
+                touch(os.path.join(top, "b", "y"))
+                os.rename(os.path.join(top, "b"), os.path.join(top, "a"))
+                touch(os.path.join(top, "a2", "later"))
+                touch(os.path.join(top, "a", "later"))
+                barrier = os.path.join(top, BARRIER)
+                os.mkdir(barrier)
+                self.assertTrue(harness.pump(lambda: any(e.src_path == barrier
+                                                         for e in harness.events)))
+                created = [os.path.relpath(e.src_path, top) for e in harness.events
+                           if e.event_type == "created"]
+                for path in ("a2/later", "a/later"):
+                    if created.count(path) != 1:
+                        problems.append((i, path, created.count(path)))
+            finally:
+                harness.close()
+        self.assertEqual(problems, [])
+
     def exchange_or_skip(self, a, b):
         try:
             exchange(a, b)
@@ -735,6 +779,118 @@ class PeerTests:
         touch(os.path.join(root, b"f"))
         self.assertTrue(self.h.pump(lambda: any(e.event_type == "created" for e in self.h.events)))
         self.assertEqual(os.fsencode(self.h.events[0].src_path), os.path.join(root, b"f"))
+
+
+def _tree(root):
+    """{relative path: is_directory} of everything under @root."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, name), root)] = True
+        for name in filenames:
+            out[os.path.relpath(os.path.join(dirpath, name), root)] = False
+    return out
+
+
+def _apply(model, root, events, anomalies):
+    """Applies @events to @model as a consumer would; what cannot apply
+    (a created path that exists, a deleted one that does not) goes to
+    @anomalies."""
+    for event in events:
+        path = os.path.relpath(event.src_path, root)
+        below = [k for k in model if k == path or k.startswith(path + "/")]
+        if event.event_type == "created":
+            if path in model:
+                anomalies.append(("created twice", path))
+            model[path] = event.is_directory
+        elif event.event_type == "deleted":
+            if path not in model:
+                anomalies.append(("deleted unknown", path))
+            for k in below:
+                del model[k]
+        elif event.event_type == "moved":
+            dest = os.path.relpath(event.dest_path, root)
+            if path not in model or dest in model:
+                anomalies.append(("bad move", path, dest))
+            for k in below:
+                model[dest + k[len(path):]] = model.pop(k)
+
+
+@unittest.skipUnless(os.environ.get("HK_PEER_RANDOM"),
+                     "set HK_PEER_RANDOM=N to run N random sequences per latency")
+class RandomOperationsTest(unittest.TestCase):
+    """Random bursts of creations, renames (in, out, over, across),
+    deletions and writes, as fast as Python makes them; the events applied
+    to a model of the tree must give the tree on disk. Not run by meson: a
+    few sequences in a hundred fail until hk_tree_on_created() is fixed
+    (test_directory_renamed_and_its_name_reused_at_once is the reduced
+    case)."""
+
+    NAMES = ("a", "b", "c", "d")
+
+    def run_sequence(self, seed, latency, n_ops=60):
+        rnd = random.Random(seed)
+        root = os.path.realpath(tempfile.mkdtemp(prefix="hachiko-random-"))
+        outside = os.path.realpath(tempfile.mkdtemp(prefix="hachiko-random-out-"))
+        try:
+            for i in range(3):
+                os.makedirs(os.path.join(root, "s%d" % i, "t"))
+                touch(os.path.join(root, "s%d" % i, "f"))
+            model = _tree(root)
+            harness = GLibHarness()
+            harness.start(root, latency=latency)
+            for n in range(n_ops):
+                self.random_operation(rnd, root, outside, n)
+            barrier = os.path.join(root, BARRIER)
+            os.mkdir(barrier)
+            self.assertTrue(harness.pump(lambda: any(e.src_path == barrier for e in harness.events)))
+            harness.close()
+            anomalies = []
+            _apply(model, root, harness.events, anomalies)
+            return model == _tree(root) and not anomalies and harness.overflows == 0
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(outside, ignore_errors=True)
+
+    def random_operation(self, rnd, root, outside, n):
+        tree = _tree(root)
+        dirs = [""] + [k for k, is_dir in tree.items() if is_dir]
+        new_name = os.path.join(rnd.choice(dirs), rnd.choice(self.NAMES))
+        existing = rnd.choice(sorted(tree)) if tree else None
+        op = rnd.choice(["touch", "mkdir", "rename", "rename", "rm", "out", "in", "write"])
+        try:
+            if op == "touch":
+                touch(os.path.join(root, new_name))
+            elif op == "write" and existing is not None and not tree[existing]:
+                with open(os.path.join(root, existing), "ab") as f:
+                    f.write(b"x")
+            elif op == "mkdir":
+                os.mkdir(os.path.join(root, new_name))
+            elif op == "rename" and existing is not None:
+                os.rename(os.path.join(root, existing), os.path.join(root, new_name))
+            elif op == "rm" and existing is not None:
+                path = os.path.join(root, existing)
+                if tree[existing]:
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+            elif op == "out" and existing is not None:
+                os.rename(os.path.join(root, existing), os.path.join(outside, "o%d" % n))
+            elif op == "in":
+                source = os.path.join(outside, "i%d" % n)
+                if rnd.random() < 0.5:
+                    os.makedirs(os.path.join(source, "x"))
+                else:
+                    touch(source)
+                os.rename(source, os.path.join(root, new_name))
+        except OSError:
+            pass   # the random choice did not fit (a file as a parent, a full directory)
+
+    def test_random_sequences(self):
+        n = int(os.environ["HK_PEER_RANDOM"])
+        for latency in (0, 100):
+            failed = [seed for seed in range(n) if not self.run_sequence(seed, latency)]
+            self.assertEqual(failed, [], "latency %d" % latency)
 
 
 class HostileRootTest(unittest.TestCase):
