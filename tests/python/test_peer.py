@@ -676,6 +676,18 @@ class PeerTests:
         self.settle()
         self.assertEqual(self.seen(), [])
 
+    def test_filter_reports_a_move_when_either_end_passes(self):
+        touch(self.p("a.txt"))
+        touch(self.p("b.log"))
+        self.start(filter=Hk.Filter(ignore_patterns=["*.log"]))
+        os.rename(self.p("a.txt"), self.p("a.log"))     # into an ignored name
+        os.rename(self.p("b.log"), self.p("b.txt"))     # out of one
+        os.rename(self.p("a.log"), self.p("c.log"))     # between ignored names
+        touch(self.p("a.log"))
+        self.settle()
+        self.assertEqual(self.seen(), [("moved", "a.txt", "a.log", False),
+                                       ("moved", "b.log", "b.txt", False)])
+
     def test_symlink_created_and_removed(self):
         os.mkdir(self.p("d"))
         self.start()
