@@ -318,9 +318,59 @@ out:
   watch_unref (self);
 }
 
+/* Whether watcher @i is inside watcher @j's tree, which reports what it
+ * would: @j recursive, and its filter (ignore files included) not hiding
+ * @i's root. */
+static gboolean
+is_covered_by (HkToolWatch *self,
+               guint        i,
+               guint        j)
+{
+  const char *inner = g_ptr_array_index (self->roots, i);
+  const char *outer = g_ptr_array_index (self->roots, j);
+  gsize len = strlen (outer);
+  const char *relative;
+
+  if (self->options->no_recursive || i == j || strncmp (inner, outer, len) != 0)
+    return FALSE;
+  if (len == 1)
+    relative = inner + 1;  /* outer is "/" */
+  else if (inner[len] == '/')
+    relative = inner + len + 1;
+  else
+    return FALSE;
+  return !hk_filter_excludes_directory (g_ptr_array_index (self->filters, j), relative);
+}
+
+/* A PATH inside another one would report each of its events twice: only
+ * the outer one watches (docs/tool.md: a PATH given twice is watched
+ * once). */
+static void
+drop_nested_watchers (HkToolWatch *self)
+{
+  for (guint i = 0; i < self->watchdogs->len;)
+    {
+      gboolean covered = FALSE;
+
+      for (guint j = 0; j < self->watchdogs->len && !covered; j++)
+        covered = is_covered_by (self, i, j);
+      if (!covered)
+        {
+          i++;
+          continue;
+        }
+      g_signal_handlers_disconnect_by_data (g_ptr_array_index (self->watchdogs, i), self);
+      g_ptr_array_remove_index (self->watchdogs, i);
+      g_ptr_array_remove_index (self->filters, i);
+      g_ptr_array_remove_index (self->roots, i);
+    }
+}
+
 static void
 start_watchdogs (HkToolWatch *self)
 {
+  drop_nested_watchers (self);
+  self->n_starting = self->watchdogs->len;
   for (guint i = 0; i < self->watchdogs->len; i++)
     {
       HkWatchdog *watchdog = g_ptr_array_index (self->watchdogs, i);
@@ -361,8 +411,6 @@ static void
 watch_start (HkToolWatch *self)
 {
   g_autoptr(GTask) task = NULL;
-
-  self->n_starting = self->watchdogs->len;
 
   if (!self->options->quiet && isatty (STDERR_FILENO))
     {
