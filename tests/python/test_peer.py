@@ -82,10 +82,12 @@ class AioHarness:
 
     name = "asyncio"
 
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, sharing=None):
+        self.owns_loop = sharing is None
+        self.loop = asyncio.new_event_loop() if sharing is None else sharing.loop
         self.loop_errors = []
-        self.loop.set_exception_handler(lambda loop, context: self.loop_errors.append(context))
+        if self.owns_loop:
+            self.loop.set_exception_handler(lambda loop, context: self.loop_errors.append(context))
         self.events = []
         self.errors = []
         self.overflows = 0
@@ -118,8 +120,9 @@ class AioHarness:
     def close(self):
         if self.watch is not None:
             self.watch.stop()
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
+        if self.owns_loop:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
 
 
 class GLibHarness:
@@ -127,7 +130,7 @@ class GLibHarness:
 
     name = "glib"
 
-    def __init__(self):
+    def __init__(self, sharing=None):
         self.events = []
         self.errors = []
         self.overflows = 0
@@ -687,6 +690,32 @@ class PeerTests:
         self.settle()
         self.assertEqual(self.seen(), [("moved", "a.txt", "a.log", False),
                                        ("moved", "b.log", "b.txt", False)])
+
+    def test_two_watchers_of_one_tree_each_see_each_event_once(self):
+        # watchdog's observer: several watches of one path, several handlers.
+        os.mkdir(self.p("sub"))
+        other = self.harness_class(sharing=self.h)
+        nested = self.harness_class(sharing=self.h)
+        try:
+            self.start()
+            other.start(self.root)
+            nested.start(self.p("sub"))
+            touch(self.p("sub", "f"))
+            os.rename(self.p("sub", "f"), self.p("g"))
+            self.settle()
+            self.assertTrue(self.h.pump(lambda: any(BARRIER in e.src_path for e in other.events)))
+            self.assertTrue(self.h.pump(lambda: any(e.event_type == "deleted"
+                                                    for e in nested.events)))
+            expected = [("created", "sub/f", None, False), ("moved", "sub/f", "g", False)]
+            self.assertSeen(expected)
+            self.h.events = other.events
+            self.assertSeen(expected)
+            # For the watcher of sub, g is outside: the move is a deletion.
+            self.h.events = [e for e in nested.events]
+            self.assertSeen([("created", "sub/f", None, False), ("deleted", "sub/f", None, False)])
+        finally:
+            other.close()
+            nested.close()
 
     def test_symlink_created_and_removed(self):
         os.mkdir(self.p("d"))
