@@ -60,6 +60,15 @@ def exchange(a, b):
         raise OSError(error, os.strerror(error), a)
 
 
+def racy_defect(test):
+    """A known defect that shows in a race the test provokes many times, but
+    not every run: kept out of the default run (an unexpected success would
+    fail it); HK_PEER_RACES=1 runs it, expected to fail until fixed."""
+    return unittest.skipUnless(os.environ.get("HK_PEER_RACES"),
+                               "a racy known defect: set HK_PEER_RACES=1")(
+        unittest.expectedFailure(test))
+
+
 # --- two ways to watch: asyncio and a GLib main context ----------------------
 
 class _Collector(AIOEventHandler):
@@ -404,26 +413,43 @@ class PeerTests:
     # the new file, and records a file. The move is then reported as a
     # file's, the renamed directory is never watched, and everything in it
     # is lost (found by a random-operations run against a model; about one
-    # try in two loses it here, so 20 tries). Expected to fail until fixed
+    # try in two loses it here, so 60 tries). Expected to fail until fixed
     # there: only a symbolic link should turn the kernel's directory into a
     # non-directory.
-    @unittest.expectedFailure
+    @racy_defect
     def test_directory_renamed_and_its_name_reused_at_once(self):
-        self.start()
-        for i in range(20):
-            os.mkdir(self.p("a%d" % i))
-            os.rename(self.p("a%d" % i), self.p("d%d" % i))
-            touch(self.p("a%d" % i))
-            touch(self.p("d%d" % i, "x"))
-        self.settle()
-        for i in range(20):
-            touch(self.p("d%d" % i, "later"))
-        self.settle()
-        seen = self.seen()
-        for i in range(20):
-            self.assertIn(("moved", "a%d" % i, "d%d" % i, True), seen)
-            self.assertIn(("created", "d%d/x" % i, None, False), seen)
-            self.assertIn(("created", "d%d/later" % i, None, False), seen)
+        problems = []
+        for i in range(60):
+            # A fresh watchdog on a fresh directory each time: the worker
+            # wakes up for the first event, and the window is its wake-up.
+            top = self.p("t%d" % i)
+            os.mkdir(top)
+            harness = self.harness_class(sharing=self.h)
+            try:
+                harness.start(top)
+                os.mkdir(os.path.join(top, "a"))
+                os.rename(os.path.join(top, "a"), os.path.join(top, "d"))
+                touch(os.path.join(top, "a"))
+                touch(os.path.join(top, "d", "x"))
+                barrier = os.path.join(top, BARRIER)
+                os.mkdir(barrier)
+                self.assertTrue(harness.pump(lambda: any(e.src_path == barrier
+                                                         for e in harness.events)))
+                touch(os.path.join(top, "d", "later"))
+                os.rmdir(barrier)
+                self.assertTrue(harness.pump(lambda: any(e.src_path == barrier
+                                                         and e.event_type == "deleted"
+                                                         for e in harness.events)))
+                seen = [(e.event_type, os.path.relpath(e.src_path, top),
+                         e.dest_path and os.path.relpath(e.dest_path, top), e.is_directory)
+                        for e in harness.events if e.event_type in STRUCTURAL]
+                for event in (("moved", "a", "d", True), ("created", "d/x", None, False),
+                              ("created", "d/later", None, False)):
+                    if seen.count(event) != 1:
+                        problems.append((i, event, seen.count(event)))
+            finally:
+                harness.close()
+        self.assertEqual(problems, [])
 
     # A directory created and renamed, and another directory renamed to its
     # old name, before the worker handles the first IN_CREATE: inotify
@@ -437,7 +463,7 @@ class PeerTests:
     # instance: a watch descriptor the hub already maps to another
     # directory node means that node was watched at the wrong inode; unwatch
     # and re-read it under its current path).
-    @unittest.expectedFailure
+    @racy_defect
     def test_directory_renamed_and_another_renamed_to_its_name_at_once(self):
         problems = []
         for i in range(150):
@@ -445,7 +471,7 @@ class PeerTests:
             # reduced case this was found with.
             top = self.p("t%d" % i)
             os.mkdir(top)
-            harness = self.harness_class()
+            harness = self.harness_class(sharing=self.h)
             try:
                 harness.start(top)
                 os.mkdir(os.path.join(top, "a"))
