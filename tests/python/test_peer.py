@@ -743,6 +743,23 @@ class PeerTests:
             other.close()
             nested.close()
 
+    def test_file_root_sees_an_editor_save_and_nothing_else(self):
+        # docs/semantics.md: a file as root; a save by rename is deleted +
+        # created of the name.
+        path = self.p("f.txt")
+        write(path, b"old")
+        self.start(path=path)
+        write(path + ".tmp", b"new")
+        os.rename(path + ".tmp", path)
+        write(self.p("other"))
+        with open(path, "ab") as f:
+            f.write(b"more")
+        self.assertTrue(self.h.pump(lambda: any(e.event_type == "closed" for e in self.h.events)))
+        self.assertEqual(self.seen(), [("deleted", "f.txt", None, False),
+                                       ("created", "f.txt", None, False),
+                                       ("modified", "f.txt", None, False),
+                                       ("closed", "f.txt", None, False)])
+
     def test_symlink_created_and_removed(self):
         os.mkdir(self.p("d"))
         self.start()
