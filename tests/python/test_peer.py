@@ -760,6 +760,14 @@ class PeerTests:
                                        ("modified", "f.txt", None, False),
                                        ("closed", "f.txt", None, False)])
 
+    def test_hard_link_is_the_new_name_only(self):
+        touch(self.p("a"))
+        self.start()
+        os.link(self.p("a"), self.p("b"))
+        os.unlink(self.p("b"))
+        self.settle()
+        self.assertEqual(self.seen(), [("created", "b", None, False), ("deleted", "b", None, False)])
+
     def test_symlink_created_and_removed(self):
         os.mkdir(self.p("d"))
         self.start()
