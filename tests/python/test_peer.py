@@ -86,6 +86,14 @@ class _Collector(AIOEventHandler):
         self.sink.overflows += 1
 
 
+def new_loop():
+    """asyncio's loop, or uvloop's with HK_TEST_LOOP=uvloop (as test_aio.py)."""
+    if os.environ.get("HK_TEST_LOOP") == "uvloop":
+        import uvloop
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
 class AioHarness:
     """hachiko.AIOWatchdog on a plain asyncio loop (no GLib main loop)."""
 
@@ -93,7 +101,7 @@ class AioHarness:
 
     def __init__(self, sharing=None):
         self.owns_loop = sharing is None
-        self.loop = asyncio.new_event_loop() if sharing is None else sharing.loop
+        self.loop = new_loop() if sharing is None else sharing.loop
         self.loop_errors = []
         if self.owns_loop:
             self.loop.set_exception_handler(lambda loop, context: self.loop_errors.append(context))
@@ -991,7 +999,7 @@ class HostileRootTest(unittest.TestCase):
 
     def setUp(self):
         self.root = os.path.realpath(tempfile.mkdtemp(prefix="hachiko-peer-"))
-        self.loop = asyncio.new_event_loop()
+        self.loop = new_loop()
 
     def tearDown(self):
         self.loop.close()
