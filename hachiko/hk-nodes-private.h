@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "hk-slab-private.h"
+
 G_BEGIN_DECLS
 
 typedef struct _HkDirNode HkDirNode;
@@ -24,31 +26,33 @@ typedef enum
 
 /* The in-memory snapshot of a tree: a node per directory, and in each
  * directory one table of its entries with their names packed behind them
- * (16 bytes and the name per entry; see docs/performance.md). An entry is
- * an HkEntry inside its directory's table: a pointer to it, or to its name,
- * holds only until that directory's entries change (an entry added,
- * removed or renamed in or out). Directory nodes do not move. */
+ * (12 bytes and the name per entry; see docs/performance-findings.md). An
+ * entry is an HkEntry inside its directory's table: a pointer to it, or to
+ * its name, holds only until that directory's entries change (an entry
+ * added, removed or renamed in or out, or given an inode number above 32
+ * bits). Directory nodes do not move. */
 typedef struct
 {
-  union
-  {
-    guint64    ino;        /* non-directories; 0 when unknown */
-    HkDirNode *dir;        /* directories: their node (which has the ino) */
-  } u;
+  guint32 ref;             /* directories: their node's hk_slab_id();
+                            * others: the low 32 bits of the inode, whose
+                            * high bits the table keeps when any is set */
   guint32 name;            /* offset of the name in the table's names */
-  guint32 stamp : 29;      /* files: what was last reported, 0 unknown */
+  guint32 stamp : 28;      /* files: what was last reported, 0 unknown */
   guint32 kind : 2;        /* HkNodeKind */
   guint32 mark : 1;        /* scratch for a rescan: seen on disk */
+  guint32 spare : 1;
 } HkEntry;
 
-/* 40 bytes, so that malloc gives it a 48-byte block: one per directory
- * (see docs/performance.md, memory per directory). */
+/* 32 bytes, from the tree's slab: one per directory (see
+ * docs/performance-findings.md, memory per directory). */
 struct _HkDirNode
 {
-  HkDirNode *parent;       /* NULL for the root and for detached nodes */
   HkEntries *entries;      /* NULL while it has none */
-  gpointer   watch;        /* the owner's watch of it, NULL when unwatched */
   guint64    ino;
+  guint32    parent;       /* hk_slab_id() of the parent (hk_dir_parent()),
+                            * 0 for the root and for detached nodes */
+  guint32    watch;        /* the owner's 32-bit handle of its watch, 0 when
+                            * unwatched */
   guint32    dev;          /* hk_node_dev(): with ino, loop detection for symlinks */
   guint32    index : 29;   /* of its entry in the parent's table */
   guint32    followed : 1; /* a symbolic link followed to a directory */
@@ -72,6 +76,7 @@ typedef void (*HkNodesDirFreed) (HkDirNode *dir,
 typedef struct
 {
   char            *root_path;    /* what paths start with */
+  HkSlab           dirs;         /* the HkDirNode of every directory */
   HkNodesDirFreed  dir_freed;    /* told before a directory node is freed */
   gpointer         user_data;
 } HkNodes;
@@ -84,7 +89,8 @@ void        hk_nodes_set_root_path   (HkNodes           *nodes,
 void        hk_nodes_clear           (HkNodes           *nodes);
 
 /* A directory node in no table: the root. */
-HkDirNode  *hk_dir_new_root          (guint64            ino,
+HkDirNode  *hk_dir_new_root          (HkNodes           *nodes,
+                                      guint64            ino,
                                       dev_t              dev);
 /* Frees @dir, detached or the root, and everything below it, without
  * recursion (trees can be deeper than the stack). */
@@ -105,7 +111,8 @@ const char *hk_dir_entry_name        (const HkDirNode   *dir,
 const char *hk_dir_name              (const HkDirNode   *dir);
 
 /* Adds @name; a directory gets a node of its own, with its parent's dev. */
-HkEntry    *hk_dir_add               (HkDirNode         *dir,
+HkEntry    *hk_dir_add               (HkNodes           *nodes,
+                                      HkDirNode         *dir,
                                       const char        *name,
                                       HkNodeKind         kind,
                                       guint64            ino);
@@ -141,32 +148,32 @@ hk_entry_kind (const HkEntry *entry)
   return (HkNodeKind) entry->kind;
 }
 
+/* NULL for the root and for detached nodes. */
+static inline HkDirNode *
+hk_dir_parent (const HkDirNode *dir)
+{
+  return dir->parent != 0 ? hk_slab_lookup (dir->parent) : NULL;
+}
+
 /* The entry's directory node, NULL when it is not a directory. */
 static inline HkDirNode *
 hk_entry_dir (const HkEntry *entry)
 {
-  return entry->kind == HK_NODE_DIR ? entry->u.dir : NULL;
+  return entry->kind == HK_NODE_DIR ? hk_slab_lookup (entry->ref) : NULL;
 }
 
-static inline guint64
-hk_entry_ino (const HkEntry *entry)
-{
-  return entry->kind == HK_NODE_DIR ? entry->u.dir->ino : entry->u.ino;
-}
-
-static inline void
-hk_entry_set_ino (HkEntry *entry,
-                  guint64  ino)
-{
-  if (entry->kind == HK_NODE_DIR)
-    entry->u.dir->ino = ino;
-  else
-    entry->u.ino = ino;
-}
+/* The inode number of @entry, in @dir (0: unknown). */
+guint64     hk_entry_ino             (const HkDirNode   *dir,
+                                      const HkEntry     *entry);
+/* Sets it; the entry may move (a first inode above 32 bits in its table):
+ * returns where it is now. */
+HkEntry    *hk_entry_set_ino         (HkDirNode         *dir,
+                                      HkEntry           *entry,
+                                      guint64            ino);
 
 HkNodeKind  hk_node_kind_from_mode   (mode_t             mode);
 HkNodeKind  hk_node_kind_from_dtype  (unsigned char      d_type);
-/* What a file looked like, folded into 29 bits (never 0). */
+/* What a file looked like, folded into 28 bits (never 0). */
 guint32     hk_node_stamp_from_stat  (const struct stat *st);
 
 G_END_DECLS

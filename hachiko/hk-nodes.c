@@ -10,40 +10,97 @@
 #include <sys/stat.h>
 
 #include "hk-nodes-private.h"
+#include "hk-probe-private.h"
 
 /* The snapshot: every entry of a watched tree. A directory has a node
  * (which never moves: watches and the walk point at it) and one table
- * holding its entries, 16 bytes each, followed by their names; a table
+ * holding its entries, 12 bytes each, followed by their names; a table
  * with many entries gets an index (open addressing, linear probing) to
  * find a name. It knows nothing of backends, queues or threads; whoever
  * owns it is told when a directory node is freed. */
 
-G_STATIC_ASSERT (sizeof (HkEntry) == 16);
-G_STATIC_ASSERT (sizeof (HkDirNode) <= 40);
+G_STATIC_ASSERT (sizeof (HkEntry) == 12);
+G_STATIC_ASSERT (sizeof (HkDirNode) == 32);
 
 /* Below this many entries a name is found by comparing them all. */
 #define INDEX_MIN_ENTRIES 16
 
-/* One allocation per directory: this header, the entries, their names,
- * then the index's slots when there is one (see docs/performance.md,
- * memory per directory). */
+/* One allocation per directory: this 12-byte header, the entries, the
+ * high halves of their inode numbers once one needs them, the index of
+ * names when there is one (its size, then its slots), then the names
+ * (see docs/performance-findings.md, memory per directory). The room for
+ * names is not kept: it is names_len for a table made to measure
+ * ("exact"), else names_room_for (names_len) or more. */
 struct _HkEntries
 {
-  guint32  n;            /* entries in use */
-  guint32  n_alloc;
-  guint32  names_len;    /* bytes of names in use, garbage included */
-  guint32  names_alloc;
-  guint32  garbage;      /* bytes of names no entry uses any more */
-  guint32  index_mask;   /* slots - 1 when there is an index, else 0 */
-  HkEntry  items[];      /* n_alloc of them, then names_alloc bytes of names */
+  guint32  n;              /* entries in use */
+  guint32  names_len;      /* bytes of names in use, garbage included */
+  guint32  n_alloc : 29;   /* a node keeps its place in a table in 29 bits */
+  guint32  wide : 1;       /* n_alloc high halves follow the entries */
+  guint32  indexed : 1;    /* an index of names follows them */
+  guint32  exact : 1;      /* no room for names beyond names_len */
+  HkEntry  items[];
 };
 
-G_STATIC_ASSERT (sizeof (HkEntries) == 24);
+G_STATIC_ASSERT (sizeof (HkEntries) == 12);
+
+/* Room for names in a table that grows: powers of two from 64. */
+static inline gsize
+names_room_for (gsize len)
+{
+  gsize room = 64;
+
+  while (room < len)
+    room *= 2;
+  return room;
+}
+
+static inline gsize
+names_room (const HkEntries *t)
+{
+  return t->exact ? t->names_len : names_room_for (t->names_len);
+}
+
+/* The high 32 bits of each entry's inode number, NULL while all are 0. */
+static inline guint32 *
+highs_of (const HkEntries *t)
+{
+  return t->wide ? (guint32 *) (t->items + t->n_alloc) : NULL;
+}
+
+/* Where the index starts (its size, then its slots), or the names when
+ * there is none. */
+static inline guint32 *
+after_entries (const HkEntries *t)
+{
+  return (guint32 *) (t->items + t->n_alloc) + (t->wide ? t->n_alloc : 0);
+}
+
+static inline guint32
+index_slots (const HkEntries *t)
+{
+  return t->indexed ? after_entries (t)[0] : 0;
+}
+
+static inline guint32
+index_mask (const HkEntries *t)
+{
+  return index_slots (t) - 1;
+}
+
+/* The index: entry number + 1 per slot, 0 for empty. */
+static inline guint32 *
+index_of (const HkEntries *t)
+{
+  return after_entries (t) + 1;
+}
 
 static inline char *
 names_of (const HkEntries *t)
 {
-  return (char *) (t->items + t->n_alloc);
+  guint32 *after = after_entries (t);
+
+  return (char *) (t->indexed ? after + 1 + after[0] : after);
 }
 
 static inline const char *
@@ -54,27 +111,13 @@ item_name (const HkEntries *t,
 }
 
 static inline gsize
-names_room (guint32 names_alloc)
+table_size (guint32  n_alloc,
+            gboolean wide,
+            guint32  slots,
+            gsize    names_room)
 {
-  return ((gsize) names_alloc + 3) & ~(gsize) 3;
-}
-
-/* The index: entry number + 1 per slot, 0 for empty; NULL without one. */
-static inline guint32 *
-index_of (const HkEntries *t)
-{
-  if (t->index_mask == 0)
-    return NULL;
-  return (guint32 *) (names_of (t) + names_room (t->names_alloc));
-}
-
-static inline gsize
-table_size (guint32 n_alloc,
-            guint32 names_alloc,
-            guint32 slots)
-{
-  return sizeof (HkEntries) + (gsize) n_alloc * sizeof (HkEntry) +
-         (slots > 0 ? names_room (names_alloc) + (gsize) slots * sizeof (guint32) : names_alloc);
+  return sizeof (HkEntries) + (gsize) n_alloc * (sizeof (HkEntry) + (wide ? sizeof (guint32) : 0)) +
+         (slots > 0 ? (1 + (gsize) slots) * sizeof (guint32) : 0) + names_room;
 }
 
 /* --- the index ------------------------------------------------------------ */
@@ -84,17 +127,18 @@ index_insert (HkEntries *t,
               guint32    i)
 {
   guint32 *index = index_of (t);
-  guint32 slot = g_str_hash (item_name (t, i)) & t->index_mask;
+  guint32 mask = index_mask (t);
+  guint32 slot = g_str_hash (item_name (t, i)) & mask;
 
   while (index[slot] != 0)
-    slot = (slot + 1) & t->index_mask;
+    slot = (slot + 1) & mask;
   index[slot] = i + 1;
 }
 
 static void
 index_fill (HkEntries *t)
 {
-  memset (index_of (t), 0, ((gsize) t->index_mask + 1) * sizeof (guint32));
+  memset (index_of (t), 0, (gsize) index_slots (t) * sizeof (guint32));
   for (guint32 i = 0; i < t->n; i++)
     index_insert (t, i);
 }
@@ -105,100 +149,95 @@ index_find (const HkEntries *t,
             const char      *name)
 {
   const guint32 *index = index_of (t);
-  guint32 slot = g_str_hash (name) & t->index_mask;
+  guint32 mask = index_mask (t);
+  guint32 slot = g_str_hash (name) & mask;
 
   while (index[slot] != 0)
     {
       if (strcmp (item_name (t, index[slot] - 1), name) == 0)
         return slot;
-      slot = (slot + 1) & t->index_mask;
+      slot = (slot + 1) & mask;
     }
   return -1;
 }
 
-/* Empties @slot, moving back the entries after it that may not stay
- * behind a hole (linear probing has no tombstones). */
+static guint32
+index_home (guint32       value,
+            gconstpointer table)
+{
+  return g_str_hash (item_name (table, value - 1));
+}
+
 static void
 index_delete_slot (HkEntries *t,
                    guint32    slot)
 {
-  guint32 *index = index_of (t);
-  guint32 mask = t->index_mask;
-  guint32 j = slot;
-
-  for (;;)
-    {
-      guint32 k;
-
-      j = (j + 1) & mask;
-      if (index[j] == 0)
-        break;
-      k = g_str_hash (item_name (t, index[j] - 1)) & mask;
-      /* The entry at j stays unless its home k lies cyclically outside
-       * (slot, j]. */
-      if (slot <= j ? (slot < k && k <= j) : (slot < k || k <= j))
-        continue;
-      index[slot] = index[j];
-      slot = j;
-    }
-  index[slot] = 0;
+  hk_probe_delete (index_of (t), index_mask (t), slot, index_home, t);
 }
 
 /* --- tables --------------------------------------------------------------- */
 
-/* Gives @dir's table room for @n_alloc entries, @names_alloc bytes of
- * names and an index of @slots (0: none). The index is built again. */
+/* Gives @dir's table room for @n_alloc entries (with high halves of inode
+ * numbers when @wide), an index of @slots (0: none) and @names_room bytes
+ * of names, @exact when that is names_len. Always a new block of that
+ * size: shrinking in place would leave a hole behind each table read, too
+ * small for the next. The index is built again. */
 static void
 table_resize (HkDirNode *dir,
               guint32    n_alloc,
-              guint32    names_alloc,
-              guint32    slots)
+              gboolean   wide,
+              guint32    slots,
+              gsize      names_room,
+              gboolean   exact)
 {
-  HkEntries *t = dir->entries;
-  gsize size = table_size (n_alloc, names_alloc, slots);
+  HkEntries *old = dir->entries;
+  HkEntries *t;
 
-  if (t == NULL)
-    {
-      t = g_malloc (size);
-      memset (t, 0, sizeof *t);
-    }
-  else
-    {
-      /* The names follow the entries: they move when the entries' room
-       * changes, before a shrink and after a growth. */
-      guint32 old_n_alloc = t->n_alloc;
+  /* A node keeps its place in its parent's table in 29 bits. */
+  if (n_alloc >= (1u << 29) || names_room > G_MAXUINT32)
+    g_error ("hachiko: a directory has more entries than a snapshot can hold");
 
-      if (n_alloc < old_n_alloc)
-        memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
-      t = g_realloc (t, size);
-      if (n_alloc > old_n_alloc)
-        memmove (t->items + n_alloc, t->items + old_n_alloc, t->names_len);
-    }
+  t = g_malloc (table_size (n_alloc, wide, slots, names_room));
+  t->n = old != NULL ? old->n : 0;
+  t->names_len = old != NULL ? old->names_len : 0;
   t->n_alloc = n_alloc;
-  t->names_alloc = names_alloc;
-  t->index_mask = slots > 0 ? slots - 1 : 0;
+  t->wide = wide;
+  t->indexed = slots > 0;
+  t->exact = exact;
+  if (slots > 0)
+    after_entries (t)[0] = slots;
+
+  if (old != NULL)
+    {
+      memcpy (t->items, old->items, (gsize) old->n * sizeof (HkEntry));
+      if (old->wide)
+        memcpy (highs_of (t), highs_of (old), (gsize) old->n * sizeof (guint32));
+      else if (wide)
+        memset (highs_of (t), 0, (gsize) old->n * sizeof (guint32));
+      memcpy (names_of (t), names_of (old), old->names_len);
+      g_free (old);
+    }
   dir->entries = t;
   if (slots > 0)
     index_fill (t);
 }
 
-static inline guint32
-index_slots (const HkEntries *t)
-{
-  return t->index_mask != 0 ? t->index_mask + 1 : 0;
-}
-
-/* Drops the names no entry uses. */
+/* Drops the names no entry uses, when they are at least @min_share of
+ * all (1: any). */
 static void
-table_compact (HkEntries *t)
+table_compact (HkEntries *t,
+               guint      min_share)
 {
   g_autofree char *packed = NULL;
+  gsize live = 0;
   guint32 len = 0;
 
-  if (t->garbage == 0)
+  for (guint32 i = 0; i < t->n; i++)
+    live += strlen (item_name (t, i)) + 1;
+  if (live == t->names_len || (t->names_len - live) * min_share < t->names_len)
     return;
 
-  packed = g_malloc (t->names_len - t->garbage);
+  packed = g_malloc (live);
   for (guint32 i = 0; i < t->n; i++)
     {
       const char *name = item_name (t, i);
@@ -210,10 +249,9 @@ table_compact (HkEntries *t)
     }
   memcpy (names_of (t), packed, len);
   t->names_len = len;
-  t->garbage = 0;
 }
 
-/* Appends an entry for @name, its union left for the caller. */
+/* Appends an entry for @name, its reference left for the caller. */
 static HkEntry *
 table_append (HkDirNode  *dir,
               const char *name,
@@ -224,29 +262,30 @@ table_append (HkDirNode  *dir,
   HkEntry *entry;
 
   if (t == NULL)
-    table_resize (dir, 4, MAX (64, size), 0);
+    table_resize (dir, 8, FALSE, 0, names_room_for (size), FALSE);  /* most directories fit */
   else
     {
       guint32 n_alloc = t->n_alloc;
-      gsize names_alloc = t->names_alloc;
       guint32 slots = index_slots (t);
+      gboolean names_full = t->names_len + size > names_room (t);
 
-      if (t->names_len + size > names_alloc && t->garbage * 2 >= t->names_len)
-        table_compact (t);
+      /* Garbage is looked for only when the names are full: half of
+       * them is reused in place. */
+      if (names_full)
+        {
+          table_compact (t, 2);
+          names_full = t->names_len + size > names_room (t);
+        }
       if (t->n == n_alloc)
         n_alloc *= 2;
-      while (t->names_len + size > names_alloc)
-        names_alloc *= 2;
       /* The index is at most half full; it starts with the 17th entry. */
       if (slots > 0 && (t->n + 1) * 2 > slots)
         slots *= 2;
       else if (slots == 0 && t->n + 1 > INDEX_MIN_ENTRIES)
         slots = 4 * INDEX_MIN_ENTRIES;
-      /* A node keeps its place in its parent's table in 29 bits. */
-      if (names_alloc > G_MAXUINT32 || n_alloc > (1u << 29))
-        g_error ("hachiko: a directory has more entries than a snapshot can hold");
-      if (n_alloc != t->n_alloc || names_alloc != t->names_alloc || slots != index_slots (t))
-        table_resize (dir, n_alloc, names_alloc, slots);
+      if (names_full || n_alloc != t->n_alloc || slots != index_slots (t))
+        table_resize (dir, n_alloc, t->wide, slots,
+                      names_room_for (t->names_len + size), FALSE);
     }
 
   t = dir->entries;
@@ -255,15 +294,18 @@ table_append (HkDirNode  *dir,
   memset (entry, 0, sizeof *entry);
   entry->name = t->names_len;
   entry->kind = kind;
+  if (t->wide)
+    highs_of (t)[t->n] = 0;
   t->names_len += size;
   t->n++;
-  if (t->index_mask != 0)
+  if (t->indexed)
     index_insert (t, t->n - 1);
 
   return entry;
 }
 
-/* Removes the entry @i: the last entry takes its place. */
+/* Removes the entry @i: the last entry takes its place. Its name stays
+ * behind as garbage, until the names are full or the table is trimmed. */
 static void
 table_remove (HkDirNode *dir,
               guint32    i)
@@ -271,19 +313,20 @@ table_remove (HkDirNode *dir,
   HkEntries *t = dir->entries;
   guint32 last = t->n - 1;
 
-  if (t->index_mask != 0)
+  if (t->indexed)
     {
       index_delete_slot (t, (guint32) index_find (t, item_name (t, i)));
       if (i != last)
         index_of (t)[index_find (t, item_name (t, last))] = i + 1;
     }
 
-  t->garbage += strlen (item_name (t, i)) + 1;
   if (i != last)
     {
       t->items[i] = t->items[last];
+      if (t->wide)
+        highs_of (t)[i] = highs_of (t)[last];
       if (t->items[i].kind == HK_NODE_DIR)
-        t->items[i].u.dir->index = i;
+        hk_entry_dir (&t->items[i])->index = i;
     }
   t->n--;
 
@@ -294,8 +337,6 @@ table_remove (HkDirNode *dir,
     }
   else if (t->n_alloc >= 64 && t->n * 4 < t->n_alloc)
     hk_dir_trim (dir);  /* most entries went: give the room back */
-  else if (t->garbage > 4096 && t->garbage * 2 > t->names_len)
-    table_compact (t);
 }
 
 static guint32
@@ -311,10 +352,11 @@ entry_number (HkDirNode *dir,
 /* --- directories ---------------------------------------------------------- */
 
 HkDirNode *
-hk_dir_new_root (guint64 ino,
-                 dev_t   dev)
+hk_dir_new_root (HkNodes *nodes,
+                 guint64  ino,
+                 dev_t    dev)
 {
-  HkDirNode *dir = g_new0 (HkDirNode, 1);
+  HkDirNode *dir = hk_slab_alloc0 (&nodes->dirs);
 
   dir->ino = ino;
   dir->dev = hk_node_dev (dev);
@@ -337,7 +379,7 @@ hk_dir_free (HkNodes   *nodes,
       if (nodes->dir_freed != NULL)
         nodes->dir_freed (top, nodes->user_data);
       g_free (t);
-      g_free (top);
+      hk_slab_free (&nodes->dirs, top);
     }
 }
 
@@ -349,7 +391,7 @@ hk_dir_collect_subdirs (HkDirNode *dir,
 
   for (guint32 i = 0; t != NULL && i < t->n; i++)
     if (t->items[i].kind == HK_NODE_DIR)
-      g_ptr_array_add (out, t->items[i].u.dir);
+      g_ptr_array_add (out, hk_entry_dir (&t->items[i]));
 }
 
 guint
@@ -376,9 +418,9 @@ hk_dir_entry_name (const HkDirNode *dir,
 const char *
 hk_dir_name (const HkDirNode *dir)
 {
-  if (dir->parent == NULL)
+  if (dir->parent == 0)
     return "";
-  return item_name (dir->parent->entries, dir->index);
+  return item_name (hk_dir_parent (dir)->entries, dir->index);
 }
 
 HkEntry *
@@ -390,7 +432,7 @@ hk_dir_lookup (HkDirNode  *dir,
   if (t == NULL)
     return NULL;
 
-  if (t->index_mask != 0)
+  if (t->indexed)
     {
       gint64 slot = index_find (t, name);
 
@@ -407,8 +449,48 @@ hk_dir_lookup (HkDirNode  *dir,
   return NULL;
 }
 
+guint64
+hk_entry_ino (const HkDirNode *dir,
+              const HkEntry   *entry)
+{
+  const HkEntries *t = dir->entries;
+
+  if (entry->kind == HK_NODE_DIR)
+    return hk_entry_dir (entry)->ino;
+  if (!t->wide)
+    return entry->ref;
+  return (guint64) highs_of (t)[entry - t->items] << 32 | entry->ref;
+}
+
 HkEntry *
-hk_dir_add (HkDirNode  *dir,
+hk_entry_set_ino (HkDirNode *dir,
+                  HkEntry   *entry,
+                  guint64    ino)
+{
+  HkEntries *t = dir->entries;
+  guint32 i = entry_number (dir, entry);
+
+  if (entry->kind == HK_NODE_DIR)
+    {
+      hk_entry_dir (entry)->ino = ino;
+      return entry;
+    }
+
+  if ((ino >> 32) != 0 && !t->wide)
+    {
+      table_resize (dir, t->n_alloc, TRUE, index_slots (t), names_room (t), t->exact);
+      t = dir->entries;
+      entry = &t->items[i];
+    }
+  entry->ref = (guint32) ino;
+  if (t->wide)
+    highs_of (t)[i] = (guint32) (ino >> 32);
+  return entry;
+}
+
+HkEntry *
+hk_dir_add (HkNodes    *nodes,
+            HkDirNode  *dir,
             const char *name,
             HkNodeKind  kind,
             guint64     ino)
@@ -417,18 +499,17 @@ hk_dir_add (HkDirNode  *dir,
 
   if (kind == HK_NODE_DIR)
     {
-      HkDirNode *child = g_new0 (HkDirNode, 1);
+      HkDirNode *child = hk_slab_alloc0 (&nodes->dirs);
 
-      child->parent = dir;
+      child->parent = hk_slab_id (dir);
       child->index = dir->entries->n - 1;
       child->ino = ino;
       child->dev = dir->dev;
-      entry->u.dir = child;
+      entry->ref = hk_slab_id (child);
+      return entry;
     }
-  else
-    entry->u.ino = ino;
 
-  return entry;
+  return hk_entry_set_ino (dir, entry, ino);
 }
 
 HkDirNode *
@@ -440,7 +521,7 @@ hk_dir_detach (HkDirNode *dir,
   table_remove (dir, entry_number (dir, entry));
   if (child != NULL)
     {
-      child->parent = NULL;
+      child->parent = 0;
       child->index = 0;
     }
   return child;
@@ -464,8 +545,8 @@ hk_dir_attach (HkDirNode  *dir,
 {
   HkEntry *entry = table_append (dir, name, HK_NODE_DIR);
 
-  entry->u.dir = child;
-  child->parent = dir;
+  entry->ref = hk_slab_id (child);
+  child->parent = hk_slab_id (dir);
   child->index = dir->entries->n - 1;
   return entry;
 }
@@ -477,6 +558,7 @@ hk_dir_rename (HkDirNode  *from_dir,
                const char *to_name)
 {
   HkEntry old = *entry;
+  guint64 ino = hk_entry_ino (from_dir, entry);
   HkDirNode *child = hk_dir_detach (from_dir, entry);
   HkEntry *moved;
 
@@ -484,9 +566,8 @@ hk_dir_rename (HkDirNode  *from_dir,
     return hk_dir_attach (to_dir, to_name, child);
 
   moved = table_append (to_dir, to_name, old.kind);
-  moved->u = old.u;
   moved->stamp = old.stamp;
-  return moved;
+  return hk_entry_set_ino (to_dir, moved, ino);
 }
 
 void
@@ -496,9 +577,9 @@ hk_dir_trim (HkDirNode *dir)
 
   if (t == NULL)
     return;
-  table_compact (t);
-  if (t->n_alloc > t->n || t->names_alloc > t->names_len)
-    table_resize (dir, t->n, t->names_len, index_slots (t));
+  table_compact (t, 1);
+  if (t->n_alloc > t->n || !t->exact)
+    table_resize (dir, t->n, t->wide, index_slots (t), t->names_len, TRUE);
 }
 
 /* Absolute path of @dir; *relative points inside it, at the path
@@ -523,7 +604,7 @@ hk_dir_path (HkNodes          *nodes,
       len += strlen (child_name) + 1;
     }
 
-  for (const HkDirNode *it = dir; it != NULL && it->parent != NULL; it = it->parent)
+  for (const HkDirNode *it = dir; it != NULL && it->parent != 0; it = hk_dir_parent (it))
     {
       const char *name = hk_dir_name (it);
 
@@ -590,7 +671,7 @@ hk_node_kind_from_dtype (unsigned char d_type)
 }
 
 /* What a file looked like when it was last reported or read, folded into
- * 29 bits (0: unknown). A rescan reports `modified` for a file only when it
+ * 28 bits (0: unknown). A rescan reports `modified` for a file only when it
  * no longer matches: the user was told about that state already. */
 guint32
 hk_node_stamp_from_stat (const struct stat *st)
@@ -605,7 +686,7 @@ hk_node_stamp_from_stat (const struct stat *st)
   h ^= h >> 33;
   h *= G_GUINT64_CONSTANT (0xff51afd7ed558ccd);
   h ^= h >> 33;
-  stamp = (guint32) h & 0x1fffffff;  /* HkEntry.stamp's width */
+  stamp = (guint32) h & 0x0fffffff;  /* HkEntry.stamp's width */
 
   return stamp != 0 ? stamp : 1;
 }
@@ -616,6 +697,7 @@ hk_nodes_init (HkNodes         *nodes,
                gpointer         user_data)
 {
   nodes->root_path = NULL;
+  hk_slab_init (&nodes->dirs, sizeof (HkDirNode));
   nodes->dir_freed = dir_freed;
   nodes->user_data = user_data;
 }
@@ -632,4 +714,5 @@ void
 hk_nodes_clear (HkNodes *nodes)
 {
   g_clear_pointer (&nodes->root_path, g_free);
+  hk_slab_clear (&nodes->dirs);
 }

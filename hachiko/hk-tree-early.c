@@ -110,8 +110,8 @@ release_held (HkTree *tree)
     {
       HkDirNode *dir = g_ptr_array_index (tree->held, i);
 
-      if (dir->watch != NULL)
-        g_ptr_array_add (watches, dir->watch);
+      if (dir->watch != 0)
+        g_ptr_array_add (watches, hk_watch_from_id (dir->watch));
     }
 
   tree->replaying = TRUE;
@@ -161,7 +161,7 @@ walk_read (HkTree    *tree,
   g_atomic_int_inc (&walk_pause_walked);
   for (guint i = before; i < tree->walk->len; i++)
     ((HkDirNode *) g_ptr_array_index (tree->walk, i))->queued = TRUE;
-  if (dir->watch != NULL && g_hash_table_add (tree->held_set, dir))
+  if (dir->watch != 0 && g_hash_table_add (tree->held_set, dir))
     g_ptr_array_add (tree->held, dir);
 }
 
@@ -515,8 +515,9 @@ hk_tree_pre_read_moved (HkTree     *tree,
   /* The source read before the move (or recorded from an event and gone
    * since), the destination after: both show it. */
   if (from != NULL && to != NULL && from != to &&
-      ((hk_entry_ino (from) != 0 && hk_entry_ino (from) == hk_entry_ino (to)) ||
-       (hk_entry_ino (from) == 0 && hk_entry_ino (to) != 0 &&
+      ((hk_entry_ino (from_dir, from) != 0 &&
+        hk_entry_ino (from_dir, from) == hk_entry_ino (to_dir, to)) ||
+       (hk_entry_ino (from_dir, from) == 0 && hk_entry_ino (to_dir, to) != 0 &&
         !entry_on_disk_at_all (tree, from_dir, from_name))))
     {
       hk_tree_emit (tree, HK_EVENT_MOVED, hk_dir_path (&tree->nodes, from_dir, from_name, NULL),

@@ -43,6 +43,7 @@ struct _HkTree
   Pairing       *round;          /* a polling round's pairing, until it ends */
   gint64         round_since_ns; /* the earliest window start of that round */
   GPtrArray     *walk;           /* the start walk's directories to read, while it runs */
+  GPtrArray     *misplaced;      /* directories whose watch turned out to be another's */
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
   guint          root_gone : 1;
 

@@ -105,7 +105,7 @@ vanish (Scan      *scan,
   v->parent = dir;
   v->name = g_strdup (hk_dir_entry_name (dir, entry));
   v->kind = entry->kind;
-  v->ino = hk_entry_ino (entry);
+  v->ino = hk_entry_ino (dir, entry);
   v->stamp = entry->stamp;
   v->dir = hk_dir_detach (dir, entry);
   g_ptr_array_add (scan->pairing->vanished, v);
@@ -205,8 +205,8 @@ hk_tree_is_attached (HkTree    *tree,
 {
   HkDirNode *it = dir;
 
-  while (it->parent != NULL)
-    it = it->parent;
+  while (it->parent != 0)
+    it = hk_dir_parent (it);
   return it == tree->root;
 }
 
@@ -263,7 +263,7 @@ reattach (HkTree   *tree,
   if (v->dir != NULL)
     return hk_dir_attach (a->dir, a->name, g_steal_pointer (&v->dir));
 
-  entry = hk_dir_add (a->dir, a->name, v->kind, v->ino);
+  entry = hk_dir_add (&tree->nodes, a->dir, a->name, v->kind, v->ino);
   entry->stamp = a->stamp;  /* a rename changes the ctime */
   return entry;
 }
@@ -489,7 +489,7 @@ hk_tree_rescan_dir (HkTree    *tree,
   HkEntry *child;
   DIR *dirp;
 
-  gboolean was_unwatched = dir->watch == NULL;
+  gboolean was_unwatched = dir->watch == 0;
 
   if (was_unwatched && (dir == tree->root || tree->options.recursive))
     hk_tree_watch_dir (tree, dir, path, NULL);
@@ -519,19 +519,19 @@ hk_tree_rescan_dir (HkTree    *tree,
 
       kind = hk_node_kind_from_mode (st.st_mode);
       child = hk_dir_lookup (dir, name);
-      if (child != NULL && child->kind == HK_NODE_DIR && child->u.dir->followed &&
-          kind == HK_NODE_SYMLINK && followed_link_unchanged (tree, child->u.dir, dirfd (dirp)))
+      if (child != NULL && child->kind == HK_NODE_DIR && hk_entry_dir (child)->followed &&
+          kind == HK_NODE_SYMLINK && followed_link_unchanged (tree, hk_entry_dir (child), dirfd (dirp)))
         {
           /* A followed link to the same directory: rescanned as that
            * directory. Anything else is a replacement, below. */
           child->mark = TRUE;
-          if (hk_tree_descend_into (tree, child->u.dir))
-            hk_tree_rescan_dir (tree, child->u.dir, scan, threshold_ns);
+          if (hk_tree_descend_into (tree, hk_entry_dir (child)))
+            hk_tree_rescan_dir (tree, hk_entry_dir (child), scan, threshold_ns);
           continue;
         }
 
       if (child != NULL && (child->kind != kind ||
-                            (hk_entry_ino (child) != 0 && hk_entry_ino (child) != st.st_ino)))
+                            (hk_entry_ino (dir, child) != 0 && hk_entry_ino (dir, child) != st.st_ino)))
         {
           /* Replaced by something else. */
           vanish (scan, dir, child);
@@ -555,7 +555,7 @@ hk_tree_rescan_dir (HkTree    *tree,
 
       /* Marked first: the entry may move in its table below. */
       child->mark = TRUE;
-      hk_entry_set_ino (child, st.st_ino);
+      child = hk_entry_set_ino (dir, child, st.st_ino);
       if (kind != HK_NODE_DIR)
         {
           if (hk_tree_file_changed_unreported (child, &st, threshold_ns, scan->until_ns))
@@ -563,8 +563,8 @@ hk_tree_rescan_dir (HkTree    *tree,
                                 TRUE, scan->now);
           child->stamp = hk_node_stamp_from_stat (&st);
         }
-      else if (!scan->shallow && hk_tree_descend_into (tree, child->u.dir))
-        hk_tree_rescan_dir (tree, child->u.dir, scan, threshold_ns);
+      else if (!scan->shallow && hk_tree_descend_into (tree, hk_entry_dir (child)))
+        hk_tree_rescan_dir (tree, hk_entry_dir (child), scan, threshold_ns);
     }
   closedir (dirp);
 

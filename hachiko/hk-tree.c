@@ -70,13 +70,14 @@ void
 hk_tree_unwatch_dir (HkTree    *tree,
                      HkDirNode *dir)
 {
-  if (dir->watch == NULL)
+  if (dir->watch == 0)
     return;
 
   if (is_fallback (tree, dir))
     g_atomic_int_add (&tree->n_polled, -1);
   dir->fallback = FALSE;
-  hk_watch_remove (g_steal_pointer (&dir->watch));
+  hk_watch_remove (hk_watch_from_id (dir->watch));
+  dir->watch = 0;
   g_atomic_int_add (&tree->n_watched, -1);
 }
 
@@ -94,6 +95,8 @@ dir_freed (HkDirNode *dir,
     g_ptr_array_remove (tree->held, dir);
   if (tree->told != NULL)
     g_hash_table_remove (tree->told, dir);
+  if (tree->misplaced->len > 0)
+    g_ptr_array_remove (tree->misplaced, dir);
   hk_tree_unwatch_dir (tree, dir);
 }
 
@@ -234,14 +237,14 @@ backend_for (HkTree     *tree,
              HkDirNode  *dir,
              const char *path)
 {
-  HkDirNode *parent = dir->parent;
+  HkDirNode *parent = hk_dir_parent (dir);
   gpointer kind;
 
   if (tree->options.mounts != NULL &&
       g_hash_table_lookup_extended (tree->options.mounts, path, NULL, &kind))
     return GPOINTER_TO_INT (kind);
-  if (parent != NULL && parent->watch != NULL && !parent->fallback)
-    return hk_watch_get_kind (parent->watch);
+  if (parent != NULL && parent->watch != 0 && !parent->fallback)
+    return hk_watch_get_kind (hk_watch_from_id (parent->watch));
   return tree->options.backend;
 }
 
@@ -253,8 +256,8 @@ fall_back_to_polling (HkTree      *tree,
                       const char  *path,
                       GError      *why)
 {
-  dir->watch = add_watch (tree, HK_BACKEND_KIND_POLL, dir, path, NULL);
-  if (dir->watch == NULL)
+  dir->watch = hk_watch_id (add_watch (tree, HK_BACKEND_KIND_POLL, dir, path, NULL));
+  if (dir->watch == 0)
     return FALSE;
   dir->fallback = TRUE;
 
@@ -275,6 +278,39 @@ fall_back_to_polling (HkTree      *tree,
   return TRUE;
 }
 
+/* A watch by path lands on whatever has the name when it is placed: a
+ * directory renamed (and its name taken) before its creation was handled
+ * got the watch of the directory that took the name. When @dir, watched
+ * now at @path, shares its watch with another directory of this tree whose
+ * path leads elsewhere (not two links to one directory), that one is
+ * unwatched, to be watched and read again where it is
+ * (rewatch_misplaced()). */
+static void
+check_watch_siblings (HkTree     *tree,
+                      HkDirNode  *dir,
+                      const char *path)
+{
+  g_autoptr(GPtrArray) siblings = g_ptr_array_new ();
+  struct stat here;
+
+  hk_watch_collect_siblings (hk_watch_from_id (dir->watch), siblings);
+  if (siblings->len == 0 || stat (path, &here) != 0)
+    return;
+
+  for (guint i = 0; i < siblings->len; i++)
+    {
+      HkDirNode *other = g_ptr_array_index (siblings, i);
+      g_autofree char *other_path = hk_dir_path (&tree->nodes, other, NULL, NULL);
+      struct stat there;
+
+      if (stat (other_path, &there) == 0 && there.st_ino == here.st_ino && there.st_dev == here.st_dev)
+        continue;
+      hk_tree_unwatch_dir (tree, other);
+      if (!g_ptr_array_find (tree->misplaced, other, NULL))
+        g_ptr_array_add (tree->misplaced, other);
+    }
+}
+
 /* Watches @dir. Returns FALSE when @dir cannot be read at all (it vanished
  * or is unreadable) so the caller does not descend into it. */
 gboolean
@@ -285,13 +321,14 @@ hk_tree_watch_dir (HkTree     *tree,
 {
   g_autoptr(GError) local_error = NULL;
 
-  if (dir->watch != NULL)
+  if (dir->watch != 0)
     return TRUE;
 
-  dir->watch = add_watch (tree, backend_for (tree, dir, path), dir, path, &local_error);
-  if (dir->watch != NULL)
+  dir->watch = hk_watch_id (add_watch (tree, backend_for (tree, dir, path), dir, path, &local_error));
+  if (dir->watch != 0)
     {
       g_atomic_int_inc (&tree->n_watched);
+      check_watch_siblings (tree, dir, path);
       return TRUE;
     }
 
@@ -312,8 +349,8 @@ hk_tree_watch_dir (HkTree     *tree,
       tree->options.automatic &&
       backend_for (tree, dir, path) == HK_BACKEND_KIND_INOTIFY)
     {
-      dir->watch = add_watch (tree, HK_BACKEND_KIND_FANOTIFY, dir, path, NULL);
-      if (dir->watch != NULL)
+      dir->watch = hk_watch_id (add_watch (tree, HK_BACKEND_KIND_FANOTIFY, dir, path, NULL));
+      if (dir->watch != 0)
         {
           g_atomic_int_inc (&tree->n_watched);
           /* Said once: nothing is lost, but the application may want to
@@ -427,7 +464,7 @@ resolve_symlink (HkTree      *tree,
       !S_ISDIR (target->st_mode))
     return HK_NODE_SYMLINK;
 
-  for (HkDirNode *it = parent; it != NULL; it = it->parent)
+  for (HkDirNode *it = parent; it != NULL; it = hk_dir_parent (it))
     if (it->ino == target->st_ino && it->dev == hk_node_dev (target->st_dev))
       {
         report_link_loop (tree, parent, name);
@@ -457,13 +494,13 @@ hk_tree_add_entry (HkTree     *tree,
 
   if (kind == HK_NODE_SYMLINK && resolve_symlink (tree, dir, dir_fd, name, &target) == HK_NODE_DIR)
     {
-      entry = hk_dir_add (dir, name, HK_NODE_DIR, target.st_ino);
-      entry->u.dir->followed = TRUE;
-      entry->u.dir->dev = hk_node_dev (target.st_dev);
+      entry = hk_dir_add (&tree->nodes, dir, name, HK_NODE_DIR, target.st_ino);
+      hk_entry_dir (entry)->followed = TRUE;
+      hk_entry_dir (entry)->dev = hk_node_dev (target.st_dev);
       return entry;
     }
 
-  return hk_dir_add (dir, name, kind, ino);
+  return hk_dir_add (&tree->nodes, dir, name, kind, ino);
 }
 
 #define DENTS_SIZE (32 * 1024)
@@ -533,7 +570,7 @@ hk_tree_scan_one (Scan      *scan,
       check_root (tree, scan->now);
       return;
     }
-  polled = dir->watch != NULL && hk_watch_get_kind (dir->watch) == HK_BACKEND_KIND_POLL;
+  polled = dir->watch != 0 && hk_watch_get_kind (hk_watch_from_id (dir->watch)) == HK_BACKEND_KIND_POLL;
 
   fd = hk_tree_open_dir_fd (tree, dir, path);
   if (fd < 0)
@@ -790,6 +827,7 @@ hk_tree_new (HkWatchHub          *hub,
   tree->options.rules = options->rules ? hk_filter_rules_ref (options->rules) : NULL;
   hk_nodes_init (&tree->nodes, dir_freed, tree);
   hk_nodes_set_root_path (&tree->nodes, tree->options.root_path);
+  tree->misplaced = g_ptr_array_new ();
 
   return tree;
 }
@@ -806,6 +844,7 @@ hk_tree_free (HkTree *tree)
   g_clear_pointer (&tree->mount_monitor, hk_mount_monitor_free);
   g_free (tree->real_root);
   hk_nodes_clear (&tree->nodes);
+  g_ptr_array_unref (tree->misplaced);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
   g_clear_pointer (&tree->options.mounts, g_hash_table_unref);
   g_clear_object (&tree->options.since);
@@ -875,7 +914,7 @@ hk_tree_start (HkTree        *tree,
       return FALSE;
     }
 
-  tree->root = hk_dir_new_root (st.st_ino, st.st_dev);
+  tree->root = hk_dir_new_root (&tree->nodes, st.st_ino, st.st_dev);
   remember_above_root (tree);
   tree->synced_at_ns = hk_tree_realtime_ns ();
 
@@ -903,12 +942,12 @@ hk_tree_start (HkTree        *tree,
       return FALSE;
     }
 
-  if (tree->early && !hk_watch_covers_subtree (tree->root->watch))
+  if (tree->early && !hk_watch_covers_subtree (hk_watch_from_id (tree->root->watch)))
     {
       /* Inode marks (no filesystem mark here): the walk comes first. */
       g_autoptr(GPtrArray) watches = g_ptr_array_new ();
 
-      g_ptr_array_add (watches, tree->root->watch);
+      g_ptr_array_add (watches, hk_watch_from_id (tree->root->watch));
       hk_watch_hub_release_held (tree->hub, watches);
       hk_tree_end_walk (tree);
     }
@@ -1042,7 +1081,7 @@ entry_is_on_disk (HkTree    *tree,
                   HkEntry   *entry)
 {
   g_autofree char *path = NULL;
-  guint64 ino = hk_entry_ino (entry);
+  guint64 ino = hk_entry_ino (dir, entry);
   struct stat st;
 
   if (ino == 0)
@@ -1068,7 +1107,7 @@ add_created_file (HkTree     *tree,
 
   /* Gone or replaced by a directory already: the events for that follow. */
   if (lstat (path, &st) != 0 || S_ISDIR (st.st_mode))
-    return hk_dir_add (dir, name, HK_NODE_FILE, 0);
+    return hk_dir_add (&tree->nodes, dir, name, HK_NODE_FILE, 0);
 
   if (S_ISLNK (st.st_mode) && tree->options.follow_symlinks)
     {
@@ -1085,9 +1124,20 @@ add_created_file (HkTree     *tree,
         }
     }
 
-  entry = hk_dir_add (dir, name, hk_node_kind_from_mode (st.st_mode), 0);
+  entry = hk_dir_add (&tree->nodes, dir, name, hk_node_kind_from_mode (st.st_mode), 0);
   entry->stamp = hk_node_stamp_from_stat (&st);
   return entry;
+}
+
+/* Whether the backend watching @dir tells a link to a directory from a
+ * directory: the kernel's do. */
+static gboolean
+backend_knows_links (HkDirNode *dir)
+{
+  HkWatch *watch = hk_watch_from_id (dir->watch);
+  HkBackendKind kind = watch != NULL ? hk_watch_get_kind (watch) : HK_BACKEND_KIND_AUTO;
+
+  return kind == HK_BACKEND_KIND_INOTIFY || kind == HK_BACKEND_KIND_FANOTIFY;
 }
 
 void
@@ -1116,19 +1166,22 @@ hk_tree_on_created (HkTree     *tree,
       hk_dir_remove (&tree->nodes, dir, entry);
     }
 
-  /* Not every backend knows a directory from a link to one. */
-  if (is_directory)
+  /* GIO and polling judge by stat(), which follows a link to a
+   * directory; inotify and fanotify say what was created. Only a link
+   * makes the difference: anything else at the name now came after (the
+   * directory was renamed away, and its move follows). */
+  if (is_directory && !backend_knows_links (dir))
     {
       g_autofree char *path = hk_dir_path (&tree->nodes, dir, name, NULL);
       struct stat st;
 
-      is_directory = lstat (path, &st) != 0 || S_ISDIR (st.st_mode);
+      is_directory = lstat (path, &st) != 0 || !S_ISLNK (st.st_mode);
     }
 
   if (!is_directory)
     entry = add_created_file (tree, dir, name);
   else
-    entry = hk_dir_add (dir, name, HK_NODE_DIR, 0);
+    entry = hk_dir_add (&tree->nodes, dir, name, HK_NODE_DIR, 0);
   child_dir = hk_entry_dir (entry);
 
   /* A directory is watched before it is reported, then read. */
@@ -1176,8 +1229,10 @@ hk_tree_on_changed (HkTree      *tree,
 
   if (name == NULL)
     {
-      /* The root directory itself. */
-      if (tree->only_name == NULL)
+      /* The root directory itself; access events are about files (every
+       * listing opens a directory, our own reads included). */
+      if (tree->only_name == NULL &&
+          event_type != HK_EVENT_OPENED && event_type != HK_EVENT_CLOSED_NO_WRITE)
         hk_tree_emit (tree, event_type, hk_dir_path (&tree->nodes, dir, NULL, NULL), NULL,
                       TRUE, FALSE, now);
       return;
@@ -1235,7 +1290,7 @@ catch_up_unwatched (HkTree    *tree,
     {
       HkDirNode *dir = g_ptr_array_steal_index_fast (stack, stack->len - 1);
 
-      if (dir->watch == NULL && hk_tree_descend_into (tree, dir))
+      if (dir->watch == 0 && hk_tree_descend_into (tree, dir))
         {
           /* Nothing under it was ever watched; report no modifications. */
           hk_tree_rescan_dir (tree, dir, &scan, G_MAXINT64);
@@ -1244,6 +1299,23 @@ catch_up_unwatched (HkTree    *tree,
         }
 
       hk_dir_collect_subdirs (dir, stack);
+    }
+}
+
+/* Watches and reads again, where they are now, the directories that
+ * check_watch_siblings() found with another's watch; as many as were
+ * listed when it was called (reading one may list another). The list stays
+ * the tree's meanwhile: a directory freed by a read leaves it. */
+static void
+rewatch_misplaced (HkTree *tree,
+                   gint64  now)
+{
+  for (guint n = tree->misplaced->len; n > 0 && tree->misplaced->len > 0; n--)
+    {
+      HkDirNode *dir = g_ptr_array_steal_index (tree->misplaced, 0);
+
+      if (hk_tree_is_live (tree) && hk_tree_is_attached (tree, dir))
+        catch_up_unwatched (tree, dir, now);
     }
 }
 
@@ -1317,7 +1389,7 @@ dir_still_on_disk (HkTree    *tree,
   g_autofree char *path = NULL;
   struct stat st;
 
-  if (dir->parent == NULL)
+  if (dir->parent == 0)
     return FALSE;
   path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
   if ((dir_may_be_link (tree, dir) ? stat (path, &st) : lstat (path, &st)) != 0)
@@ -1397,8 +1469,8 @@ retry_kernel_watch (HkTree    *tree,
       return;
     }
 
-  hk_watch_remove (g_steal_pointer (&dir->watch));
-  dir->watch = watch;
+  hk_watch_remove (hk_watch_from_id (dir->watch));
+  dir->watch = hk_watch_id (watch);
   dir->fallback = FALSE;
   g_atomic_int_add (&tree->n_polled, -1);
 }
@@ -1426,7 +1498,7 @@ check_contents (HkTree    *tree,
       if (child->kind == HK_NODE_DIR)
         continue;
       if (fstatat (fd, hk_dir_entry_name (dir, child), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-          (child->u.ino != 0 && child->u.ino != st.st_ino))
+          (hk_entry_ino (dir, child) != 0 && hk_entry_ino (dir, child) != st.st_ino))
         {
           consistent = FALSE;  /* renamed or replaced: let a read sort it out */
           break;
@@ -1503,7 +1575,7 @@ client_rescan_done (gpointer client,
     {
       HkDirNode *dir = g_ptr_array_index (moved, i);
 
-      if (dir->watch == NULL && hk_tree_is_attached (tree, dir) && hk_tree_descend_into (tree, dir))
+      if (dir->watch == 0 && hk_tree_is_attached (tree, dir) && hk_tree_descend_into (tree, dir))
         g_hash_table_add (unwatched, dir);
     }
   /* Only the topmost: a deep rescan covers the ones below it, and may
@@ -1515,7 +1587,7 @@ client_rescan_done (gpointer client,
 
       if (!g_hash_table_contains (unwatched, dir))
         continue;
-      for (HkDirNode *up = dir->parent; up != NULL && !below_another; up = up->parent)
+      for (HkDirNode *up = hk_dir_parent (dir); up != NULL && !below_another; up = hk_dir_parent (up))
         below_another = g_hash_table_contains (unwatched, up);
       if (!below_another)
         g_ptr_array_add (tops, dir);
@@ -1601,6 +1673,7 @@ client_changed (gpointer    client,
     default:
       g_assert_not_reached ();
     }
+  rewatch_misplaced (tree, now);
 }
 
 static void
@@ -1617,6 +1690,7 @@ client_moved (gpointer    client,
     hk_tree_pre_read_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
   else
     hk_tree_on_moved (client, from_dir, from_name, to_dir, to_name, is_directory, now);
+  rewatch_misplaced (client, now);
 }
 
 static void
@@ -1649,7 +1723,7 @@ client_watch_lost (gpointer client,
   /* The hub freed the watch already. */
   if (is_fallback (tree, dir))
     g_atomic_int_add (&tree->n_polled, -1);
-  dir->watch = NULL;
+  dir->watch = 0;
   dir->fallback = FALSE;
   tree_on_watch_lost (tree, dir, now);
 }
@@ -1737,7 +1811,7 @@ hk_tree_dup_snapshot (HkTree *tree)
           HkEntry *child = hk_dir_entry_at (dir, j);
           const char *name = hk_dir_entry_name (dir, child);
           guint32 child_handle;
-          int flags = child->kind == HK_NODE_DIR && child->u.dir->followed
+          int flags = child->kind == HK_NODE_DIR && hk_entry_dir (child)->followed
             ? 0 : AT_SYMLINK_NOFOLLOW;
 
           /* Gone since: its event is on its way. */
@@ -1751,7 +1825,7 @@ hk_tree_dup_snapshot (HkTree *tree)
                                                   st.st_mode);
           if (child->kind == HK_NODE_DIR && child_handle != HK_SNAPSHOT_NO_DIR)
             {
-              g_ptr_array_add (dirs, child->u.dir);
+              g_ptr_array_add (dirs, hk_entry_dir (child));
               g_array_append_val (handles, child_handle);
             }
         }
@@ -1769,7 +1843,7 @@ report_since (HkTree *tree)
 {
   g_autoptr(HkSnapshot) now_snapshot = hk_tree_dup_snapshot (tree);
   g_autoptr(GPtrArray) events = hk_snapshot_diff_full (tree->options.since, now_snapshot,
-                                                       TRUE, g_get_real_time ());
+                                                       TRUE, g_get_monotonic_time ());
 
   for (guint i = 0; i < events->len; i++)
     hk_event_queue_push_event (tree->queue, hk_event_ref (g_ptr_array_index (events, i)));

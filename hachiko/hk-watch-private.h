@@ -136,6 +136,10 @@ gboolean       hk_watch_hub_supports       (HkWatchHub           *hub,
                                             HkBackendKind         kind,
                                             GError              **error);
 void           hk_watch_remove             (HkWatch              *watch);
+/* A 32-bit handle of @watch for records that keep one in 4 bytes (0 for
+ * NULL), and back. */
+guint32        hk_watch_id                 (HkWatch              *watch);
+HkWatch       *hk_watch_from_id            (guint32               id);
 HkBackendKind  hk_watch_get_kind           (HkWatch              *watch);
 /* For backends with a timer (polling): how often to look. */
 void           hk_watch_set_interval       (HkWatch              *watch,
@@ -170,6 +174,12 @@ void           hk_watch_hub_begin_walk     (HkWatchHub           *hub,
 void           hk_watch_hub_end_walk       (HkWatchHub           *hub,
                                             HkBackendKind         kind);
 gboolean       hk_watch_covers_subtree     (HkWatch              *watch);
+/* Appends to @dirs the other directories that @watch's client watches
+ * through the same kernel handle (two links to one directory, or a
+ * directory renamed before its watch was placed: a watch by path lands on
+ * whatever has the name by then). */
+void           hk_watch_collect_siblings   (HkWatch              *watch,
+                                            GPtrArray            *dirs);
 /* @watches: HkWatch of one backend kind, all still watching. */
 void           hk_watch_hub_release_held   (HkWatchHub           *hub,
                                             GPtrArray            *watches);

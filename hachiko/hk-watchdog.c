@@ -477,7 +477,7 @@ hk_watchdog_deliver (GArray   *items,
                      gpointer  user_data)
 {
   HkWatchdog *self = user_data;
-  g_autoptr(HkWatchdog) keep = g_object_ref (self);
+  G_GNUC_UNUSED g_autoptr(HkWatchdog) keep = g_object_ref (self);  /* a handler may drop the last other reference */
   g_autoptr(HkRun) run = NULL;
   g_autoptr(GPtrArray) events = NULL;
 

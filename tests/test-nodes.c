@@ -62,12 +62,12 @@ check_dir (Fixture   *f,
       g_assert_nonnull (m);
       g_assert_true (hk_dir_lookup (dir, entry_name) == entry);
       g_assert_cmpint (hk_entry_kind (entry), ==, m->kind);
-      g_assert_cmpuint (hk_entry_ino (entry), ==, m->ino);
+      g_assert_cmpuint (hk_entry_ino (dir, entry), ==, m->ino);
       if (m->kind == HK_NODE_DIR)
         {
           HkDirNode *child = hk_entry_dir (entry);
 
-          g_assert_true (child->parent == dir);
+          g_assert_true (hk_dir_parent (child) == dir);
           g_assert_cmpuint (child->index, ==, i);
           g_assert_cmpstr (hk_dir_name (child), ==, entry_name);
         }
@@ -86,9 +86,21 @@ check_dir (Fixture   *f,
     }
 }
 
-/* Random adds, removals, renames (within and across directories),
- * detaches and re-attaches, in small directories and in large ones (which
- * have an index), checked against the model after each step. */
+/* An inode number, above 32 bits now and then (XFS, overlayfs): a table
+ * keeps those high halves apart once it has one. */
+static guint64
+random_ino (GRand *rand)
+{
+  guint64 ino = (guint64) g_rand_int (rand) + 1;
+
+  if (g_rand_int_range (rand, 0, 8) == 0)
+    ino |= (guint64) g_rand_int_range (rand, 1, G_MAXINT32) << 32;
+  return ino;
+}
+
+/* Random adds, removals, renames (within and across directories), inode
+ * changes, detaches and re-attaches, in small directories and in large
+ * ones (which have an index), checked against the model after each step. */
 static void
 test_tables_against_model (void)
 {
@@ -98,7 +110,7 @@ test_tables_against_model (void)
 
   hk_nodes_init (&f.nodes, on_dir_freed, &f);
   hk_nodes_set_root_path (&f.nodes, "/r");
-  root = hk_dir_new_root (1, 1);
+  root = hk_dir_new_root (&f.nodes, 1, 1);
   f.dirs = g_ptr_array_new ();
   f.models = g_ptr_array_new_with_free_func ((GDestroyNotify) g_hash_table_unref);
 
@@ -109,7 +121,7 @@ test_tables_against_model (void)
   for (guint d = 0; d < 3; d++)
     {
       g_autofree char *name = g_strdup_printf ("sub%u", d);
-      HkEntry *entry = hk_dir_add (root, name, HK_NODE_DIR, 100 + d);
+      HkEntry *entry = hk_dir_add (&f.nodes, root, name, HK_NODE_DIR, 100 + d);
       ModelEntry *m = g_new0 (ModelEntry, 1);
 
       m->kind = HK_NODE_DIR;
@@ -136,9 +148,9 @@ test_tables_against_model (void)
           ModelEntry *m = g_new0 (ModelEntry, 1);
 
           m->kind = (HkNodeKind[]) { HK_NODE_FILE, HK_NODE_SYMLINK, HK_NODE_DIR }[g_rand_int_range (rand, 0, 3)];
-          m->ino = g_rand_int (rand) + 1;
+          m->ino = random_ino (rand);
           m->stamp = hk_node_stamp_from_stat (&(struct stat) { .st_size = step });
-          entry = hk_dir_add (dir, name, m->kind, m->ino);
+          entry = hk_dir_add (&f.nodes, dir, name, m->kind, m->ino);
           if (m->kind != HK_NODE_DIR)
             entry->stamp = m->stamp;
           g_hash_table_insert (model, g_strdup (name), m);
@@ -147,6 +159,15 @@ test_tables_against_model (void)
         {
           hk_dir_remove (&f.nodes, dir, entry);
           g_hash_table_remove (model, name);
+        }
+      else if (entry != NULL && op == 3 && hk_entry_kind (entry) != HK_NODE_DIR)
+        {
+          ModelEntry *m = g_hash_table_lookup (model, name);
+
+          m->ino = random_ino (rand);
+          entry = hk_entry_set_ino (dir, entry, m->ino);
+          g_assert_cmpuint (hk_entry_ino (dir, entry), ==, m->ino);
+          g_assert_cmpstr (hk_dir_entry_name (dir, entry), ==, name);
         }
       else if (entry != NULL)
         {
@@ -167,8 +188,10 @@ test_tables_against_model (void)
       if (step % 97 == 0)
         for (guint i = 0; i < f.dirs->len; i++)
           check_dir (&f, f.dirs->pdata[i], f.models->pdata[i]);
-      if (step % 5003 == 0)
-        hk_dir_trim (dir);
+      /* Made to measure now and then, as after a read: appends, removals
+       * and inode changes then meet tables without room to spare. */
+      if (step % 61 == 0)
+        hk_dir_trim (f.dirs->pdata[g_rand_int_range (rand, 0, f.dirs->len)]);
     }
 
   for (guint i = 0; i < f.dirs->len; i++)
@@ -184,7 +207,7 @@ test_tables_against_model (void)
     g_autofree char *path = NULL;
 
     g_assert_true (detached == sub1);
-    g_assert_null (sub1->parent);
+    g_assert_null (hk_dir_parent (sub1));
     g_assert_null (hk_dir_lookup (root, "sub1"));
     entry = hk_dir_attach (root, "sub1-again", detached);
     g_assert_true (hk_entry_dir (entry) == sub1);
@@ -215,12 +238,12 @@ test_deep_path (void)
 
   hk_nodes_init (&nodes, NULL, NULL);
   hk_nodes_set_root_path (&nodes, "/deep");
-  root = dir = hk_dir_new_root (1, 1);
+  root = dir = hk_dir_new_root (&nodes, 1, 1);
   for (guint i = 0; i < 300; i++)
     {
       g_autofree char *name = g_strdup_printf ("d%u", i);
 
-      dir = hk_entry_dir (hk_dir_add (dir, name, HK_NODE_DIR, i + 2));
+      dir = hk_entry_dir (hk_dir_add (&nodes, dir, name, HK_NODE_DIR, i + 2));
       g_string_append_printf (expected, "/d%u", i);
     }
   path = hk_dir_path (&nodes, dir, NULL, &relative);

@@ -66,6 +66,7 @@ test_difference_then_live_events (Fixture *f, gconstpointer data)
   g_autofree char *gone = hk_test_path (f->root, "gone");
   g_autofree char *old = hk_test_path (f->root, "old");
   g_autofree char *renamed = hk_test_path (f->root, "sub/renamed");
+  gint64 started;
 
   hk_test_write (f->root, "gone", "x");
   hk_test_write (f->root, "old", "x");
@@ -88,6 +89,7 @@ test_difference_then_live_events (Fixture *f, gconstpointer data)
   watchdog = hk_watchdog_new (root);
   hk_watchdog_set_since (watchdog, since);
   recorder = hk_recorder_new (watchdog, f->root);
+  started = g_get_monotonic_time ();
   g_assert_true (hk_watchdog_start (watchdog, NULL, NULL));
   hk_test_write (f->root, "live", "x");
   g_assert_true (hk_recorder_wait_for (recorder, HK_EVENT_CREATED, "live", 5000));
@@ -98,7 +100,9 @@ test_difference_then_live_events (Fixture *f, gconstpointer data)
   g_assert_cmpuint (hk_recorder_count (recorder, HK_EVENT_MODIFIED, "changed"), ==, 1);
   g_assert_cmpuint (hk_recorder_count (recorder, HK_EVENT_CREATED, "new"), ==, 1);
   g_assert_false (hk_recorder_has (recorder, HK_EVENT_MODIFIED, "same"));
-  /* The difference first, synthetic; then only live events, about "live". */
+  /* The difference first, synthetic; then only live events, about "live".
+   * All of them in the clock of g_get_monotonic_time(), as every event
+   * (the difference was once stamped with the wall clock). */
   {
     gboolean live = FALSE;
 
@@ -111,6 +115,8 @@ test_difference_then_live_events (Fixture *f, gconstpointer data)
           live = TRUE;
         g_assert_cmpint (about_live, ==, live);
         g_assert_cmpint (hk_event_get_is_synthetic (event), ==, !live);
+        g_assert_cmpint (hk_event_get_timestamp (event), >=, started);
+        g_assert_cmpint (hk_event_get_timestamp (event), <=, g_get_monotonic_time ());
       }
   }
 }

@@ -104,9 +104,11 @@ assert_events (Fixture     *f,
       g_autoptr(GEnumClass) klass = g_type_class_ref (HK_TYPE_EVENT_TYPE);
       GEnumValue *value = g_enum_get_value (klass, hk_event_get_event_type (event));
 
+      const char *path = hk_event_get_path (event);
+
       g_string_append_printf (got, "%s%s %s%s%s%s", i > 0 ? "; " : "",
                               value->value_nick,
-                              hk_event_get_path (event) + strlen (f->root) + 1,
+                              strlen (path) > strlen (f->root) ? path + strlen (f->root) + 1 : ".",
                               dest != NULL ? " -> " : "",
                               dest != NULL ? dest + strlen (f->root) + 1 : "",
                               hk_event_get_is_synthetic (event) ? " (s)" : "");
@@ -244,6 +246,9 @@ test_access_events_only_for_files (Fixture *f, gconstpointer data)
   hk_watchdog_set_access_events (f->watchdog, TRUE);
   f->recorder = hk_recorder_new (f->watchdog, f->root);
   g_assert_true (hk_watchdog_start (f->watchdog, NULL, NULL));
+  /* The root's own: a listing of it. */
+  inject (f, "", NULL, HK_CHANGE_OPENED, TRUE);
+  inject (f, "", NULL, HK_CHANGE_CLOSED_NO_WRITE, TRUE);
   inject (f, "", "d", HK_CHANGE_OPENED, TRUE);
   inject (f, "", "a", HK_CHANGE_OPENED, FALSE);
   inject (f, "", "a", HK_CHANGE_CLOSED_NO_WRITE, FALSE);
@@ -613,6 +618,54 @@ test_many_watchdogs_share_one_key (Fixture *f, gconstpointer data)
                                          HK_EVENT_CREATED, "a"), ==, 1);
 }
 
+/* mkdir a; mv a d; touch a; touch d/x, all before the worker hears of
+ * the first: the creation of directory `a` finds a file at that name. The
+ * directory is what was created (the backend said so; only a link could
+ * make it something else), and its move follows: it is read where it
+ * lands, and nothing in it is lost. */
+static void
+test_created_directory_whose_name_was_reused (Fixture *f, gconstpointer data)
+{
+  fixture_start (f);
+  hk_test_mkdir (f->root, "d");
+  hk_test_write (f->root, "a", "");
+  hk_test_write (f->root, "d/x", "");
+  inject (f, "", "a", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "", "a", "", "d", TRUE);
+  inject (f, "", "a", HK_CHANGE_CREATED, FALSE);
+  assert_events (f, "created a; moved a -> d; created d/x (s); created a");
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 2);
+}
+
+/* mkdir a; mv a a2; mkdir b; mv b a, all before the worker hears of the
+ * first: the watch placed for `a` (by path) lands on the second directory.
+ * When that one is watched after its move, the kernel hands out the same
+ * watch: the first directory, now a2, is watched and read again where it
+ * is, and each directory's changes are reported once, under its own path. */
+static void
+test_watch_placed_on_the_directory_that_took_the_name (Fixture *f, gconstpointer data)
+{
+  fixture_start (f);
+  hk_test_mkdir (f->root, "a2");
+  hk_test_write (f->root, "a2/later", "");
+  hk_test_mkdir (f->root, "a");
+  hk_test_write (f->root, "a/y", "");
+  inject (f, "", "a", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "", "a", "", "a2", TRUE);
+  inject (f, "", "b", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "", "b", "", "a", TRUE);
+  assert_events (f, "created a; created a/y (s); moved a -> a2; created b; moved b -> a; "
+                    "created a/y (s); created a2/later (s); deleted a2/y (s)");
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
+
+  hk_recorder_clear (f->recorder);
+  hk_test_write (f->root, "a2/more", "");
+  hk_test_write (f->root, "a/more", "");
+  inject (f, "a2", "more", HK_CHANGE_CREATED, FALSE);
+  inject (f, "a", "more", HK_CHANGE_CREATED, FALSE);
+  assert_events (f, "created a2/more; created a/more");
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -647,6 +700,9 @@ main (int argc, char *argv[])
   ADD ("dropped-watch-forgotten", test_dropped_watch_forgotten);
   ADD ("polling-round-pairs-moves", test_polling_round_pairs_moves);
   ADD ("many-watchdogs-share-one-key", test_many_watchdogs_share_one_key);
+  ADD ("created-directory-whose-name-was-reused", test_created_directory_whose_name_was_reused);
+  ADD ("watch-placed-on-the-directory-that-took-the-name",
+       test_watch_placed_on_the_directory_that_took_the_name);
 
   return g_test_run ();
 }

@@ -75,7 +75,11 @@ struct _HkBackend
 {
   const HkBackendClass *klass;
   HkWatchHub           *hub;
-  GHashTable           *keys;      /* the heads of the watch lists (HkWatch), by key */
+  /* The heads of the watch lists, found by key: open addressing over
+   * the heads' slab ids, 4 bytes a slot (see hk-backend.c). */
+  guint32              *heads;
+  guint32               heads_mask;  /* slots - 1; 0 while there are none */
+  guint32               n_heads;
   GHashTable           *clients;   /* HkWatchClient.data -> its ClientEntry */
   guint                 releases;  /* kernel handles given back */
 };

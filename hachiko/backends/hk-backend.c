@@ -9,6 +9,8 @@
 
 #include "hk-backend-private.h"
 #include "hk-enums.h"
+#include "hk-probe-private.h"
+#include "hk-slab-private.h"
 
 /* The registry: one line per backend. */
 static const HkBackendClass *backend_classes[] = {
@@ -26,6 +28,7 @@ struct _HkWatchHub
   GMainContext *context;
   HkBackend    *backends[G_N_ELEMENTS (backend_classes)];
   gint          event_pid;  /* of the report being made, -1: unknown */
+  HkSlab        watches;    /* every HkWatch record */
 };
 
 /* A client of one backend: its watches point here rather than each
@@ -41,19 +44,34 @@ typedef struct
   gboolean       listed;
 } ClientEntry;
 
-/* One client's watch of one directory. The watches of a key form a list
- * whose head is the member of backend->keys (a set: the head holds the
- * key): one small record per watched directory, with no per-key container
- * (see docs/performance.md, memory per directory). */
+/* One client's watch of one directory, from the hub's slab. The watches
+ * of a key form a list whose head is in backend->heads: one 32-byte record
+ * per watched directory, with no per-key container (see
+ * docs/performance-findings.md, memory per directory). */
 struct _HkWatch
 {
   ClientEntry   *owner;
   gpointer       key;
   gpointer       dir;
-  HkWatch       *next;       /* the next watch of the same key */
-  guint          ref_count : 31;  /* worker thread only */
-  guint          removed : 1;
+  guint32        next;       /* slab id of the next watch of the key, or 0 */
+  guint32        ref_count : 31;  /* worker thread only */
+  guint32        removed : 1;
 };
+
+G_STATIC_ASSERT (sizeof (HkWatch) == 32);
+
+static inline HkWatch *
+watch_next (const HkWatch *watch)
+{
+  return watch->next != 0 ? hk_slab_lookup (watch->next) : NULL;
+}
+
+static inline void
+watch_set_next (HkWatch *watch,
+                HkWatch *next)
+{
+  watch->next = next != NULL ? hk_slab_id (next) : 0;
+}
 
 /* The watches of one key, each with a reference, gathered before a report:
  * a client may add or remove watches (of this key too) while it handles
@@ -89,6 +107,7 @@ hk_watch_hub_new (GMainContext *context)
 
   hub->context = g_main_context_ref (context);
   hub->event_pid = -1;
+  hk_slab_init (&hub->watches, sizeof (HkWatch));
   return hub;
 }
 
@@ -104,36 +123,92 @@ hk_watch_hub_free (HkWatchHub *hub)
 
       if (backend == NULL)
         continue;
-      g_warn_if_fail (g_hash_table_size (backend->keys) == 0);
-      g_hash_table_unref (backend->keys);
+      g_warn_if_fail (backend->n_heads == 0);
+      g_free (backend->heads);
       g_hash_table_unref (backend->clients);
       backend->klass->destroy (backend);
     }
+  hk_slab_clear (&hub->watches);
   g_main_context_unref (hub->context);
   g_free (hub);
 }
 
-/* backend->keys: the heads of the watch lists, found by their key. */
-static guint
-head_hash (gconstpointer head)
+/* backend->heads: the heads of the watch lists, by key. Linear probing
+ * over slab ids (hk-probe-private.h), at most three quarters full. */
+static inline guint32
+home_slot (HkBackend *backend,
+           gpointer   key)
 {
-  return g_direct_hash (((const HkWatch *) head)->key);
+  guint64 h = (guint64) (guintptr) key * G_GUINT64_CONSTANT (0x9e3779b97f4a7c15);
+
+  return (guint32) (h >> 32) & backend->heads_mask;
 }
 
-static gboolean
-head_equal (gconstpointer a,
-            gconstpointer b)
+/* The slot of @key's head, or -1. */
+static gint64
+heads_find (HkBackend *backend,
+            gpointer   key)
 {
-  return ((const HkWatch *) a)->key == ((const HkWatch *) b)->key;
+  if (backend->heads == NULL)
+    return -1;
+  for (guint32 i = home_slot (backend, key); backend->heads[i] != 0;
+       i = (i + 1) & backend->heads_mask)
+    if (((HkWatch *) hk_slab_lookup (backend->heads[i]))->key == key)
+      return i;
+  return -1;
+}
+
+static void
+heads_insert (HkBackend *backend,
+              guint32    id)
+{
+  guint32 i = home_slot (backend, ((HkWatch *) hk_slab_lookup (id))->key);
+
+  while (backend->heads[i] != 0)
+    i = (i + 1) & backend->heads_mask;
+  backend->heads[i] = id;
+}
+
+static void
+heads_resize (HkBackend *backend,
+              guint32    slots)
+{
+  g_autofree guint32 *old = g_steal_pointer (&backend->heads);
+  guint32 old_slots = old != NULL ? backend->heads_mask + 1 : 0;
+
+  if (slots == 0)
+    {
+      backend->heads_mask = 0;
+      return;
+    }
+  backend->heads = g_new0 (guint32, slots);
+  backend->heads_mask = slots - 1;
+  for (guint32 i = 0; i < old_slots; i++)
+    if (old[i] != 0)
+      heads_insert (backend, old[i]);
+}
+
+static guint32
+heads_home (guint32       id,
+            gconstpointer backend)
+{
+  return home_slot ((HkBackend *) backend, ((HkWatch *) hk_slab_lookup (id))->key);
+}
+
+static void
+heads_delete_slot (HkBackend *backend,
+                   guint32    slot)
+{
+  hk_probe_delete (backend->heads, backend->heads_mask, slot, heads_home, backend);
 }
 
 static HkWatch *
 keys_lookup (HkBackend *backend,
              gpointer   key)
 {
-  HkWatch probe = { .key = key };
+  gint64 slot = heads_find (backend, key);
 
-  return g_hash_table_lookup (backend->keys, &probe);
+  return slot >= 0 ? hk_slab_lookup (backend->heads[slot]) : NULL;
 }
 
 /* Makes @head the head of its key's list (NULL @head: the key has none,
@@ -143,12 +218,27 @@ keys_set_head (HkBackend *backend,
                gpointer   key,
                HkWatch   *head)
 {
-  HkWatch probe = { .key = key };
+  gint64 slot = heads_find (backend, key);
+  guint32 slots = backend->heads != NULL ? backend->heads_mask + 1 : 0;
 
-  if (head != NULL)
-    g_hash_table_add (backend->keys, head);  /* replaces the old head */
-  else
-    g_hash_table_remove (backend->keys, &probe);
+  if (slot >= 0 && head != NULL)
+    backend->heads[slot] = hk_slab_id (head);
+  else if (slot >= 0)
+    {
+      heads_delete_slot (backend, (guint32) slot);
+      backend->n_heads--;
+      if (backend->n_heads == 0)
+        heads_resize (backend, 0);
+      else if (slots > 64 && backend->n_heads * 8 < slots)
+        heads_resize (backend, slots / 4);
+    }
+  else if (head != NULL)
+    {
+      if ((backend->n_heads + 1) * 4 > slots * 3)
+        heads_resize (backend, MAX (slots * 2, 16));
+      heads_insert (backend, hk_slab_id (head));
+      backend->n_heads++;
+    }
 }
 
 static HkBackend *
@@ -179,7 +269,6 @@ get_backend (HkWatchHub     *hub,
 
   backend->klass = backend_classes[i];
   backend->hub = hub;
-  backend->keys = g_hash_table_new (head_hash, head_equal);
   backend->clients = g_hash_table_new (NULL, NULL);
   hub->backends[i] = backend;
 
@@ -201,7 +290,7 @@ watch_unref (HkWatch *watch)
 
   if (--watch->ref_count > 0)
     return;
-  g_free (watch);
+  hk_slab_free (&owner->backend->hub->watches, watch);
   if (--owner->n_records == 0 && !owner->listed)
     g_free (owner);
 }
@@ -256,7 +345,7 @@ hk_watch_hub_add (HkWatchHub           *hub,
     return NULL;
 
   if ((backend->klass->caps & HK_BACKEND_CAP_KERNEL_HANDLES) &&
-      limit > 0 && g_hash_table_size (backend->keys) >= limit)
+      limit > 0 && backend->n_heads >= limit)
     {
       g_autofree char *display = g_filename_display_name (path);
 
@@ -270,12 +359,12 @@ hk_watch_hub_add (HkWatchHub           *hub,
   if (!backend->klass->add_watch (backend, path, flags, &key, error))
     return NULL;
 
-  watch = g_new0 (HkWatch, 1);
+  watch = hk_slab_alloc0 (&hub->watches);
   watch->owner = client_add (backend, client);
   watch->key = key;
   watch->dir = dir;
   watch->ref_count = 1;
-  watch->next = keys_lookup (backend, key);
+  watch_set_next (watch, keys_lookup (backend, key));
   keys_set_head (backend, key, watch);
 
   return watch;
@@ -297,8 +386,8 @@ hk_watch_remove (HkWatch *watch)
 
   if (head == watch)
     {
-      keys_set_head (backend, watch->key, watch->next);
-      if (watch->next == NULL)
+      keys_set_head (backend, watch->key, watch_next (watch));
+      if (watch->next == 0)
         {
           backend->klass->remove_watch (backend, watch->key);
           backend->releases++;
@@ -306,16 +395,28 @@ hk_watch_remove (HkWatch *watch)
     }
   else
     {
-      for (HkWatch *it = head; it != NULL; it = it->next)
-        if (it->next == watch)
+      for (HkWatch *it = head; it != NULL; it = watch_next (it))
+        if (watch_next (it) == watch)
           {
             it->next = watch->next;
             break;
           }
     }
-  watch->next = NULL;
+  watch->next = 0;
 
   watch_unref (watch);
+}
+
+guint32
+hk_watch_id (HkWatch *watch)
+{
+  return watch != NULL ? hk_slab_id (watch) : 0;
+}
+
+HkWatch *
+hk_watch_from_id (guint32 id)
+{
+  return id != 0 ? hk_slab_lookup (id) : NULL;
 }
 
 HkBackendKind
@@ -377,6 +478,18 @@ hk_watch_covers_subtree (HkWatch *watch)
 }
 
 void
+hk_watch_collect_siblings (HkWatch   *watch,
+                           GPtrArray *dirs)
+{
+  if (watch->removed)
+    return;
+  for (HkWatch *it = keys_lookup (watch->owner->backend, watch->key); it != NULL;
+       it = watch_next (it))
+    if (it != watch && it->owner == watch->owner && !it->removed)
+      g_ptr_array_add (dirs, it->dir);
+}
+
+void
 hk_watch_hub_release_held (HkWatchHub *hub,
                            GPtrArray  *watches)
 {
@@ -410,7 +523,7 @@ hk_watch_hub_count_handles (HkWatchHub    *hub,
 
   if (i < 0 || hub->backends[i] == NULL)
     return 0;
-  return g_hash_table_size (hub->backends[i]->keys);
+  return hub->backends[i]->n_heads;
 }
 
 guint
@@ -434,14 +547,14 @@ watch_list_collect (WatchList *list,
   HkWatch *head = keys_lookup (self, key);
   guint n = 0;
 
-  for (HkWatch *it = head; it != NULL; it = it->next)
+  for (HkWatch *it = head; it != NULL; it = watch_next (it))
     n++;
 
   list->len = 0;
   list->items = n <= G_N_ELEMENTS (list->inline_items) ? list->inline_items : g_new (HkWatch *, n);
   /* The list is headed by the newest watch: gather oldest first. */
   list->len = n;
-  for (HkWatch *it = head; it != NULL; it = it->next)
+  for (HkWatch *it = head; it != NULL; it = watch_next (it))
     {
       it->ref_count++;
       list->items[--n] = it;
@@ -658,7 +771,7 @@ hk_backend_report_dropped (HkBackend *self,
       HkWatch *watch = watches.items[i];
 
       watch->removed = TRUE;
-      watch->next = NULL;
+      watch->next = 0;
       client_remove (watch);
     }
 
