@@ -60,15 +60,6 @@ def exchange(a, b):
         raise OSError(error, os.strerror(error), a)
 
 
-def racy_defect(test):
-    """A known defect that shows in a race the test provokes many times, but
-    not every run: kept out of the default run (an unexpected success would
-    fail it); HK_PEER_RACES=1 runs it, expected to fail until fixed."""
-    return unittest.skipUnless(os.environ.get("HK_PEER_RACES"),
-                               "a racy known defect: set HK_PEER_RACES=1")(
-        unittest.expectedFailure(test))
-
-
 # --- two ways to watch: asyncio and a GLib main context ----------------------
 
 class _Collector(AIOEventHandler):
@@ -416,15 +407,10 @@ class PeerTests:
                          ("created", "DIR/x", None, False)])
 
     # A directory created, renamed and its old name reused by a file before
-    # the worker handles the IN_CREATE: hk_tree_on_created() (hachiko/
-    # hk-tree.c) lstat()s the name to tell a link from a directory, finds
-    # the new file, and records a file. The move is then reported as a
-    # file's, the renamed directory is never watched, and everything in it
-    # is lost (found by a random-operations run against a model; about one
-    # try in two loses it here, so 60 tries). Expected to fail until fixed
-    # there: only a symbolic link should turn the kernel's directory into a
-    # non-directory.
-    @racy_defect
+    # the worker handles the IN_CREATE: the tree lstat()ed the name, found the
+    # file, recorded a file; the move was a file's, the renamed directory
+    # never watched, everything in it lost (found by RandomOperationsTest;
+    # about one try in two; fixed on main by b8bc5cf).
     def test_directory_renamed_and_its_name_reused_at_once(self):
         problems = []
         for i in range(60):
@@ -461,17 +447,10 @@ class PeerTests:
 
     # A directory created and renamed, and another directory renamed to its
     # old name, before the worker handles the first IN_CREATE: inotify
-    # watches by path, so the watch added for the first directory lands on
-    # the second one (hk_tree_on_created -> watch_new_dir in hachiko/
-    # hk-tree.c), and when the second one is caught up after its move the
-    # kernel gives the same watch again. The first directory is never
-    # watched (a2/later is lost), the second one's entries are reported
-    # twice and under the first one's new path (a2/...). One try in ten or
-    # twenty here, so 150 tries. Expected to fail until fixed there (for
-    # instance: a watch descriptor the hub already maps to another
-    # directory node means that node was watched at the wrong inode; unwatch
-    # and re-read it under its current path).
-    @racy_defect
+    # watches by path, so the first directory's watch landed on the second
+    # one; the first was never watched (a2/later lost) and the second's
+    # entries were told twice, under the first one's new path too. One try in
+    # ten or twenty, so 150 tries (fixed on main by 3da9f07).
     def test_directory_renamed_and_another_renamed_to_its_name_at_once(self):
         problems = []
         for i in range(150):
@@ -493,11 +472,14 @@ class PeerTests:
                 os.mkdir(barrier)
                 self.assertTrue(harness.pump(lambda: any(e.src_path == barrier
                                                          for e in harness.events)))
-                created = [os.path.relpath(e.src_path, top) for e in harness.events
-                           if e.event_type == "created"]
-                for path in ("a2/later", "a/later"):
-                    if created.count(path) != 1:
-                        problems.append((i, path, created.count(path)))
+                # The repair of the misplaced watch is told as differences
+                # (synthetic), so check what the events describe, not counts.
+                model, anomalies = {}, []
+                _apply(model, top, [e for e in harness.events if BARRIER not in e.src_path],
+                       anomalies)
+                on_disk = {k: v for k, v in _tree(top).items() if BARRIER not in k}
+                if model != on_disk or anomalies:
+                    problems.append((i, sorted(set(model) ^ set(on_disk)), anomalies))
             finally:
                 harness.close()
         self.assertEqual(problems, [])
@@ -701,18 +683,13 @@ class PeerTests:
             f.read()
         os.listdir(self.p("d"))
         self.settle()
-        # The root's own events are the defect below.
-        self.assertEqual([e for e in self.seen(("opened", "closed-no-write")) if e[1] != "."],
+        self.assertEqual(self.seen(("opened", "closed-no-write")),
                          [("opened", "a", None, False), ("closed-no-write", "a", None, False)])
 
     # docs/semantics.md: `opened` and `closed-no-write` are "only for files
-    # (every directory listing, including our own, opens directories)". The
-    # root directory's own IN_OPEN / IN_CLOSE_NOWRITE pass: the start's own
-    # read of the root is reported as `opened` + `closed-no-write` of the
-    # root, and so is every listing of it. hk_tree_on_changed() (hachiko/
-    # hk-tree.c) filters access events for named entries only, not in its
-    # `name == NULL` branch. Expected to fail until fixed there.
-    @unittest.expectedFailure
+    # (every directory listing, including our own, opens directories)"; the
+    # root directory's own were reported (the start's own read included)
+    # until da20e19 on main.
     def test_access_events_never_for_the_root_directory(self):
         self.start(access_events=True)
         os.listdir(self.root)
@@ -1054,11 +1031,9 @@ class SinceTimestampTest(unittest.TestCase):
         shutil.rmtree(self.root, ignore_errors=True)
 
     # Hk.Event.get_timestamp() is "in the clock of g_get_monotonic_time()";
-    # the difference from `since` is reported with g_get_real_time() (report_since()
-    # in hachiko/hk-tree.c), so `hachiko log --since` prints those events at a
-    # wrong time of day (and --json about 56 years ahead). Expected to fail
-    # until fixed there.
-    @unittest.expectedFailure
+    # the difference from `since` was stamped with g_get_real_time() until
+    # b8bc5cf on main, so `hachiko log --since` printed those events at a
+    # wrong time of day (and --json about 56 years ahead).
     def test_since_events_have_monotonic_timestamps(self):
         since = Hk.Snapshot.take(Gio.File.new_for_path(self.root), None, None)
         touch(os.path.join(self.root, "new"))
