@@ -44,6 +44,15 @@ struct _HkTree
   gint64         round_since_ns; /* the earliest window start of that round */
   GPtrArray     *walk;           /* the start walk's directories to read, while it runs */
   GPtrArray     *misplaced;      /* directories whose watch turned out to be another's */
+  /* The second half of a rename that exchanged two names, still to come
+   * from the kernel (see hk_tree_on_moved()). */
+  struct
+  {
+    HkDirNode   *from_dir;
+    char        *from_name;
+    HkDirNode   *to_dir;
+    char        *to_name;
+  } exchange;
   guint          suspended : 1;  /* owner queue saturated: wait for resume */
   guint          root_gone : 1;
 

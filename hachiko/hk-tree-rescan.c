@@ -55,6 +55,7 @@ typedef struct
   guint64     ino;
   guint32     stamp;
   gboolean    born_late;  /* created after the lost stretch began: new */
+  gboolean    in_cycle;   /* its source is part of a cycle of renames */
   Vanished   *source;     /* set when paired */
 } Appeared;
 
@@ -148,7 +149,7 @@ appear (Scan              *scan,
   Pairing *pairing = scan->pairing;
   Appeared a = { dir, NULL, kind, st->st_ino,
                  kind != HK_NODE_DIR ? hk_node_stamp_from_stat (st) : 0,
-                 born_after (dir_fd, name, scan->lost_from_ns), NULL };
+                 born_after (dir_fd, name, scan->lost_from_ns), FALSE, NULL };
   char *at = g_strdup_printf ("%p/%s", (gpointer) dir, name);
   guint found = GPOINTER_TO_UINT (g_hash_table_lookup (pairing->appeared_at, at));
 
@@ -352,18 +353,25 @@ hk_tree_pairing_finish (Scan *scan)
                       v->kind == HK_NODE_DIR, TRUE, scan->now);
     }
 
+  /* A cycle of renames (a <-> b, an exchange): told as deletions, then
+   * creations, so that every name created is free by then. */
+  for (guint i = 0; i < pairing->appeared->len; i++)
+    {
+      Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
+
+      a->in_cycle = a->source != NULL && vanished_pending (a->source);
+      if (a->in_cycle)
+        hk_tree_emit (tree, HK_EVENT_DELETED, told_path (tree, a->source), NULL,
+                      a->kind == HK_NODE_DIR, TRUE, scan->now);
+    }
+
   for (guint i = 0; i < pairing->appeared->len; i++)
     {
       Appeared *a = &g_array_index (pairing->appeared, Appeared, i);
       HkEntry *child;
 
-      if (a->source != NULL && vanished_pending (a->source))
-        {
-          /* A cycle of renames (a <-> b): told as deletion and creation. */
-          hk_tree_emit (tree, HK_EVENT_DELETED, told_path (tree, a->source), NULL,
-                        a->kind == HK_NODE_DIR, TRUE, scan->now);
-          emit_subtree_created (tree, a->dir, reattach (tree, a), scan->now);
-        }
+      if (a->in_cycle)
+        emit_subtree_created (tree, a->dir, reattach (tree, a), scan->now);
       else if (a->source == NULL && hk_tree_is_attached (tree, a->dir) &&
                hk_dir_lookup (a->dir, a->name) == NULL)
         {

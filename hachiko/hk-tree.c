@@ -83,6 +83,14 @@ hk_tree_unwatch_dir (HkTree    *tree,
 
 /* The snapshot frees a directory: the tree lets its watch go. */
 static void
+forget_exchange (HkTree *tree)
+{
+  tree->exchange.from_dir = tree->exchange.to_dir = NULL;
+  g_clear_pointer (&tree->exchange.from_name, g_free);
+  g_clear_pointer (&tree->exchange.to_name, g_free);
+}
+
+static void
 dir_freed (HkDirNode *dir,
            gpointer   user_data)
 {
@@ -97,6 +105,8 @@ dir_freed (HkDirNode *dir,
     g_hash_table_remove (tree->told, dir);
   if (tree->misplaced->len > 0)
     g_ptr_array_remove (tree->misplaced, dir);
+  if (tree->exchange.from_dir == dir || tree->exchange.to_dir == dir)
+    forget_exchange (tree);
   hk_tree_unwatch_dir (tree, dir);
 }
 
@@ -845,6 +855,7 @@ hk_tree_free (HkTree *tree)
   g_free (tree->real_root);
   hk_nodes_clear (&tree->nodes);
   g_ptr_array_unref (tree->misplaced);
+  forget_exchange (tree);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
   g_clear_pointer (&tree->options.mounts, g_hash_table_unref);
   g_clear_object (&tree->options.since);
@@ -1319,6 +1330,40 @@ rewatch_misplaced (HkTree *tree,
     }
 }
 
+/* Whether the rename of @entry onto @replaced that the kernel reports was
+ * renameat2 (RENAME_EXCHANGE): both names are there still, the replaced
+ * entry (known by its inode) now at the source's. */
+static gboolean
+is_exchange (HkTree      *tree,
+             HkDirNode   *from_dir,
+             const char  *from_name,
+             HkDirNode   *to_dir,
+             HkEntry     *replaced,
+             struct stat *from_now)
+{
+  g_autofree char *from_path = hk_dir_path (&tree->nodes, from_dir, from_name, NULL);
+  guint64 replaced_ino = hk_entry_ino (to_dir, replaced);
+
+  return replaced_ino != 0 && lstat (from_path, from_now) == 0 && from_now->st_ino == replaced_ino;
+}
+
+/* Whether this move is the kernel's second half of an exchange already
+ * reported. */
+static gboolean
+is_exchange_second_half (HkTree     *tree,
+                         HkDirNode  *from_dir,
+                         const char *from_name,
+                         HkDirNode  *to_dir,
+                         const char *to_name)
+{
+  gboolean match = tree->exchange.from_dir == from_dir && tree->exchange.to_dir == to_dir &&
+                   g_strcmp0 (tree->exchange.from_name, from_name) == 0 &&
+                   g_strcmp0 (tree->exchange.to_name, to_name) == 0;
+
+  forget_exchange (tree);
+  return match;
+}
+
 void
 hk_tree_on_moved (HkTree     *tree,
                   HkDirNode  *from_dir,
@@ -1333,8 +1378,14 @@ hk_tree_on_moved (HkTree     *tree,
   HkEntry *entry, *replaced;
   HkDirNode *moved_dir;
   char *old_path, *new_path;
+  gboolean exchanged = FALSE;
+  struct stat from_now;
 
   if (!hk_tree_is_live (tree))
+    return;
+
+  if (tree->exchange.from_dir != NULL &&
+      is_exchange_second_half (tree, from_dir, from_name, to_dir, to_name))
     return;
 
   if (!from_in || !to_in)
@@ -1358,6 +1409,11 @@ hk_tree_on_moved (HkTree     *tree,
   replaced = hk_dir_lookup (to_dir, to_name);
   if (replaced != NULL && replaced != entry)
     {
+      /* An exchange is told as that replacement, then the replaced entry
+       * created at the source's name: the story a coalescer can follow (a
+       * move lands on a free name). The kernel's second half, the other
+       * way, is then passed over. */
+      exchanged = is_exchange (tree, from_dir, from_name, to_dir, replaced, &from_now);
       /* Reported, so that a move never lands on an entry that exists:
        * the coalescer relies on it (docs/coalescing.md). */
       hk_tree_emit_entry (tree, HK_EVENT_DELETED, to_dir, replaced, FALSE, now);
@@ -1377,6 +1433,15 @@ hk_tree_on_moved (HkTree     *tree,
 
   if (moved_dir != NULL)
     catch_up_unwatched (tree, moved_dir, now);
+
+  if (exchanged && hk_tree_is_live (tree))
+    {
+      hk_tree_on_created (tree, from_dir, from_name, FALSE, S_ISDIR (from_now.st_mode), now);
+      tree->exchange.from_dir = to_dir;
+      tree->exchange.from_name = g_strdup (to_name);
+      tree->exchange.to_dir = from_dir;
+      tree->exchange.to_name = g_strdup (from_name);
+    }
 }
 
 /* Whether @dir's path still leads to a directory that can be it: the same
@@ -1621,6 +1686,10 @@ client_changed (gpointer    client,
 
   /* A round left open by its backend ends before anything else is heard. */
   client_rescan_done (tree, now);
+  /* The second half of an exchange comes right after the first (only the
+   * moved directories' own events come between). */
+  if (name != NULL && tree->exchange.from_dir != NULL)
+    forget_exchange (tree);
   if (name != NULL && hk_tree_is_pre_read (tree, dir))
     {
       hk_tree_pre_read_changed (tree, dir, name, change,

@@ -666,6 +666,64 @@ test_watch_placed_on_the_directory_that_took_the_name (Fixture *f, gconstpointer
   assert_events (f, "created a2/more; created a/more");
 }
 
+/* renameat2 (RENAME_EXCHANGE) of a file and a directory read by the walk:
+ * the kernel reports a rename of each onto the other. Told as the first
+ * replacing the second, then the second created at the first's name (its
+ * contents with it); the kernel's second half is passed over. Both names
+ * stay known: later changes are reported where they happen. */
+static void
+test_exchange_keeps_both_names (Fixture *f, gconstpointer data)
+{
+  g_autofree char *a = hk_test_path (f->root, "a");
+  g_autofree char *tmp = hk_test_path (f->root, "tmp");
+  g_autofree char *d = hk_test_path (f->root, "d");
+
+  hk_test_write (f->root, "a", "x");
+  hk_test_mkdir (f->root, "d");
+  hk_test_write (f->root, "d/in", "");
+  fixture_start (f);
+  /* What renameat2 (RENAME_EXCHANGE) leaves, made with three renames. */
+  g_assert_cmpint (g_rename (a, tmp), ==, 0);
+  g_assert_cmpint (g_rename (d, a), ==, 0);
+  g_assert_cmpint (g_rename (tmp, d), ==, 0);
+  inject_move (f, "", "a", "", "d", FALSE);
+  inject_move (f, "", "d", "", "a", TRUE);
+  assert_events (f, "deleted d; moved a -> d; created a; created a/in (s)");
+
+  hk_recorder_clear (f->recorder);
+  hk_test_write (f->root, "a/new", "");
+  inject (f, "a", "new", HK_CHANGE_CREATED, FALSE);
+  inject (f, "", "d", HK_CHANGE_DELETED, FALSE);
+  assert_events (f, "created a/new; deleted d");
+}
+
+/* Two names exchanged while nobody looked (a polling round, a rescan after
+ * lost events): a cycle of renames, which moves cannot tell (each lands on
+ * the other's name). Told as both deletions, then both creations: every
+ * created name is free when it is told. */
+static void
+test_polling_round_exchange_tells_free_names (Fixture *f, gconstpointer data)
+{
+  g_autofree char *root = g_strdup (f->root);
+  const char *round[] = { root, NULL };
+  gint64 since;
+
+  hk_test_write (f->root, "a", "a");
+  hk_test_write (f->root, "b", "b");
+  fixture_start (f);
+  g_usleep (20000);  /* the files are older than the round's window */
+  since = g_get_real_time () * 1000;
+  hk_test_rename (f->root, "a", "tmp");
+  hk_test_rename (f->root, "b", "a");
+  hk_test_rename (f->root, "tmp", "b");
+  hk_fake_backend_inject_round (round, HK_RESCAN_ENTRIES, since, G_MAXINT64);
+  flush ();
+  g_assert_cmpuint (f->recorder->events->len, ==, 4);
+  for (guint i = 0; i < 4; i++)
+    g_assert_cmpint (hk_event_get_event_type (g_ptr_array_index (f->recorder->events, i)), ==,
+                     (i < 2 ? HK_EVENT_DELETED : HK_EVENT_CREATED));
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -701,6 +759,8 @@ main (int argc, char *argv[])
   ADD ("polling-round-pairs-moves", test_polling_round_pairs_moves);
   ADD ("many-watchdogs-share-one-key", test_many_watchdogs_share_one_key);
   ADD ("created-directory-whose-name-was-reused", test_created_directory_whose_name_was_reused);
+  ADD ("exchange-keeps-both-names", test_exchange_keeps_both_names);
+  ADD ("polling-round-exchange-tells-free-names", test_polling_round_exchange_tells_free_names);
   ADD ("watch-placed-on-the-directory-that-took-the-name",
        test_watch_placed_on_the_directory_that_took_the_name);
 
