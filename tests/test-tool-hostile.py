@@ -204,8 +204,12 @@ class HostileTest(unittest.TestCase):
             open(self.p("src", "lib", "f"), "wb").close()
             open(self.p("src", "ignored", "g"), "wb").close()   # only the explicit PATH sees it
             open(self.p("src", "last"), "wb").close()
+            # Each watcher delivers on its own: wait for both, then for the
+            # outer one's next event, after any duplicate of lib/f.
             self.assertTrue(watcher.wait_for(lambda: any(b"closed " + self.p("src", "last").encode()
-                                                         in l for l in watcher.lines)))
+                                                         in l for l in watcher.lines) and
+                                             any(b"closed " + self.p("src", "ignored", "g").encode()
+                                                 in l for l in watcher.lines)))
         finally:
             watcher.stop()
         created = [l.split()[1].decode() for l in watcher.lines if l.startswith(b"created ")]
@@ -341,7 +345,8 @@ class HostileTest(unittest.TestCase):
         snapshot = self.p("s.bin")
         subprocess.run([TOOL, "snapshot", "save", self.p("t"), snapshot], check=True,
                        capture_output=True, timeout=DEADLINE)
-        data = open(snapshot, "rb").read()
+        with open(snapshot, "rb") as f:
+            data = f.read()
         bad = self.p("bad.bin")
         cases = [data[:n] for n in (0, 1, 7, 8, 16, len(data) // 2, len(data) - 1)]
         cases += [data[:i] + bytes([data[i] ^ 0x41]) + data[i + 1:] for i in range(len(data))]
