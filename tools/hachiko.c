@@ -7,9 +7,12 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hk-tool-private.h"
 
@@ -100,12 +103,36 @@ hk_tool_split_command (int     argc,
   return g_strv_builder_end (head);
 }
 
+/* A standard descriptor left closed by the caller would be taken by the
+ * first one opened here (GLib's wakeup eventfd, an inotify descriptor), and
+ * the event lines written into it. /dev/null opened read-only holds its
+ * place: reading gives end of file, writing fails with EBADF as on a closed
+ * descriptor, and COMMAND inherits the same. */
+static void
+hold_standard_descriptors (void)
+{
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++)
+    {
+      int held;
+
+      if (fcntl (fd, F_GETFD) != -1 || errno != EBADF)
+        continue;
+      held = open ("/dev/null", O_RDONLY);
+      if (held >= 0 && held != fd)
+        {
+          dup2 (held, fd);
+          close (held);
+        }
+    }
+}
+
 int
 main (int    argc,
       char **argv)
 {
   const char *name;
 
+  hold_standard_descriptors ();
   setlocale (LC_ALL, "");
 
 #ifdef HK_TOOL_TEST_HOOKS
@@ -115,7 +142,7 @@ main (int    argc,
 
   if (argc < 2)
     {
-      fputs ("Usage: hachiko log|exec|restart|wait [OPTION...] [PATH...] [-- COMMAND [ARG...]]\n"
+      fputs ("Usage: hachiko log|exec|restart|wait|snapshot [OPTION...] [PATH...] [-- COMMAND [ARG...]]\n"
              "Run \"hachiko --help\" for more.\n", stderr);
       return HK_TOOL_EXIT_USAGE;
     }
@@ -150,9 +177,9 @@ main (int    argc,
       return hk_tool_commands[i].run (argc - 1, argv + 1);
 
   if (name[0] == '-')
-    hk_tool_usage_error (NULL, "“%s” must come after a command (log, exec, restart or wait)", name);
+    hk_tool_usage_error (NULL, "“%s” must come after a command (log, exec, restart, wait or snapshot)", name);
   else
-    hk_tool_usage_error (NULL, "unknown command “%s” (expected log, exec, restart or wait)", name);
+    hk_tool_usage_error (NULL, "unknown command “%s” (expected log, exec, restart, wait or snapshot)", name);
 
   return HK_TOOL_EXIT_USAGE;
 }

@@ -258,13 +258,32 @@ append_template (const HkToolFormat *self,
   g_string_append_c (out, '\n');
 }
 
+/* Event timestamps are monotonic; the wall clock is what people read. The
+ * two clocks cannot be read at once, so their difference jitters by a
+ * microsecond or two from one reading to the next: it is kept while it stays
+ * within a millisecond, so that events in order keep their order. A step of
+ * the wall clock (date, NTP) is taken at once. */
+static gint64
+wall_time_of (gint64 monotonic_us)
+{
+  static gint64 offset_us;
+  static gboolean known;
+  gint64 now_offset_us = g_get_real_time () - g_get_monotonic_time ();
+
+  if (!known || ABS (now_offset_us - offset_us) > 1000)
+    {
+      offset_us = now_offset_us;
+      known = TRUE;
+    }
+  return monotonic_us + offset_us;
+}
+
 void
 hk_tool_format_append (const HkToolFormat *self,
                        GString            *out,
                        HkEvent            *event)
 {
-  /* Event timestamps are monotonic; the wall clock is what people read. */
-  gint64 wall_us = hk_event_get_timestamp (event) + g_get_real_time () - g_get_monotonic_time ();
+  gint64 wall_us = wall_time_of (hk_event_get_timestamp (event));
 
   if (self->json)
     hk_tool_append_json_event (out, event, wall_us);

@@ -11,8 +11,9 @@
  * run: its configuration files are read here.
  *
  * The tree is walked once at start (ignored directories are skipped, so
- * rules apply as they are found, top-down); afterwards events about ignore
- * files reload them, and a directory moved into the tree is walked. */
+ * rules apply as they are found, top-down; only the root is read without
+ * --recursive); afterwards events about ignore files reload them, and a
+ * directory moved into the tree is walked. */
 
 #include "config.h"
 
@@ -65,17 +66,10 @@ relative_path (const char *root,
   return NULL;
 }
 
-/* Reads the ignore files of @dir and of every directory below it that the
- * filter does not exclude. Symbolic links are not followed. */
 static void
-walk (HkFilter   *filter,
-      const char *root,
-      const char *dir)
+read_ignore_files (HkFilter   *filter,
+                   const char *dir)
 {
-  g_autoptr(GPtrArray) subdirs = g_ptr_array_new_with_free_func (g_free);
-  DIR *stream;
-  struct dirent *entry;
-
   for (guint i = 0; hk_tool_ignore_file_names[i] != NULL; i++)
     {
       g_autofree char *path = g_build_filename (dir, hk_tool_ignore_file_names[i], NULL);
@@ -83,6 +77,24 @@ walk (HkFilter   *filter,
       if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
         reload_file (filter, path, NULL);
     }
+}
+
+/* Reads the ignore files of @dir and of every directory below it that the
+ * filter does not exclude, until @cancellable is cancelled. Symbolic links
+ * are not followed. */
+static void
+walk (HkFilter     *filter,
+      const char   *root,
+      const char   *dir,
+      GCancellable *cancellable)
+{
+  g_autoptr(GPtrArray) subdirs = g_ptr_array_new_with_free_func (g_free);
+  DIR *stream;
+  struct dirent *entry;
+
+  if (g_cancellable_is_cancelled (cancellable))
+    return;
+  read_ignore_files (filter, dir);
 
   stream = opendir (dir);
   if (stream == NULL)
@@ -113,7 +125,7 @@ walk (HkFilter   *filter,
       const char *relative = relative_path (root, sub);
 
       if (relative != NULL && !hk_filter_excludes_directory (filter, relative))
-        walk (filter, root, sub);
+        walk (filter, root, sub, cancellable);
     }
 }
 
@@ -210,8 +222,10 @@ git_dir_of (const char *top)
 }
 
 void
-hk_tool_ignore_load (HkFilter   *filter,
-                     const char *root)
+hk_tool_ignore_load (HkFilter     *filter,
+                     const char   *root,
+                     gboolean      recursive,
+                     GCancellable *cancellable)
 {
   g_autofree char *top = g_strdup (root);
   g_autoptr(GFile) top_file = NULL;
@@ -263,7 +277,10 @@ hk_tool_ignore_load (HkFilter   *filter,
         }
     }
 
-  walk (filter, root, root);
+  if (recursive)
+    walk (filter, root, root, cancellable);
+  else
+    read_ignore_files (filter, root);
 }
 
 gboolean
@@ -286,7 +303,7 @@ hk_tool_ignore_update (HkFilter   *filter,
 
           if (relative != NULL && !hk_filter_excludes_directory (filter, relative))
             {
-              walk (filter, root, dest);
+              walk (filter, root, dest, NULL);
               changed = TRUE;
             }
         }

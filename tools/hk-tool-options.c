@@ -275,6 +275,36 @@ split_globs (char     ***globs,
   return TRUE;
 }
 
+/* GOption only says "Invalid byte sequence in conversion input" when the
+ * value of a text option (a glob, a regex, a template) is not UTF-8: name
+ * the option. */
+static void
+report_non_utf8_option (const char  *command,
+                        char       **args)
+{
+  for (guint i = 1; args[i] != NULL && strcmp (args[i], "--") != 0; i++)
+    {
+      g_autofree char *option = NULL;
+
+      if (g_utf8_validate (args[i], -1, NULL))
+        continue;
+      if (args[i][0] == '-')
+        option = g_strndup (args[i], strcspn (args[i], "="));
+      else if (args[i - 1][0] == '-')
+        option = g_strdup (args[i - 1]);
+      else
+        continue;  /* a PATH: any bytes are fine */
+      if (g_utf8_validate (option, -1, NULL))
+        {
+          hk_tool_usage_error (command, "The value of %s is not valid UTF-8: patterns, regexes "
+                               "and templates are text (“?” and “*” match any byte of a name)",
+                               option);
+          return;
+        }
+    }
+  hk_tool_usage_error (command, "An option or its value is not valid UTF-8");
+}
+
 gboolean
 hk_tool_parse (GOptionContext   *context,
                const char       *command,
@@ -286,7 +316,10 @@ hk_tool_parse (GOptionContext   *context,
 
   if (!g_option_context_parse_strv (context, args, &error))
     {
-      hk_tool_usage_error (command, "%s", error->message);
+      if (error->domain == G_CONVERT_ERROR)
+        report_non_utf8_option (command, *args);
+      else
+        hk_tool_usage_error (command, "%s", error->message);
       return FALSE;
     }
 

@@ -112,8 +112,13 @@ const char *hk_tool_event_type_nick        (HkEvent          *event);
 
 /* --- ignore files (hk-tool-ignore.c) ---------------------------------- */
 
+/* Reads every ignore file that applies under @root (the whole tree when
+ * @recursive), until @cancellable is cancelled; may run on any thread while
+ * no other thread uses @filter. */
 void        hk_tool_ignore_load            (HkFilter         *filter,
-                                            const char       *root);
+                                            const char       *root,
+                                            gboolean          recursive,
+                                            GCancellable     *cancellable);
 gboolean    hk_tool_ignore_update          (HkFilter         *filter,
                                             HkEvent          *event,
                                             const char       *root);

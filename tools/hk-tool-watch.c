@@ -3,9 +3,12 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
-/* One HkWatchdog per PATH, started together. While they start, a tty on
- * stderr shows how many directories are watched so far; once all are
- * watching, "ready" is printed. Nothing polls after that.
+/* One HkWatchdog per PATH, started together. The ignore files of the trees
+ * are read first, on a thread, so that the main loop runs meanwhile (a
+ * --timeout, a signal, the progress line): on a large tree that takes as
+ * long as the library's own walk. While they start, a tty on stderr shows
+ * how many directories are watched so far; once all are watching, "ready"
+ * is printed. Nothing polls after that.
  *
  * hk_tool_watch_run() is the main loop every watching subcommand shares:
  * it runs until the subcommand is done or a signal ends it. */
@@ -28,6 +31,8 @@ struct _HkToolWatch
   const HkToolOptions *options;
   HkFilter            *selection;  /* -p, --regex, --ignore-directories */
   GPtrArray           *watchdogs;
+  GPtrArray           *filters;    /* each watchdog's, given to it once loaded */
+  GPtrArray           *roots;      /* each watchdog's canonical root path */
   GCancellable        *cancellable;
   GSource             *progress;
 
@@ -54,6 +59,8 @@ static void
 watch_clear (HkToolWatch *self)
 {
   g_clear_pointer (&self->watchdogs, g_ptr_array_unref);
+  g_clear_pointer (&self->filters, g_ptr_array_unref);
+  g_clear_pointer (&self->roots, g_ptr_array_unref);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->selection);
 }
@@ -205,6 +212,8 @@ hk_tool_watch_new (const HkToolOptions  *options,
   self->options = options;
   self->selection = g_object_ref (selection);
   self->watchdogs = g_ptr_array_new_with_free_func (g_object_unref);
+  self->filters = g_ptr_array_new_with_free_func (g_object_unref);
+  self->roots = g_ptr_array_new_with_free_func (g_free);
   self->cancellable = g_cancellable_new ();
 
   for (guint i = 0; paths[i] != NULL; i++)
@@ -226,9 +235,6 @@ hk_tool_watch_new (const HkToolOptions  *options,
           watch_unref (self);
           return NULL;
         }
-      if (!options->no_ignore_files)
-        hk_tool_ignore_load (filter, canonical);
-
       watchdog = hk_watchdog_new (root);
       hk_watchdog_set_recursive (watchdog, !options->no_recursive);
       hk_watchdog_set_follow_symlinks (watchdog, options->follow_symlinks);
@@ -238,7 +244,8 @@ hk_tool_watch_new (const HkToolOptions  *options,
       if (options->poll_interval > 0)
         hk_watchdog_set_poll_interval (watchdog, options->poll_interval);
       hk_watchdog_set_wait_for_walk (watchdog, !options->ready_before_walk);
-      hk_watchdog_set_filter (watchdog, filter);
+      g_ptr_array_add (self->filters, g_object_ref (filter));
+      g_ptr_array_add (self->roots, g_strdup (canonical));
       g_object_set_data_full (G_OBJECT (watchdog), "hk-tool-root", g_file_get_path (root), g_free);
       g_signal_connect (watchdog, "batch", G_CALLBACK (on_batch), self);
       g_signal_connect (watchdog, "error", G_CALLBACK (on_error), self);
@@ -311,10 +318,99 @@ out:
   watch_unref (self);
 }
 
+/* Whether watcher @i is inside watcher @j's tree, which reports what it
+ * would: @j recursive, and its filter (ignore files included) not hiding
+ * @i's root. */
+static gboolean
+is_covered_by (HkToolWatch *self,
+               guint        i,
+               guint        j)
+{
+  const char *inner = g_ptr_array_index (self->roots, i);
+  const char *outer = g_ptr_array_index (self->roots, j);
+  gsize len = strlen (outer);
+  const char *relative;
+
+  if (self->options->no_recursive || i == j || strncmp (inner, outer, len) != 0)
+    return FALSE;
+  if (len == 1)
+    relative = inner + 1;  /* outer is "/" */
+  else if (inner[len] == '/')
+    relative = inner + len + 1;
+  else
+    return FALSE;
+  return !hk_filter_excludes_directory (g_ptr_array_index (self->filters, j), relative);
+}
+
+/* A PATH inside another one would report each of its events twice: only
+ * the outer one watches (docs/tool.md: a PATH given twice is watched
+ * once). */
+static void
+drop_nested_watchers (HkToolWatch *self)
+{
+  for (guint i = 0; i < self->watchdogs->len;)
+    {
+      gboolean covered = FALSE;
+
+      for (guint j = 0; j < self->watchdogs->len && !covered; j++)
+        covered = is_covered_by (self, i, j);
+      if (!covered)
+        {
+          i++;
+          continue;
+        }
+      g_signal_handlers_disconnect_by_data (g_ptr_array_index (self->watchdogs, i), self);
+      g_ptr_array_remove_index (self->watchdogs, i);
+      g_ptr_array_remove_index (self->filters, i);
+      g_ptr_array_remove_index (self->roots, i);
+    }
+}
+
+static void
+start_watchdogs (HkToolWatch *self)
+{
+  drop_nested_watchers (self);
+  self->n_starting = self->watchdogs->len;
+  for (guint i = 0; i < self->watchdogs->len; i++)
+    {
+      HkWatchdog *watchdog = g_ptr_array_index (self->watchdogs, i);
+
+      hk_watchdog_set_filter (watchdog, g_ptr_array_index (self->filters, i));
+      hk_watchdog_start_async (watchdog, self->cancellable, on_started, watch_ref (self));
+    }
+}
+
+static void
+load_ignore_files (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  HkToolWatch *self = task_data;
+
+  /* The filters are not the watchdogs' yet: no other thread uses them. */
+  for (guint i = 0; i < self->filters->len; i++)
+    hk_tool_ignore_load (g_ptr_array_index (self->filters, i),
+                         g_ptr_array_index (self->roots, i),
+                         !self->options->no_recursive, cancellable);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+on_ignore_files_loaded (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      data)
+{
+  HkToolWatch *self = g_task_get_task_data (G_TASK (result));
+
+  if (!self->stopping)
+    start_watchdogs (self);
+}
+
 static void
 watch_start (HkToolWatch *self)
 {
-  self->n_starting = self->watchdogs->len;
+  g_autoptr(GTask) task = NULL;
 
   if (!self->options->quiet && isatty (STDERR_FILENO))
     {
@@ -324,9 +420,15 @@ watch_start (HkToolWatch *self)
       g_source_attach (self->progress, NULL);
     }
 
-  for (guint i = 0; i < self->watchdogs->len; i++)
-    hk_watchdog_start_async (g_ptr_array_index (self->watchdogs, i),
-                             self->cancellable, on_started, watch_ref (self));
+  if (self->options->no_ignore_files)
+    {
+      start_watchdogs (self);
+      return;
+    }
+  task = g_task_new (NULL, self->cancellable, on_ignore_files_loaded, NULL);
+  g_task_set_source_tag (task, watch_start);
+  g_task_set_task_data (task, watch_ref (self), (GDestroyNotify) watch_unref);
+  g_task_run_in_thread (task, load_ignore_files);
 }
 
 static void

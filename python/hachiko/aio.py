@@ -401,6 +401,7 @@ class AIOWatchdog:
         be watched. Starting a running watchdog does nothing."""
         if self._running:
             return
+        self._check_path()
         self._prepare()
         try:
             self._watchdog.start(None)
@@ -414,6 +415,7 @@ class AIOWatchdog:
         thread while the loop keeps running."""
         if self._running:
             return
+        self._check_path()
         self._prepare()
         future = self._start_future = self._loop.create_future()
 
@@ -495,6 +497,12 @@ class AIOWatchdog:
         return "<hachiko.AIOWatchdog %r %s>" % (self._path, "running" if self._running else "stopped")
 
     # --- plumbing ------------------------------------------------------------
+
+    def _check_path(self):
+        # GIO takes "" for a URI, not a path; as os.stat("") does, say
+        # it does not exist.
+        if self._path == "":
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self._path)
 
     def _prepare(self):
         if self._loop is None:

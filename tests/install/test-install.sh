@@ -49,6 +49,18 @@ if [ -f "$libdir/girepository-1.0/Hk-1.typelib" ]; then
   grep -q '<c:include name="hachiko.h"/>' "$prefix/share/gir-1.0/Hk-1.gir"
   step "Python: import Hk from the installed typelib"
   run /usr/bin/python3 "$check" /usr/bin/python3 "$src/examples/watch-tree.py"
+  step "Python: the hachiko package and the Hk overrides, with the README's PYTHONPATH"
+  pyver=$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  run env PYTHONPATH="$prefix/lib/python$pyver/dist-packages" /usr/bin/python3 -c '
+import sys, gi
+gi.require_version("Hk", "1")
+from gi.repository import Hk
+import hachiko
+assert hachiko.__file__.startswith(sys.argv[1]), hachiko.__file__
+watchdog = Hk.Watchdog(sys.argv[1])   # the path constructor comes from the overrides
+assert watchdog.path == sys.argv[1], watchdog.path
+hachiko.AIOWatchdog(sys.argv[1])
+' "$prefix"
   if command -v gjs >/dev/null; then
     step "GJS: import Hk from the installed typelib"
     run /usr/bin/python3 "$check" gjs -m "$src/examples/gjs/watch-tree.js"
