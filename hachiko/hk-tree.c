@@ -340,7 +340,7 @@ add_watch_check (HkTree      *tree,
  * queued are handled: one whose path leads elsewhere than the directory
  * the watch is on is watched and read again where it is
  * (rewatch_misplaced()). Two links to one directory lead to the same. */
-static void
+static gboolean
 check_watch_siblings (HkTree     *tree,
                       HkDirNode  *dir,
                       const char *path)
@@ -350,12 +350,26 @@ check_watch_siblings (HkTree     *tree,
 
   hk_watch_collect_siblings (hk_watch_from_id (dir->watch), siblings);
   if (siblings->len == 0 || stat (path, &watched) != 0)
-    return;
+    return TRUE;
+
+  /* Another directory of the tree, read with its inode, is the one the
+   * watch is on, and @dir (known by name only) is not a link to it: @dir
+   * is elsewhere, its path stale until its move is handled. It is not
+   * read here; that move watches and reads it where it lands. */
+  for (guint i = 0; i < siblings->len; i++)
+    {
+      HkDirNode *other = g_ptr_array_index (siblings, i);
+
+      if (dir->ino == 0 && !dir->followed && !other->followed &&
+          other->ino == watched.st_ino && other->dev == hk_node_dev (watched.st_dev))
+        return FALSE;
+    }
 
   add_watch_check (tree, dir, &watched);
   for (guint i = 0; i < siblings->len; i++)
     add_watch_check (tree, siblings->pdata[i], &watched);
   arm_watch_checks (tree);
+  return TRUE;
 }
 
 /* Watches @dir. Returns FALSE when @dir cannot be read at all (it vanished
@@ -375,8 +389,10 @@ hk_tree_watch_dir (HkTree     *tree,
   if (dir->watch != 0)
     {
       g_atomic_int_inc (&tree->n_watched);
-      check_watch_siblings (tree, dir, path);
-      return TRUE;
+      if (check_watch_siblings (tree, dir, path))
+        return TRUE;
+      hk_tree_unwatch_dir (tree, dir);
+      return FALSE;
     }
 
   if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ||

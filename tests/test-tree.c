@@ -739,6 +739,29 @@ test_directory_moved_into_itself_is_read_again (Fixture *f, gconstpointer data)
   assert_events (f, "created a/sub/f");
 }
 
+/* mkdir b/c; touch b/c/x; mv b/c s1/b; mv s1 b/c, all before the worker
+ * hears of the first: the path of the new directory leads to s1 (read by
+ * the walk, its inode known) when the creation is handled. The new
+ * directory is not read there (that would put s1's entries in it, and s1
+ * inside itself); its move reads it where it lands. */
+static void
+test_created_directory_whose_path_leads_to_a_known_one (Fixture *f, gconstpointer data)
+{
+  hk_test_mkdir (f->root, "b");
+  hk_test_mkdir (f->root, "s1");
+  hk_test_write (f->root, "s1/f", "");
+  fixture_start (f);
+  hk_test_mkdir (f->root, "b/c");
+  hk_test_write (f->root, "b/c/x", "");
+  hk_test_rename (f->root, "b/c", "s1/b");
+  hk_test_rename (f->root, "s1", "b/c");
+  inject (f, "b", "c", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "b", "c", "s1", "b", TRUE);
+  inject_move (f, "", "s1", "b", "c", TRUE);
+  assert_events (f, "created b/c; moved b/c -> s1/b; moved s1 -> b/c; created b/c/b/x (s)");
+  g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 4);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -775,6 +798,8 @@ main (int argc, char *argv[])
   ADD ("many-watchdogs-share-one-key", test_many_watchdogs_share_one_key);
   ADD ("created-directory-whose-name-was-reused", test_created_directory_whose_name_was_reused);
   ADD ("exchange-keeps-both-names", test_exchange_keeps_both_names);
+  ADD ("created-directory-whose-path-leads-to-a-known-one",
+       test_created_directory_whose_path_leads_to_a_known_one);
   ADD ("directory-moved-into-itself-is-read-again", test_directory_moved_into_itself_is_read_again);
   ADD ("polling-round-exchange-tells-free-names", test_polling_round_exchange_tells_free_names);
   ADD ("watch-placed-on-the-directory-that-took-the-name",

@@ -450,12 +450,10 @@ class PeerTests:
     # watches by path, so the first directory's watch landed on the second
     # one; the first was never watched (a2/later lost) and the second's
     # entries were told twice, under the first one's new path too. One try in
-    # ten or twenty, so 150 tries (fixed on main by 3da9f07).
-    # Still not always right after 3da9f07: in about one run in four of 150
-    # tries, one try's events describe an entry the tree does not have
-    # (a2/y, the other directory's file, left at the first one's path).
-    # Racy, so only with HK_PEER_RACES=1.
-    @unittest.skipUnless(os.environ.get("HK_PEER_RACES"), "racy: set HK_PEER_RACES=1")
+    # ten or twenty, so 150 tries. Fixed on main: the first version of the
+    # fix (3da9f07) acted before the queued events were handled and left
+    # a2/y behind in about one run in four; the check now waits for them
+    # (10 runs of 150 tries clean).
     def test_directory_renamed_and_another_renamed_to_its_name_at_once(self):
         problems = []
         for i in range(150):
