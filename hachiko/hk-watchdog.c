@@ -663,13 +663,25 @@ prepare_start (HkWatchdog  *self,
         return FALSE;
     }
 
+  if (self->root == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                           "Nothing to watch: the watchdog has no root directory");
+      return FALSE;
+    }
+
   root_path = g_file_get_path (self->root);
   if (root_path == NULL)
     {
       g_autofree char *uri = g_file_get_uri (self->root);
 
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                   "Cannot watch “%s”: only local files can be watched", uri);
+      /* An empty path, as stat("") says. */
+      if (uri == NULL || uri[0] == '\0')
+        g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                             "Cannot watch an empty path: No such file or directory");
+      else
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                     "Cannot watch “%s”: only local files can be watched", uri);
       return FALSE;
     }
 

@@ -82,6 +82,25 @@ test_start_missing_root_not_found (Fixture *f, gconstpointer data)
   g_assert_false (hk_watchdog_get_running (watchdog));
 }
 
+/* A watchdog made without a root (g_object_new(), or Hk.Watchdog(None) from
+ * Python), and one given an empty path: clear errors, as stat("") gives,
+ * not GIO criticals and "only local files". */
+static void
+test_start_without_root_or_with_empty_path (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HkWatchdog) rootless = g_object_new (HK_TYPE_WATCHDOG, NULL);
+  g_autoptr(GFile) empty = g_file_new_for_path ("");
+  g_autoptr(HkWatchdog) watchdog = hk_watchdog_new (empty);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (hk_watchdog_start (rootless, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (hk_watchdog_start (watchdog, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+  g_assert_false (hk_watchdog_get_running (watchdog));
+}
+
 static void
 start_unreadable_child (Fixture *f)
 {
@@ -1115,6 +1134,7 @@ main (int   argc,
   g_test_add ("/watchdog/" path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
 
   ADD ("start/missing-root-not-found", test_start_missing_root_not_found);
+  ADD ("start/without-root-or-with-empty-path", test_start_without_root_or_with_empty_path);
   ADD ("start/unreadable-root-permission-denied", test_start_unreadable_root_permission_denied);
   ADD ("start/non-local-root-not-supported", test_start_non_local_root_not_supported);
   ADD ("start/file-root-watches-that-file", test_start_file_root_watches_that_file);
