@@ -155,6 +155,17 @@ hk_dir_parent (const HkDirNode *dir)
   return dir->parent != 0 ? hk_slab_lookup (dir->parent) : NULL;
 }
 
+/* Whether @dir is @ancestor or below it. */
+static inline gboolean
+hk_dir_is_within (const HkDirNode *dir,
+                  const HkDirNode *ancestor)
+{
+  for (const HkDirNode *it = dir; it != NULL; it = hk_dir_parent (it))
+    if (it == ancestor)
+      return TRUE;
+  return FALSE;
+}
+
 /* The entry's directory node, NULL when it is not a directory. */
 static inline HkDirNode *
 hk_entry_dir (const HkEntry *entry)

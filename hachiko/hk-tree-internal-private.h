@@ -43,8 +43,8 @@ struct _HkTree
   Pairing       *round;          /* a polling round's pairing, until it ends */
   gint64         round_since_ns; /* the earliest window start of that round */
   GPtrArray     *walk;           /* the start walk's directories to read, while it runs */
-  GArray        *misplaced;      /* WatchCheck: directories that may have another's watch */
-  GSource       *misplaced_source; /* looks at them once the backends are idle */
+  GArray        *watch_checks;   /* WatchCheck: directories that may have another's watch */
+  GSource       *watch_checks_source; /* looks at them once the backends are idle */
   /* The second half of a rename that exchanged two names, still to come
    * from the kernel (see hk_tree_on_moved()). */
   struct

@@ -204,11 +204,7 @@ gboolean
 hk_tree_is_attached (HkTree    *tree,
                      HkDirNode *dir)
 {
-  HkDirNode *it = dir;
-
-  while (it->parent != 0)
-    it = hk_dir_parent (it);
-  return it == tree->root;
+  return hk_dir_is_within (dir, tree->root);
 }
 
 /* Where the user sees @v now: a move of a directory above it, told

@@ -81,7 +81,6 @@ hk_tree_unwatch_dir (HkTree    *tree,
   g_atomic_int_add (&tree->n_watched, -1);
 }
 
-/* The snapshot frees a directory: the tree lets its watch go. */
 /* A directory that shares its watch with another of the tree, and the
  * directory the watch was placed on: see check_watch_siblings(). */
 typedef struct
@@ -96,9 +95,9 @@ static void
 forget_watch_checks (HkTree    *tree,
                      HkDirNode *dir)
 {
-  for (guint i = tree->misplaced->len; i > 0; i--)
-    if (g_array_index (tree->misplaced, WatchCheck, i - 1).dir == dir)
-      g_array_remove_index (tree->misplaced, i - 1);
+  for (guint i = tree->watch_checks->len; i > 0; i--)
+    if (g_array_index (tree->watch_checks, WatchCheck, i - 1).dir == dir)
+      g_array_remove_index (tree->watch_checks, i - 1);
 }
 
 static void
@@ -109,6 +108,7 @@ forget_exchange (HkTree *tree)
   g_clear_pointer (&tree->exchange.to_name, g_free);
 }
 
+/* The snapshot frees a directory: the tree lets its watch go. */
 static void
 dir_freed (HkDirNode *dir,
            gpointer   user_data)
@@ -311,14 +311,14 @@ static gboolean rewatch_misplaced (gpointer data);
 static void
 arm_watch_checks (HkTree *tree)
 {
-  if (tree->misplaced->len == 0 || tree->misplaced_source != NULL)
+  if (tree->watch_checks->len == 0 || tree->watch_checks_source != NULL)
     return;
   /* Below every backend's source: it runs when they have nothing ready,
    * so that a path made stale by a move is brought up to date first. */
-  tree->misplaced_source = g_idle_source_new ();
-  g_source_set_priority (tree->misplaced_source, G_PRIORITY_LOW);
-  g_source_set_callback (tree->misplaced_source, rewatch_misplaced, tree, NULL);
-  g_source_attach (tree->misplaced_source, g_main_context_get_thread_default ());
+  tree->watch_checks_source = g_idle_source_new ();
+  g_source_set_priority (tree->watch_checks_source, G_PRIORITY_LOW);
+  g_source_set_callback (tree->watch_checks_source, rewatch_misplaced, tree, NULL);
+  g_source_attach (tree->watch_checks_source, g_main_context_get_thread_default ());
 }
 
 static void
@@ -329,7 +329,7 @@ add_watch_check (HkTree      *tree,
   WatchCheck check = { dir, watched->st_ino, watched->st_dev, 0 };
 
   forget_watch_checks (tree, dir);
-  g_array_append_val (tree->misplaced, check);
+  g_array_append_val (tree->watch_checks, check);
 }
 
 /* A watch by path lands on whatever has the name when it is placed: a
@@ -890,7 +890,7 @@ hk_tree_new (HkWatchHub          *hub,
   tree->options.rules = options->rules ? hk_filter_rules_ref (options->rules) : NULL;
   hk_nodes_init (&tree->nodes, dir_freed, tree);
   hk_nodes_set_root_path (&tree->nodes, tree->options.root_path);
-  tree->misplaced = g_array_new (FALSE, FALSE, sizeof (WatchCheck));
+  tree->watch_checks = g_array_new (FALSE, FALSE, sizeof (WatchCheck));
 
   return tree;
 }
@@ -907,10 +907,10 @@ hk_tree_free (HkTree *tree)
   g_clear_pointer (&tree->mount_monitor, hk_mount_monitor_free);
   g_free (tree->real_root);
   hk_nodes_clear (&tree->nodes);
-  if (tree->misplaced_source != NULL)
-    g_source_destroy (tree->misplaced_source);
-  g_clear_pointer (&tree->misplaced_source, g_source_unref);
-  g_array_unref (tree->misplaced);
+  if (tree->watch_checks_source != NULL)
+    g_source_destroy (tree->watch_checks_source);
+  g_clear_pointer (&tree->watch_checks_source, g_source_unref);
+  g_array_unref (tree->watch_checks);
   forget_exchange (tree);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
   g_clear_pointer (&tree->options.mounts, g_hash_table_unref);
@@ -1381,21 +1381,21 @@ rewatch_misplaced (gpointer data)
   HkTree *tree = data;
   gint64 now = g_get_monotonic_time ();
 
-  g_clear_pointer (&tree->misplaced_source, g_source_unref);
-  for (guint n = tree->misplaced->len; n > 0 && tree->misplaced->len > 0; n--)
+  g_clear_pointer (&tree->watch_checks_source, g_source_unref);
+  for (guint n = tree->watch_checks->len; n > 0 && tree->watch_checks->len > 0; n--)
     {
-      WatchCheck check = g_array_index (tree->misplaced, WatchCheck, 0);
+      WatchCheck check = g_array_index (tree->watch_checks, WatchCheck, 0);
       g_autofree char *path = NULL;
       struct stat st;
 
-      g_array_remove_index (tree->misplaced, 0);
+      g_array_remove_index (tree->watch_checks, 0);
       if (!hk_tree_is_live (tree) || !hk_tree_is_attached (tree, check.dir) || check.dir->watch == 0)
         continue;
       path = hk_dir_path (&tree->nodes, check.dir, NULL, NULL);
       if (stat (path, &st) != 0 || !S_ISDIR (st.st_mode))
         {
           if (++check.tries < 3)
-            g_array_append_val (tree->misplaced, check);
+            g_array_append_val (tree->watch_checks, check);
           continue;
         }
       if (st.st_ino != check.ino || st.st_dev != check.dev)
@@ -1406,16 +1406,6 @@ rewatch_misplaced (gpointer data)
     }
   arm_watch_checks (tree);
   return G_SOURCE_REMOVE;
-}
-
-static gboolean
-dir_is_within (HkDirNode *dir,
-               HkDirNode *ancestor)
-{
-  for (HkDirNode *it = dir; it != NULL; it = hk_dir_parent (it))
-    if (it == ancestor)
-      return TRUE;
-  return FALSE;
 }
 
 /* Whether the rename of @entry onto @replaced that the kernel reports was
@@ -1496,7 +1486,7 @@ hk_tree_on_moved (HkTree     *tree,
   /* The kernel never moves a directory into itself: the snapshot has
    * that part of the tree wrong (a watch was misplaced). It is read again,
    * and the difference reported. */
-  if (hk_entry_dir (entry) != NULL && dir_is_within (to_dir, hk_entry_dir (entry)))
+  if (hk_entry_dir (entry) != NULL && hk_dir_is_within (to_dir, hk_entry_dir (entry)))
     {
       hk_tree_rescan (tree, from_dir, hk_tree_realtime_ns (), now);
       return;

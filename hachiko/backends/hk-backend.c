@@ -60,17 +60,22 @@ struct _HkWatch
 
 G_STATIC_ASSERT (sizeof (HkWatch) == 32);
 
+guint32
+hk_watch_id (HkWatch *watch)
+{
+  return watch != NULL ? hk_slab_id (watch) : 0;
+}
+
+HkWatch *
+hk_watch_from_id (guint32 id)
+{
+  return id != 0 ? hk_slab_lookup (id) : NULL;
+}
+
 static inline HkWatch *
 watch_next (const HkWatch *watch)
 {
-  return watch->next != 0 ? hk_slab_lookup (watch->next) : NULL;
-}
-
-static inline void
-watch_set_next (HkWatch *watch,
-                HkWatch *next)
-{
-  watch->next = next != NULL ? hk_slab_id (next) : 0;
+  return hk_watch_from_id (watch->next);
 }
 
 /* The watches of one key, each with a reference, gathered before a report:
@@ -153,7 +158,7 @@ heads_find (HkBackend *backend,
     return -1;
   for (guint32 i = home_slot (backend, key); backend->heads[i] != 0;
        i = (i + 1) & backend->heads_mask)
-    if (((HkWatch *) hk_slab_lookup (backend->heads[i]))->key == key)
+    if (hk_watch_from_id (backend->heads[i])->key == key)
       return i;
   return -1;
 }
@@ -162,7 +167,7 @@ static void
 heads_insert (HkBackend *backend,
               guint32    id)
 {
-  guint32 i = home_slot (backend, ((HkWatch *) hk_slab_lookup (id))->key);
+  guint32 i = home_slot (backend, hk_watch_from_id (id)->key);
 
   while (backend->heads[i] != 0)
     i = (i + 1) & backend->heads_mask;
@@ -192,7 +197,7 @@ static guint32
 heads_home (guint32       id,
             gconstpointer backend)
 {
-  return home_slot ((HkBackend *) backend, ((HkWatch *) hk_slab_lookup (id))->key);
+  return home_slot ((HkBackend *) backend, hk_watch_from_id (id)->key);
 }
 
 static void
@@ -208,7 +213,7 @@ keys_lookup (HkBackend *backend,
 {
   gint64 slot = heads_find (backend, key);
 
-  return slot >= 0 ? hk_slab_lookup (backend->heads[slot]) : NULL;
+  return slot >= 0 ? hk_watch_from_id (backend->heads[slot]) : NULL;
 }
 
 /* Makes @head the head of its key's list (NULL @head: the key has none,
@@ -222,7 +227,7 @@ keys_set_head (HkBackend *backend,
   guint32 slots = backend->heads != NULL ? backend->heads_mask + 1 : 0;
 
   if (slot >= 0 && head != NULL)
-    backend->heads[slot] = hk_slab_id (head);
+    backend->heads[slot] = hk_watch_id (head);
   else if (slot >= 0)
     {
       heads_delete_slot (backend, (guint32) slot);
@@ -236,7 +241,7 @@ keys_set_head (HkBackend *backend,
     {
       if ((backend->n_heads + 1) * 4 > slots * 3)
         heads_resize (backend, MAX (slots * 2, 16));
-      heads_insert (backend, hk_slab_id (head));
+      heads_insert (backend, hk_watch_id (head));
       backend->n_heads++;
     }
 }
@@ -364,7 +369,7 @@ hk_watch_hub_add (HkWatchHub           *hub,
   watch->key = key;
   watch->dir = dir;
   watch->ref_count = 1;
-  watch_set_next (watch, keys_lookup (backend, key));
+  watch->next = hk_watch_id (keys_lookup (backend, key));
   keys_set_head (backend, key, watch);
 
   return watch;
@@ -405,18 +410,6 @@ hk_watch_remove (HkWatch *watch)
   watch->next = 0;
 
   watch_unref (watch);
-}
-
-guint32
-hk_watch_id (HkWatch *watch)
-{
-  return watch != NULL ? hk_slab_id (watch) : 0;
-}
-
-HkWatch *
-hk_watch_from_id (guint32 id)
-{
-  return id != 0 ? hk_slab_lookup (id) : NULL;
 }
 
 HkBackendKind
