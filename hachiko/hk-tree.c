@@ -308,6 +308,20 @@ fall_back_to_polling (HkTree      *tree,
 
 static gboolean rewatch_misplaced (gpointer data);
 
+/* Whether the backend watching @dir gives out a watch that stands for one
+ * live object: the kernel's (an inotify descriptor or a fanotify handle
+ * dies with its inode), and the fake one that stands in for inotify in
+ * tests. */
+static gboolean
+watch_is_on_one_object (HkDirNode *dir)
+{
+  HkWatch *watch = hk_watch_from_id (dir->watch);
+  HkBackendKind kind = watch != NULL ? hk_watch_get_kind (watch) : HK_BACKEND_KIND_AUTO;
+
+  return kind == HK_BACKEND_KIND_INOTIFY || kind == HK_BACKEND_KIND_FANOTIFY ||
+         kind == HK_BACKEND_KIND_FAKE;
+}
+
 static void
 arm_watch_checks (HkTree *tree)
 {
@@ -355,8 +369,11 @@ check_watch_siblings (HkTree     *tree,
   /* Another directory of the tree, read with its inode, is the one the
    * watch is on, and @dir (known by name only) is not a link to it: @dir
    * is elsewhere, its path stale until its move is handled. It is not
-   * read here; that move watches and reads it where it lands. */
-  for (guint i = 0; i < siblings->len; i++)
+   * read here; that move watches and reads it where it lands. Only where
+   * a shared watch means one live directory: GIO and polling key theirs
+   * by inode number or path, which a new directory can share with a
+   * deleted one whose deletion is still to be handled. */
+  for (guint i = 0; i < siblings->len && watch_is_on_one_object (dir); i++)
     {
       HkDirNode *other = g_ptr_array_index (siblings, i);
 
