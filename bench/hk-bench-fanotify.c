@@ -50,6 +50,7 @@
 #include "hk-watchdog-private.h"
 #include "hk-backend-private.h"
 #include "hk-fanotify-auto-private.h"
+#include "hk-slab-private.h"
 
 #define MAX_WATCHES "/proc/sys/fs/inotify/max_user_watches"
 #define PER_LEVEL   100
@@ -230,7 +231,8 @@ static void probe_rescan (gpointer c, gpointer d, HkRescanKind k, gint64 s, gint
 static void probe_rescan_done (gpointer c, gint64 now) {}
 static void probe_lost (gpointer c, gint64 s, gint64 now) {}
 static void probe_watch_lost (gpointer c, gpointer d, gint64 now) {}
-static char *probe_dup_path (gpointer c, gpointer d) { return g_strdup (d); }
+/* The hub keeps a directory by slab id: each is a slab object holding its path. */
+static char *probe_dup_path (gpointer c, gpointer d) { return g_strdup (*(const char **) d); }
 
 static const HkWatchClientFuncs probe_funcs = {
   .changed = probe_changed,
@@ -254,16 +256,25 @@ run_hub_filesystem_mark (const char *root,
   HkWatchClient client = { &probe_funcs, &probe };
   HkWatchHub *hub;
   HkWatch *root_watch, *last_watch;
+  HkSlab dirs;
+  const char **root_dir, **last_dir;
   gint64 start;
   double ms;
+
+  hk_slab_init (&dirs, sizeof (const char *));
+  hk_slab_set_tag (&dirs, &client);
+  root_dir = hk_slab_alloc0 (&dirs);
+  *root_dir = root;
+  last_dir = hk_slab_alloc0 (&dirs);
+  *last_dir = last;
 
   hk_fanotify_backend_set_mode_for_testing ("filesystem");
   start = g_get_monotonic_time ();
   hub = hk_watch_hub_new (context);
-  root_watch = hk_watch_hub_add (hub, HK_BACKEND_KIND_FANOTIFY, &client, (gpointer) root,
+  root_watch = hk_watch_hub_add (hub, HK_BACKEND_KIND_FANOTIFY, &client, root_dir,
                                  root, 0, &error);
   g_assert_no_error (error);
-  last_watch = hk_watch_hub_add (hub, HK_BACKEND_KIND_FANOTIFY, &client, (gpointer) last,
+  last_watch = hk_watch_hub_add (hub, HK_BACKEND_KIND_FANOTIFY, &client, last_dir,
                                  last, 0, &error);
   g_assert_no_error (error);
 
@@ -277,6 +288,9 @@ run_hub_filesystem_mark (const char *root,
   hk_watch_remove (last_watch);
   hk_watch_remove (root_watch);
   hk_watch_hub_free (hub);
+  hk_slab_free (&dirs, root_dir);
+  hk_slab_free (&dirs, last_dir);
+  hk_slab_clear (&dirs);
   hk_fanotify_backend_set_mode_for_testing (NULL);
   return ms;
 }

@@ -26,7 +26,7 @@ typedef enum
 
 /* The in-memory snapshot of a tree: a node per directory, and in each
  * directory one table of its entries with their names packed behind them
- * (12 bytes and the name per entry; see docs/performance-findings.md). An
+ * (8 bytes and the name per entry; see docs/performance-findings.md). An
  * entry is an HkEntry inside its directory's table: a pointer to it, or to
  * its name, holds only until that directory's entries change (an entry
  * added, removed or renamed in or out, or given an inode number above 32
@@ -36,7 +36,6 @@ typedef struct
   guint32 ref;             /* directories: their node's hk_slab_id();
                             * others: the low 32 bits of the inode, whose
                             * high bits the table keeps when any is set */
-  guint32 name;            /* offset of the name in the table's names */
   guint32 stamp : 28;      /* files: what was last reported, 0 unknown */
   guint32 kind : 2;        /* HkNodeKind */
   guint32 mark : 1;        /* scratch for a rescan: seen on disk */

@@ -14,30 +14,38 @@
 
 /* The snapshot: every entry of a watched tree. A directory has a node
  * (which never moves: watches and the walk point at it) and one table
- * holding its entries, 12 bytes each, followed by their names; a table
- * with many entries gets an index (open addressing, linear probing) to
- * find a name. It knows nothing of backends, queues or threads; whoever
- * owns it is told when a directory node is freed. */
+ * holding its entries, 8 bytes each, followed by their names. It knows
+ * nothing of backends, queues or threads; whoever owns it is told when a
+ * directory node is freed.
+ *
+ * A small table keeps its names in the order of its entries, packed: the
+ * name of entry i is the one after i others, found by skipping them, so
+ * an entry needs no offset of its own. A table past INDEX_MIN_ENTRIES
+ * entries gets an offset per entry and an index (open addressing, linear
+ * probing) to find a name; its names are in any order, with the garbage
+ * of removed ones until they are full. */
 
-G_STATIC_ASSERT (sizeof (HkEntry) == 12);
+G_STATIC_ASSERT (sizeof (HkEntry) == 8);
 G_STATIC_ASSERT (sizeof (HkDirNode) == 32);
 
-/* Below this many entries a name is found by comparing them all. */
+/* Up to this many entries a name is found by comparing them all. */
 #define INDEX_MIN_ENTRIES 16
 
 /* One allocation per directory: this 12-byte header, the entries, the
- * high halves of their inode numbers once one needs them, the index of
- * names when there is one (its size, then its slots), then the names
- * (see docs/performance-findings.md, memory per directory). The room for
- * names is not kept: it is names_len for a table made to measure
- * ("exact"), else names_room_for (names_len) or more. */
+ * high halves of their inode numbers once one needs them, in an indexed
+ * table the offsets of the names and the index (its size, then its
+ * slots), then the names (see docs/performance-findings.md, memory per
+ * directory). The room for names is not kept: it is names_len for a
+ * table made to measure ("exact"), else names_room_for (names_len) or
+ * more. */
 struct _HkEntries
 {
-  guint32  n;              /* entries in use */
+  guint32  n : 27;         /* entries in use */
+  guint32  size_class : 5; /* hk_slab_size_class() of the block, 0: malloc */
   guint32  names_len;      /* bytes of names in use, garbage included */
   guint32  n_alloc : 29;   /* a node keeps its place in a table in 29 bits */
   guint32  wide : 1;       /* n_alloc high halves follow the entries */
-  guint32  indexed : 1;    /* an index of names follows them */
+  guint32  indexed : 1;    /* offsets and an index of names follow them */
   guint32  exact : 1;      /* no room for names beyond names_len */
   HkEntry  items[];
 };
@@ -68,18 +76,24 @@ highs_of (const HkEntries *t)
   return t->wide ? (guint32 *) (t->items + t->n_alloc) : NULL;
 }
 
-/* Where the index starts (its size, then its slots), or the names when
- * there is none. */
+/* Where the offsets start in an indexed table, or the names. */
 static inline guint32 *
 after_entries (const HkEntries *t)
 {
   return (guint32 *) (t->items + t->n_alloc) + (t->wide ? t->n_alloc : 0);
 }
 
+/* Indexed tables: the offset of each entry's name. */
+static inline guint32 *
+offsets_of (const HkEntries *t)
+{
+  return after_entries (t);
+}
+
 static inline guint32
 index_slots (const HkEntries *t)
 {
-  return t->indexed ? after_entries (t)[0] : 0;
+  return t->indexed ? after_entries (t)[t->n_alloc] : 0;
 }
 
 static inline guint32
@@ -92,22 +106,33 @@ index_mask (const HkEntries *t)
 static inline guint32 *
 index_of (const HkEntries *t)
 {
-  return after_entries (t) + 1;
+  return after_entries (t) + t->n_alloc + 1;
 }
 
 static inline char *
 names_of (const HkEntries *t)
 {
-  guint32 *after = after_entries (t);
+  return t->indexed ? (char *) (index_of (t) + index_slots (t)) : (char *) after_entries (t);
+}
 
-  return (char *) (t->indexed ? after + 1 + after[0] : after);
+/* The name after @name in a table whose names are in order. */
+static inline const char *
+next_name (const char *name)
+{
+  return name + strlen (name) + 1;
 }
 
 static inline const char *
 item_name (const HkEntries *t,
            guint32          i)
 {
-  return names_of (t) + t->items[i].name;
+  const char *name = names_of (t);
+
+  if (t->indexed)
+    return name + offsets_of (t)[i];
+  while (i-- > 0)
+    name = next_name (name);
+  return name;
 }
 
 static inline gsize
@@ -116,8 +141,34 @@ table_size (guint32  n_alloc,
             guint32  slots,
             gsize    names_room)
 {
-  return sizeof (HkEntries) + (gsize) n_alloc * (sizeof (HkEntry) + (wide ? sizeof (guint32) : 0)) +
+  gsize per_entry = sizeof (HkEntry) + (wide ? sizeof (guint32) : 0) +
+                    (slots > 0 ? sizeof (guint32) : 0);
+
+  return sizeof (HkEntries) + (gsize) n_alloc * per_entry +
          (slots > 0 ? (1 + (gsize) slots) * sizeof (guint32) : 0) + names_room;
+}
+
+/* Tables of up to a few hundred bytes, most of them, come from the size
+ * classes of hk-slab.c: no malloc header. */
+static HkEntries *
+table_alloc (gsize size)
+{
+  guint size_class = hk_slab_size_class (size);
+  HkEntries *t = size_class > 0 ? hk_slab_class_alloc (size_class) : g_malloc (size);
+
+  t->size_class = size_class;
+  return t;
+}
+
+static void
+table_free (HkEntries *t)
+{
+  if (t == NULL)
+    return;
+  if (t->size_class > 0)
+    hk_slab_class_free (t->size_class, t);
+  else
+    g_free (t);
 }
 
 /* --- the index ------------------------------------------------------------ */
@@ -178,10 +229,11 @@ index_delete_slot (HkEntries *t,
 /* --- tables --------------------------------------------------------------- */
 
 /* Gives @dir's table room for @n_alloc entries (with high halves of inode
- * numbers when @wide), an index of @slots (0: none) and @names_room bytes
- * of names, @exact when that is names_len. Always a new block of that
- * size: shrinking in place would leave a hole behind each table read, too
- * small for the next. The index is built again. */
+ * numbers when @wide), an index of @slots (0: none; an indexed table stays
+ * indexed) and @names_room bytes of names, @exact when that is names_len.
+ * Always a new block of that size: shrinking in place would leave a hole
+ * behind each table read, too small for the next. The index is built
+ * again. */
 static void
 table_resize (HkDirNode *dir,
               guint32    n_alloc,
@@ -193,11 +245,12 @@ table_resize (HkDirNode *dir,
   HkEntries *old = dir->entries;
   HkEntries *t;
 
-  /* A node keeps its place in its parent's table in 29 bits. */
-  if (n_alloc >= (1u << 29) || names_room > G_MAXUINT32)
+  /* A table counts its entries in 27 bits. */
+  if (n_alloc >= (1u << 27) || names_room > G_MAXUINT32)
     g_error ("hachiko: a directory has more entries than a snapshot can hold");
+  g_assert (old == NULL || !old->indexed || slots > 0);
 
-  t = g_malloc (table_size (n_alloc, wide, slots, names_room));
+  t = table_alloc (table_size (n_alloc, wide, slots, names_room));
   t->n = old != NULL ? old->n : 0;
   t->names_len = old != NULL ? old->names_len : 0;
   t->n_alloc = n_alloc;
@@ -205,7 +258,7 @@ table_resize (HkDirNode *dir,
   t->indexed = slots > 0;
   t->exact = exact;
   if (slots > 0)
-    after_entries (t)[0] = slots;
+    after_entries (t)[n_alloc] = slots;
 
   if (old != NULL)
     {
@@ -214,16 +267,28 @@ table_resize (HkDirNode *dir,
         memcpy (highs_of (t), highs_of (old), (gsize) old->n * sizeof (guint32));
       else if (wide)
         memset (highs_of (t), 0, (gsize) old->n * sizeof (guint32));
+      if (old->indexed)
+        memcpy (offsets_of (t), offsets_of (old), (gsize) old->n * sizeof (guint32));
+      else if (t->indexed)
+        {
+          /* The names stay where they are; they just get offsets. */
+          const char *names = names_of (old);
+          const char *name = names;
+
+          for (guint32 i = 0; i < old->n; i++, name = next_name (name))
+            offsets_of (t)[i] = (guint32) (name - names);
+        }
       memcpy (names_of (t), names_of (old), old->names_len);
-      g_free (old);
+      table_free (old);
     }
   dir->entries = t;
   if (slots > 0)
     index_fill (t);
 }
 
-/* Drops the names no entry uses, when they are at least @min_share of
- * all (1: any). */
+/* Drops the names no entry of an indexed table uses, when they are at
+ * least @min_share of all (1: any). Tables without an index have no
+ * garbage. */
 static void
 table_compact (HkEntries *t,
                guint      min_share)
@@ -232,6 +297,8 @@ table_compact (HkEntries *t,
   gsize live = 0;
   guint32 len = 0;
 
+  if (!t->indexed)
+    return;
   for (guint32 i = 0; i < t->n; i++)
     live += strlen (item_name (t, i)) + 1;
   if (live == t->names_len || (t->names_len - live) * min_share < t->names_len)
@@ -244,7 +311,7 @@ table_compact (HkEntries *t,
       gsize size = strlen (name) + 1;
 
       memcpy (packed + len, name, size);
-      t->items[i].name = len;
+      offsets_of (t)[i] = len;
       len += size;
     }
   memcpy (names_of (t), packed, len);
@@ -279,7 +346,7 @@ table_append (HkDirNode  *dir,
       if (t->n == n_alloc)
         n_alloc *= 2;
       /* The index is at most half full; it starts with the 17th entry. */
-      if (slots > 0 && (t->n + 1) * 2 > slots)
+      if (slots > 0 && ((guint32) t->n + 1) * 2 > slots)
         slots *= 2;
       else if (slots == 0 && t->n + 1 > INDEX_MIN_ENTRIES)
         slots = 4 * INDEX_MIN_ENTRIES;
@@ -288,14 +355,16 @@ table_append (HkDirNode  *dir,
                       names_room_for (t->names_len + size), FALSE);
     }
 
+  /* Names in order stay in order: this one is last. */
   t = dir->entries;
   memcpy (names_of (t) + t->names_len, name, size);
   entry = &t->items[t->n];
   memset (entry, 0, sizeof *entry);
-  entry->name = t->names_len;
   entry->kind = kind;
   if (t->wide)
     highs_of (t)[t->n] = 0;
+  if (t->indexed)
+    offsets_of (t)[t->n] = t->names_len;
   t->names_len += size;
   t->n++;
   if (t->indexed)
@@ -304,8 +373,19 @@ table_append (HkDirNode  *dir,
   return entry;
 }
 
-/* Removes the entry @i: the last entry takes its place. Its name stays
- * behind as garbage, until the names are full or the table is trimmed. */
+/* Tells the directory of entry @i where it is now. */
+static inline void
+entry_placed (HkEntries *t,
+              guint32    i)
+{
+  if (t->items[i].kind == HK_NODE_DIR)
+    hk_entry_dir (&t->items[i])->index = i;
+}
+
+/* Removes the entry @i. In an indexed table the last entry takes its
+ * place and the name stays behind as garbage, until the names are full
+ * or the table is trimmed; in a small one the entries and names after it
+ * move up, keeping the names in order. */
 static void
 table_remove (HkDirNode *dir,
               guint32    i)
@@ -317,22 +397,35 @@ table_remove (HkDirNode *dir,
     {
       index_delete_slot (t, (guint32) index_find (t, item_name (t, i)));
       if (i != last)
-        index_of (t)[index_find (t, item_name (t, last))] = i + 1;
+        {
+          index_of (t)[index_find (t, item_name (t, last))] = i + 1;
+          t->items[i] = t->items[last];
+          offsets_of (t)[i] = offsets_of (t)[last];
+          if (t->wide)
+            highs_of (t)[i] = highs_of (t)[last];
+          entry_placed (t, i);
+        }
     }
-
-  if (i != last)
+  else
     {
-      t->items[i] = t->items[last];
+      char *names = names_of (t);
+      char *name = (char *) item_name (t, i);
+      gsize size = strlen (name) + 1;
+      gsize after = t->names_len - (gsize) (name - names) - size;
+
+      memmove (name, name + size, after);
+      t->names_len -= size;
+      memmove (&t->items[i], &t->items[i + 1], (gsize) (last - i) * sizeof (HkEntry));
       if (t->wide)
-        highs_of (t)[i] = highs_of (t)[last];
-      if (t->items[i].kind == HK_NODE_DIR)
-        hk_entry_dir (&t->items[i])->index = i;
+        memmove (&highs_of (t)[i], &highs_of (t)[i + 1], (gsize) (last - i) * sizeof (guint32));
+      for (guint32 j = i; j < last; j++)
+        entry_placed (t, j);
     }
   t->n--;
 
   if (t->n == 0)
     {
-      g_free (t);
+      table_free (t);
       dir->entries = NULL;
     }
   else if (t->n_alloc >= 64 && t->n * 4 < t->n_alloc)
@@ -378,7 +471,7 @@ hk_dir_free (HkNodes   *nodes,
       hk_dir_collect_subdirs (top, stack);
       if (nodes->dir_freed != NULL)
         nodes->dir_freed (top, nodes->user_data);
-      g_free (t);
+      table_free (t);
       hk_slab_free (&nodes->dirs, top);
     }
 }
@@ -412,7 +505,7 @@ const char *
 hk_dir_entry_name (const HkDirNode *dir,
                    const HkEntry   *entry)
 {
-  return names_of (dir->entries) + entry->name;
+  return item_name (dir->entries, (guint32) (entry - dir->entries->items));
 }
 
 const char *
@@ -439,13 +532,12 @@ hk_dir_lookup (HkDirNode  *dir,
       return slot >= 0 ? &t->items[index_of (t)[slot] - 1] : NULL;
     }
 
-  for (guint32 i = 0; i < t->n; i++)
-    {
-      const char *candidate = item_name (t, i);
+  /* Names in order: one pass over them. */
+  const char *candidate = names_of (t);
 
-      if (candidate[0] == name[0] && strcmp (candidate, name) == 0)
-        return &t->items[i];
-    }
+  for (guint32 i = 0; i < t->n; i++, candidate = next_name (candidate))
+    if (candidate[0] == name[0] && strcmp (candidate, name) == 0)
+      return &t->items[i];
   return NULL;
 }
 

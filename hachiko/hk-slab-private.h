@@ -24,6 +24,8 @@ typedef struct
   guint      fresh;        /* objects of the last block never handed out */
   gpointer   free_list;    /* freed objects, each holding the next */
   gsize      n_objects;    /* handed out and not freed */
+  gboolean   keep_one;     /* empty, it keeps its first block (cleared) */
+  gpointer   tag;          /* hk_slab_tag() of its objects */
 } HkSlab;
 
 void      hk_slab_init    (HkSlab        *slab,
@@ -36,6 +38,24 @@ void      hk_slab_free    (HkSlab        *slab,
                            gpointer       object);
 /* Never 0. */
 guint32   hk_slab_id      (gconstpointer  object);
+/* Tags the objects of @slab, which has none yet, with @tag: what they
+ * belong to, found from any of them without a field of its own. */
+void      hk_slab_set_tag (HkSlab        *slab,
+                           gpointer       tag);
+
+/* Blocks of a few sizes for records that would otherwise be small malloc
+ * blocks of varying size (directory tables): process-wide slabs of one
+ * size class each, in 8-byte steps, shared by every thread under a lock.
+ * Sizes above the largest class, and every size under AddressSanitizer
+ * (which checks the bounds of malloc blocks only), have class 0: malloc. */
+#define HK_SLAB_N_CLASSES 32      /* a class fits in 5 bits */
+
+/* The class for @size bytes, 0 for malloc. */
+guint     hk_slab_size_class   (gsize          size);
+/* An object of class @size_class's size, not zeroed. */
+gpointer  hk_slab_class_alloc  (guint          size_class);
+void      hk_slab_class_free   (guint          size_class,
+                                gpointer       object);
 
 /* The id's block number and its slot in that block. */
 #define HK_SLAB_BLOCK_SHIFT 18    /* 256 KiB blocks */
@@ -44,8 +64,9 @@ guint32   hk_slab_id      (gconstpointer  object);
 
 typedef struct
 {
-  gsize   object_size;
-  guint32 number;
+  gsize    object_size;
+  gpointer tag;
+  guint32  number;
 } HkSlabBlockHeader;
 
 #define HK_SLAB_HEADER_SIZE 64
@@ -63,6 +84,14 @@ hk_slab_lookup (guint32 id)
 
   return (char *) block + HK_SLAB_HEADER_SIZE +
          (gsize) (id & ((1u << HK_SLAB_SLOT_BITS) - 1)) * block->object_size;
+}
+
+/* The tag of @object's slab (hk_slab_set_tag()). */
+static inline gpointer
+hk_slab_tag (gconstpointer object)
+{
+  return ((const HkSlabBlockHeader *)
+          ((guintptr) object & ~(guintptr) ((1u << HK_SLAB_BLOCK_SHIFT) - 1)))->tag;
 }
 
 G_END_DECLS

@@ -45,12 +45,17 @@ G_LOCK_DEFINE_STATIC (registry);
 static GArray *free_numbers;    /* given back, for reuse */
 static guint32 next_number = 1; /* 0 is never used: no id is 0 */
 
-/* A fork() while another thread holds the registry's lock would leave it
+/* The size classes: class c holds objects of c * 8 bytes. */
+G_LOCK_DEFINE_STATIC (classes);
+static HkSlab class_slabs[HK_SLAB_N_CLASSES];
+
+/* A fork() while another thread holds one of these locks would leave it
  * locked for good in the child, whose first new watchdog would hang: the
- * lock is taken around fork() and released on both sides. */
+ * locks are taken around fork() and released on both sides. */
 static void
 registry_lock (void)
 {
+  G_LOCK (classes);
   G_LOCK (registry);
 }
 
@@ -58,6 +63,7 @@ static void
 registry_unlock (void)
 {
   G_UNLOCK (registry);
+  G_UNLOCK (classes);
 }
 
 static void
@@ -126,6 +132,7 @@ block_new (HkSlab *slab)
 
   block = (HkSlabBlockHeader *) start;
   block->object_size = slab->object_size;
+  block->tag = slab->tag;
   block->number = registry_add (block);
   return block;
 }
@@ -150,9 +157,38 @@ hk_slab_init (HkSlab *slab,
   slab->blocks = g_ptr_array_new_with_free_func (block_free);
 }
 
+void
+hk_slab_set_tag (HkSlab   *slab,
+                 gpointer  tag)
+{
+  g_return_if_fail (slab->blocks->len == 0);
+  slab->tag = tag;
+}
+
 static void
 give_back (HkSlab *slab)
 {
+  if (slab->keep_one && slab->blocks->len > 0)
+    {
+      /* A table that comes and goes with a single entry must not map and
+       * unmap a block each time; the pages it used beyond the first go
+       * back to the kernel all the same. */
+      char *block = g_ptr_array_index (slab->blocks, 0);
+      gsize used = slab->blocks->len > 1 ? BLOCK_SIZE :
+        HK_SLAB_HEADER_SIZE + (gsize) (slab->per_block - slab->fresh) * slab->object_size;
+      gsize page = 4096;
+
+      g_ptr_array_set_size (slab->blocks, 1);
+      if (used > page)
+        {
+          UNPOISON (block + page, BLOCK_SIZE - page);
+          madvise (block + page, BLOCK_SIZE - page, MADV_DONTNEED);
+        }
+      slab->fresh = slab->per_block;
+      slab->free_list = NULL;
+      POISON (block + HK_SLAB_HEADER_SIZE, BLOCK_SIZE - HK_SLAB_HEADER_SIZE);
+      return;
+    }
   g_ptr_array_set_size (slab->blocks, 0);
   slab->fresh = 0;
   slab->free_list = NULL;
@@ -217,4 +253,44 @@ hk_slab_id (gconstpointer object)
   gsize slot = ((const char *) object - (const char *) block - HK_SLAB_HEADER_SIZE) / block->object_size;
 
   return (block->number << HK_SLAB_SLOT_BITS) | (guint32) slot;
+}
+
+guint
+hk_slab_size_class (gsize size)
+{
+#if defined(__SANITIZE_ADDRESS__)
+  return 0;
+#else
+  guint size_class = (guint) ((size + 7) / 8);
+
+  return size > 0 && size_class < HK_SLAB_N_CLASSES ? size_class : 0;
+#endif
+}
+
+gpointer
+hk_slab_class_alloc (guint size_class)
+{
+  gpointer object;
+
+  g_assert (size_class > 0 && size_class < HK_SLAB_N_CLASSES);
+  registry_init_once ();
+  G_LOCK (classes);
+  if (class_slabs[size_class].blocks == NULL)
+    {
+      hk_slab_init (&class_slabs[size_class], size_class * 8);
+      class_slabs[size_class].keep_one = TRUE;
+    }
+  object = hk_slab_alloc0 (&class_slabs[size_class]);
+  G_UNLOCK (classes);
+  return object;
+}
+
+void
+hk_slab_class_free (guint    size_class,
+                    gpointer object)
+{
+  g_assert (size_class > 0 && size_class < HK_SLAB_N_CLASSES);
+  G_LOCK (classes);
+  hk_slab_free (&class_slabs[size_class], object);
+  G_UNLOCK (classes);
 }

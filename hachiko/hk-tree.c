@@ -906,6 +906,8 @@ hk_tree_new (HkWatchHub          *hub,
   tree->options.follow_symlinks = options->follow_symlinks;
   tree->options.rules = options->rules ? hk_filter_rules_ref (options->rules) : NULL;
   hk_nodes_init (&tree->nodes, dir_freed, tree);
+  /* The hub finds the client of a watched directory from its node. */
+  hk_slab_set_tag (&tree->nodes.dirs, &tree->client);
   hk_nodes_set_root_path (&tree->nodes, tree->options.root_path);
   tree->watch_checks = g_array_new (FALSE, FALSE, sizeof (WatchCheck));
 

@@ -19,7 +19,10 @@ G_BEGIN_DECLS
  * directory, and reports what the backend sees through the client's
  * HkWatchClientFuncs, on the worker thread, in the backend's order. Clients
  * never see a backend and backends never see a client's types: a watched
- * directory is the client's opaque `dir` pointer. */
+ * directory is the client's opaque `dir` pointer, which must be an object
+ * of an HkSlab tagged with the client's HkWatchClient (hk_slab_set_tag()):
+ * the hub keeps the directory's 32-bit id and finds the client from it
+ * (memory per directory). */
 
 typedef struct _HkWatchHub HkWatchHub;
 typedef struct _HkWatch    HkWatch;

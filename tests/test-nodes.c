@@ -98,14 +98,27 @@ random_ino (GRand *rand)
   return ino;
 }
 
+static char *
+random_name (GRand *rand,
+             guint  limit)
+{
+  return g_strdup_printf ("%s-%u", g_rand_boolean (rand) ? "file" : "a-rather-longer-name",
+                          g_rand_int_range (rand, 0, limit));
+}
+
 /* Random adds, removals, renames (within and across directories), inode
- * changes, detaches and re-attaches, in small directories and in large
- * ones (which have an index), checked against the model after each step. */
+ * changes, detaches and re-attaches, checked against the model after each
+ * step. Names are drawn from @first_limit numbers per prefix for the first
+ * half of the steps, then from @second_limit; renames go to a fresh name,
+ * or with @rename_within_names to a free one of those. */
 static void
-test_tables_against_model (void)
+run_model (guint32  seed,
+           guint    first_limit,
+           guint    second_limit,
+           gboolean rename_within_names)
 {
   Fixture f = { 0, };
-  GRand *rand = g_rand_new_with_seed (20261129);
+  GRand *rand = g_rand_new_with_seed (seed);
   HkDirNode *root;
 
   hk_nodes_init (&f.nodes, on_dir_freed, &f);
@@ -136,10 +149,8 @@ test_tables_against_model (void)
       guint d = g_rand_int_range (rand, 1, f.dirs->len);
       HkDirNode *dir = f.dirs->pdata[d];
       GHashTable *model = f.models->pdata[d];
-      guint limit = step < 20000 ? 2000 : 12;  /* grow, then shrink */
-      g_autofree char *name = g_strdup_printf ("%s-%u",
-                                               g_rand_boolean (rand) ? "file" : "a-rather-longer-name",
-                                               g_rand_int_range (rand, 0, limit));
+      guint limit = step < 20000 ? first_limit : second_limit;
+      g_autofree char *name = random_name (rand, limit);
       HkEntry *entry = hk_dir_lookup (dir, name);
       guint op = g_rand_int_range (rand, 0, 4);
 
@@ -175,9 +186,12 @@ test_tables_against_model (void)
           guint to = g_rand_int_range (rand, 1, f.dirs->len);
           HkDirNode *to_dir = f.dirs->pdata[to];
           GHashTable *to_model = f.models->pdata[to];
-          g_autofree char *to_name = g_strdup_printf ("moved-%u", step);
+          g_autofree char *to_name = rename_within_names
+            ? random_name (rand, limit) : g_strdup_printf ("moved-%u", step);
           gpointer key, value;
 
+          if (hk_dir_lookup (to_dir, to_name) != NULL)
+            continue;  /* taken (or the entry's own name) */
           entry = hk_dir_rename (dir, entry, to_dir, to_name);
           g_assert_cmpstr (hk_dir_entry_name (to_dir, entry), ==, to_name);
           g_assert_true (g_hash_table_steal_extended (model, name, &key, &value));
@@ -185,7 +199,7 @@ test_tables_against_model (void)
           g_hash_table_insert (to_model, g_strdup (to_name), value);
         }
 
-      if (step % 97 == 0)
+      if (step % (first_limit < 100 ? 1 : 97) == 0)
         for (guint i = 0; i < f.dirs->len; i++)
           check_dir (&f, f.dirs->pdata[i], f.models->pdata[i]);
       /* Made to measure now and then, as after a read: appends, removals
@@ -224,6 +238,21 @@ test_tables_against_model (void)
   g_ptr_array_unref (f.models);
   hk_nodes_clear (&f.nodes);
   g_rand_free (rand);
+}
+
+/* Tables that grow past the index threshold and shrink again. */
+static void
+test_tables_against_model (void)
+{
+  run_model (20261129, 2000, 12, FALSE);
+}
+
+/* Tables that stay small, their names in order: removals and renames in
+ * the middle of them, directories among them keeping their places. */
+static void
+test_small_tables_against_model (void)
+{
+  run_model (20261130, 7, 4, TRUE);
 }
 
 /* Paths deeper than the fast path's 256 parts, and of the root. */
@@ -265,6 +294,7 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/nodes/tables-against-model", test_tables_against_model);
+  g_test_add_func ("/nodes/small-tables-against-model", test_small_tables_against_model);
   g_test_add_func ("/nodes/deep-path", test_deep_path);
 
   return g_test_run ();

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "hk-watch-private.h"
+#include "hk-slab-private.h"
 
 G_BEGIN_DECLS
 
@@ -81,6 +82,7 @@ struct _HkBackend
   guint32               heads_mask;  /* slots - 1; 0 while there are none */
   guint32               n_heads;
   GHashTable           *clients;   /* HkWatchClient.data -> its ClientEntry */
+  HkSlab                watches;   /* its HkWatch records, tagged with it */
   guint                 releases;  /* kernel handles given back */
 };
 

@@ -28,37 +28,35 @@ struct _HkWatchHub
   GMainContext *context;
   HkBackend    *backends[G_N_ELEMENTS (backend_classes)];
   gint          event_pid;  /* of the report being made, -1: unknown */
-  HkSlab        watches;    /* every HkWatch record */
+  guint         reporting;  /* watch lists gathered and not cleared yet */
+  GPtrArray    *dying;      /* HkWatch removed while reporting */
 };
 
-/* A client of one backend: its watches point here rather than each
- * holding the backend and the client (memory per directory). Listed in
- * backend->clients while it has watches; freed when it is not listed and
- * no watch record points at it any more. */
+/* A client of one backend, listed in backend->clients while it has
+ * watches there. */
 typedef struct
 {
-  HkBackend     *backend;
   HkWatchClient  client;
-  guint          n_watches;  /* not removed */
-  guint          n_records;  /* HkWatch records alive, removed or not */
-  gboolean       listed;
+  guint          n_watches;
 } ClientEntry;
 
-/* One client's watch of one directory, from the hub's slab. The watches
- * of a key form a list whose head is in backend->heads: one 32-byte record
- * per watched directory, with no per-key container (see
- * docs/performance-findings.md, memory per directory). */
+/* One client's watch of one directory, from its backend's slab (tagged
+ * with the backend). The watches of a key form a list whose head is in
+ * backend->heads: one 16-byte record per watched directory, with no
+ * per-key container. The directory is kept by slab id, and its slab is
+ * tagged with its client (see docs/performance-findings.md, memory per
+ * directory). */
 struct _HkWatch
 {
-  ClientEntry   *owner;
   gpointer       key;
-  gpointer       dir;
-  guint32        next;       /* slab id of the next watch of the key, or 0 */
-  guint32        ref_count : 31;  /* worker thread only */
-  guint32        removed : 1;
+  guint32        dir;        /* slab id of the client's directory */
+  guint32        next;       /* slab id of the next watch of the key, 0
+                              * for none, REMOVED once removed */
 };
 
-G_STATIC_ASSERT (sizeof (HkWatch) == 32);
+#define REMOVED G_MAXUINT32  /* never a slab id: no block has that many slots */
+
+G_STATIC_ASSERT (sizeof (HkWatch) == 16);
 
 guint32
 hk_watch_id (HkWatch *watch)
@@ -72,20 +70,55 @@ hk_watch_from_id (guint32 id)
   return id != 0 ? hk_slab_lookup (id) : NULL;
 }
 
+static inline gboolean
+watch_removed (const HkWatch *watch)
+{
+  return watch->next == REMOVED;
+}
+
+static inline HkBackend *
+watch_backend (const HkWatch *watch)
+{
+  return hk_slab_tag (watch);
+}
+
+static inline gpointer
+watch_dir (const HkWatch *watch)
+{
+  return hk_slab_lookup (watch->dir);
+}
+
+/* Only while @watch is not removed: its directory may be freed after. */
+static inline const HkWatchClient *
+watch_client (const HkWatch *watch)
+{
+  return hk_slab_tag (watch_dir (watch));
+}
+
 static inline HkWatch *
 watch_next (const HkWatch *watch)
 {
   return hk_watch_from_id (watch->next);
 }
 
-/* The watches of one key, each with a reference, gathered before a report:
- * a client may add or remove watches (of this key too) while it handles
- * one. Most keys have one watch: no allocation for up to 8. */
+/* The watches of one key and their clients, gathered before a report: a
+ * client may add or remove watches (of this key too) while it handles
+ * one, and a watch removed while any list is out is freed only when the
+ * last list is cleared. Most keys have one watch: no allocation for up
+ * to 8. */
 typedef struct
 {
-  HkWatch  *inline_items[8];
-  HkWatch **items;
-  guint     len;
+  HkWatch             *watch;
+  const HkWatchClient *client;
+  gpointer             dir;
+} WatchItem;
+
+typedef struct
+{
+  WatchItem   inline_items[8];
+  WatchItem  *items;
+  guint       len;
+  HkWatchHub *hub;
 } WatchList;
 
 static guint handle_limit_for_testing;
@@ -112,7 +145,7 @@ hk_watch_hub_new (GMainContext *context)
 
   hub->context = g_main_context_ref (context);
   hub->event_pid = -1;
-  hk_slab_init (&hub->watches, sizeof (HkWatch));
+  hub->dying = g_ptr_array_new ();
   return hub;
 }
 
@@ -131,9 +164,10 @@ hk_watch_hub_free (HkWatchHub *hub)
       g_warn_if_fail (backend->n_heads == 0);
       g_free (backend->heads);
       g_hash_table_unref (backend->clients);
+      hk_slab_clear (&backend->watches);
       backend->klass->destroy (backend);
     }
-  hk_slab_clear (&hub->watches);
+  g_ptr_array_unref (hub->dying);
   g_main_context_unref (hub->context);
   g_free (hub);
 }
@@ -274,7 +308,10 @@ get_backend (HkWatchHub     *hub,
 
   backend->klass = backend_classes[i];
   backend->hub = hub;
-  backend->clients = g_hash_table_new (NULL, NULL);
+  backend->clients = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  hk_slab_init (&backend->watches, sizeof (HkWatch));
+  hk_slab_set_tag (&backend->watches, backend);
+  backend->watches.keep_one = TRUE;  /* one watch added and removed in turn */
   hub->backends[i] = backend;
 
   return backend;
@@ -289,18 +326,30 @@ hk_watch_hub_supports (HkWatchHub     *hub,
 }
 
 static void
-watch_unref (HkWatch *watch)
+free_dying (HkWatchHub *hub)
 {
-  ClientEntry *owner = watch->owner;
+  for (guint i = 0; i < hub->dying->len; i++)
+    {
+      HkWatch *watch = g_ptr_array_index (hub->dying, i);
 
-  if (--watch->ref_count > 0)
-    return;
-  hk_slab_free (&owner->backend->hub->watches, watch);
-  if (--owner->n_records == 0 && !owner->listed)
-    g_free (owner);
+      hk_slab_free (&watch_backend (watch)->watches, watch);
+    }
+  g_ptr_array_set_size (hub->dying, 0);
 }
 
-static ClientEntry *
+/* @watch is removed: freed now, or once no watch list holds it. */
+static void
+watch_free (HkWatch *watch)
+{
+  HkBackend *backend = watch_backend (watch);
+
+  if (backend->hub->reporting > 0)
+    g_ptr_array_add (backend->hub->dying, watch);
+  else
+    hk_slab_free (&backend->watches, watch);
+}
+
+static void
 client_add (HkBackend           *backend,
             const HkWatchClient *client)
 {
@@ -309,27 +358,21 @@ client_add (HkBackend           *backend,
   if (entry == NULL)
     {
       entry = g_new0 (ClientEntry, 1);
-      entry->backend = backend;
       entry->client = *client;
-      entry->listed = TRUE;
       g_hash_table_insert (backend->clients, client->data, entry);
     }
   entry->n_watches++;
-  entry->n_records++;
-  return entry;
 }
 
-/* @watch no longer counts for its client (its record may live on). */
+/* A watch of @client's is removed. */
 static void
-client_remove (HkWatch *watch)
+client_remove (HkBackend           *backend,
+               const HkWatchClient *client)
 {
-  ClientEntry *entry = watch->owner;
+  ClientEntry *entry = g_hash_table_lookup (backend->clients, client->data);
 
-  if (--entry->n_watches > 0)
-    return;
-  g_hash_table_remove (entry->backend->clients, entry->client.data);
-  entry->listed = FALSE;
-  /* Freed with the last record: the caller still holds @watch's. */
+  if (--entry->n_watches == 0)
+    g_hash_table_remove (backend->clients, client->data);
 }
 
 HkWatch *
@@ -346,6 +389,7 @@ hk_watch_hub_add (HkWatchHub           *hub,
   HkWatch *watch;
   gpointer key = NULL;
 
+  g_return_val_if_fail (hk_slab_tag (dir) == client, NULL);
   if (backend == NULL)
     return NULL;
 
@@ -364,11 +408,10 @@ hk_watch_hub_add (HkWatchHub           *hub,
   if (!backend->klass->add_watch (backend, path, flags, &key, error))
     return NULL;
 
-  watch = hk_slab_alloc0 (&hub->watches);
-  watch->owner = client_add (backend, client);
+  watch = hk_slab_alloc0 (&backend->watches);
+  client_add (backend, client);
   watch->key = key;
-  watch->dir = dir;
-  watch->ref_count = 1;
+  watch->dir = hk_slab_id (dir);
   watch->next = hk_watch_id (keys_lookup (backend, key));
   keys_set_head (backend, key, watch);
 
@@ -381,13 +424,12 @@ hk_watch_remove (HkWatch *watch)
   HkBackend *backend;
   HkWatch *head;
 
-  if (watch == NULL || watch->removed)
+  if (watch == NULL || watch_removed (watch))
     return;
 
-  backend = watch->owner->backend;
+  backend = watch_backend (watch);
   head = keys_lookup (backend, watch->key);
-  watch->removed = TRUE;
-  client_remove (watch);
+  client_remove (backend, watch_client (watch));
 
   if (head == watch)
     {
@@ -407,24 +449,23 @@ hk_watch_remove (HkWatch *watch)
             break;
           }
     }
-  watch->next = 0;
-
-  watch_unref (watch);
+  watch->next = REMOVED;
+  watch_free (watch);
 }
 
 HkBackendKind
 hk_watch_get_kind (HkWatch *watch)
 {
-  return watch->owner->backend->klass->kind;
+  return watch_backend (watch)->klass->kind;
 }
 
 void
 hk_watch_set_interval (HkWatch *watch,
                        guint    interval_ms)
 {
-  HkBackend *backend = watch->owner->backend;
+  HkBackend *backend = watch_backend (watch);
 
-  if (backend->klass->set_interval != NULL && !watch->removed)
+  if (backend->klass->set_interval != NULL && !watch_removed (watch))
     backend->klass->set_interval (backend, watch->key, interval_ms);
 }
 
@@ -464,9 +505,9 @@ hk_watch_hub_end_walk (HkWatchHub    *hub,
 gboolean
 hk_watch_covers_subtree (HkWatch *watch)
 {
-  HkBackend *backend = watch->owner->backend;
+  HkBackend *backend = watch_backend (watch);
 
-  return !watch->removed && backend->klass->covers_subtree != NULL &&
+  return !watch_removed (watch) && backend->klass->covers_subtree != NULL &&
          backend->klass->covers_subtree (backend, watch->key);
 }
 
@@ -474,12 +515,12 @@ void
 hk_watch_collect_siblings (HkWatch   *watch,
                            GPtrArray *dirs)
 {
-  if (watch->removed)
+  if (watch_removed (watch))
     return;
-  for (HkWatch *it = keys_lookup (watch->owner->backend, watch->key); it != NULL;
+  for (HkWatch *it = keys_lookup (watch_backend (watch), watch->key); it != NULL;
        it = watch_next (it))
-    if (it != watch && it->owner == watch->owner && !it->removed)
-      g_ptr_array_add (dirs, it->dir);
+    if (it != watch && !watch_removed (it) && watch_client (it) == watch_client (watch))
+      g_ptr_array_add (dirs, watch_dir (it));
 }
 
 void
@@ -492,7 +533,7 @@ hk_watch_hub_release_held (HkWatchHub *hub,
 
   if (watches->len == 0)
     return;
-  backend = ((HkWatch *) g_ptr_array_index (watches, 0))->owner->backend;
+  backend = watch_backend (g_ptr_array_index (watches, 0));
   if (backend->klass->release_held == NULL)
     return;
 
@@ -501,8 +542,8 @@ hk_watch_hub_release_held (HkWatchHub *hub,
     {
       HkWatch *watch = g_ptr_array_index (watches, i);
 
-      g_assert (watch->owner->backend == backend);
-      if (!watch->removed)
+      g_assert (watch_backend (watch) == backend);
+      if (!watch_removed (watch))
         keys[n++] = watch->key;
     }
   backend->klass->release_held (backend, keys, n);
@@ -543,26 +584,30 @@ watch_list_collect (WatchList *list,
   for (HkWatch *it = head; it != NULL; it = watch_next (it))
     n++;
 
-  list->len = 0;
-  list->items = n <= G_N_ELEMENTS (list->inline_items) ? list->inline_items : g_new (HkWatch *, n);
+  list->hub = self->hub;
+  list->hub->reporting++;
+  list->items = n <= G_N_ELEMENTS (list->inline_items) ? list->inline_items : g_new (WatchItem, n);
   /* The list is headed by the newest watch: gather oldest first. */
   list->len = n;
   for (HkWatch *it = head; it != NULL; it = watch_next (it))
     {
-      it->ref_count++;
-      list->items[--n] = it;
+      n--;
+      list->items[n].watch = it;
+      list->items[n].dir = watch_dir (it);
+      list->items[n].client = hk_slab_tag (list->items[n].dir);
     }
 }
 
 static void
 watch_list_clear (WatchList *list)
 {
-  for (guint i = 0; i < list->len; i++)
-    watch_unref (list->items[i]);
   if (list->items != list->inline_items)
     g_free (list->items);
   list->items = NULL;
   list->len = 0;
+  if (list->hub != NULL && --list->hub->reporting == 0)
+    free_dying (list->hub);
+  list->hub = NULL;
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (WatchList, watch_list_clear)
@@ -603,16 +648,16 @@ hk_backend_report_change (HkBackend  *self,
                           gboolean    is_directory,
                           gint64      now)
 {
-  g_auto(WatchList) watches = { { NULL, }, NULL, 0 };
+  g_auto(WatchList) watches = { 0, };
 
   watch_list_collect (&watches, self, key);
   for (guint i = 0; i < watches.len; i++)
     {
-      HkWatch *watch = watches.items[i];
-      const HkWatchClient *client = &watch->owner->client;
+      HkWatch *watch = watches.items[i].watch;
+      const HkWatchClient *client = watches.items[i].client;
 
-      if (!watch->removed)
-        client->funcs->changed (client->data, watch->dir, name, change, is_directory, now);
+      if (!watch_removed (watch))
+        client->funcs->changed (client->data, watch_dir (watch), name, change, is_directory, now);
     }
 }
 
@@ -628,8 +673,8 @@ hk_backend_report_move (HkBackend  *self,
                         gboolean    is_directory,
                         gint64      now)
 {
-  g_auto(WatchList) from = { { NULL, }, NULL, 0 };
-  g_auto(WatchList) to = { { NULL, }, NULL, 0 };
+  g_auto(WatchList) from = { 0, };
+  g_auto(WatchList) to = { 0, };
   gboolean inline_paired[8] = { FALSE, };
   g_autofree gboolean *many_paired = NULL;
   gboolean *paired;
@@ -641,15 +686,15 @@ hk_backend_report_move (HkBackend  *self,
 
   for (guint i = 0; i < from.len; i++)
     {
-      HkWatch *source = from.items[i];
-      const HkWatchClient *client = &source->owner->client;
+      HkWatch *source = from.items[i].watch;
+      const HkWatchClient *client = from.items[i].client;
       HkWatch *dest = NULL;
 
       for (guint j = 0; j < to.len; j++)
         {
-          HkWatch *candidate = to.items[j];
+          HkWatch *candidate = to.items[j].watch;
 
-          if (!paired[j] && candidate->owner->client.data == client->data)
+          if (!paired[j] && to.items[j].client->data == client->data)
             {
               paired[j] = TRUE;
               dest = candidate;
@@ -657,23 +702,23 @@ hk_backend_report_move (HkBackend  *self,
             }
         }
 
-      if (source->removed)
+      if (watch_removed (source))
         continue;
-      if (dest != NULL && !dest->removed)
-        client->funcs->moved (client->data, source->dir, from_name,
-                              dest->dir, to_name, is_directory, now);
+      if (dest != NULL && !watch_removed (dest))
+        client->funcs->moved (client->data, watch_dir (source), from_name,
+                              watch_dir (dest), to_name, is_directory, now);
       else
-        client->funcs->changed (client->data, source->dir, from_name,
+        client->funcs->changed (client->data, watch_dir (source), from_name,
                                 HK_CHANGE_MOVED_OUT, is_directory, now);
     }
 
   for (guint j = 0; j < to.len; j++)
     {
-      HkWatch *dest = to.items[j];
-      const HkWatchClient *client = &dest->owner->client;
+      HkWatch *dest = to.items[j].watch;
+      const HkWatchClient *client = to.items[j].client;
 
-      if (!paired[j] && !dest->removed)
-        client->funcs->changed (client->data, dest->dir, to_name,
+      if (!paired[j] && !watch_removed (dest))
+        client->funcs->changed (client->data, watch_dir (dest), to_name,
                                 HK_CHANGE_MOVED_IN, is_directory, now);
     }
 }
@@ -686,16 +731,16 @@ hk_backend_report_rescan (HkBackend    *self,
                           gint64        until_ns,
                           gint64        now)
 {
-  g_auto(WatchList) watches = { { NULL, }, NULL, 0 };
+  g_auto(WatchList) watches = { 0, };
 
   watch_list_collect (&watches, self, key);
   for (guint i = 0; i < watches.len; i++)
     {
-      HkWatch *watch = watches.items[i];
-      const HkWatchClient *client = &watch->owner->client;
+      HkWatch *watch = watches.items[i].watch;
+      const HkWatchClient *client = watches.items[i].client;
 
-      if (!watch->removed)
-        client->funcs->rescan (client->data, watch->dir, kind, since_ns, until_ns, now);
+      if (!watch_removed (watch))
+        client->funcs->rescan (client->data, watch_dir (watch), kind, since_ns, until_ns, now);
     }
 }
 
@@ -751,7 +796,7 @@ hk_backend_report_dropped (HkBackend *self,
                            gpointer   key,
                            gint64     now)
 {
-  g_auto(WatchList) watches = { { NULL, }, NULL, 0 };
+  g_auto(WatchList) watches = { 0, };
 
   watch_list_collect (&watches, self, key);
   if (watches.len == 0)
@@ -761,21 +806,18 @@ hk_backend_report_dropped (HkBackend *self,
   self->releases++;
   for (guint i = 0; i < watches.len; i++)
     {
-      HkWatch *watch = watches.items[i];
+      HkWatch *watch = watches.items[i].watch;
 
-      watch->removed = TRUE;
-      watch->next = 0;
-      client_remove (watch);
+      client_remove (self, watches.items[i].client);
+      watch->next = REMOVED;
+      watch_free (watch);  /* once the list is cleared */
     }
 
   for (guint i = 0; i < watches.len; i++)
     {
-      HkWatch *watch = watches.items[i];
-      const HkWatchClient *client = &watch->owner->client;
+      const HkWatchClient *client = watches.items[i].client;
 
-      client->funcs->watch_lost (client->data, watch->dir, now);
-      /* The hub's reference; watch_list_clear drops ours. */
-      watch_unref (watch);
+      client->funcs->watch_lost (client->data, watches.items[i].dir, now);
     }
 }
 
@@ -802,20 +844,20 @@ char *
 hk_backend_dup_path (HkBackend *self,
                      gpointer   key)
 {
-  g_auto(WatchList) watches = { { NULL, }, NULL, 0 };
+  g_auto(WatchList) watches = { 0, };
 
   /* The oldest watch that has a path: a client's directory may be held
    * out of its tree for a moment (a rescan pairing a move) and has none. */
   watch_list_collect (&watches, self, key);
   for (guint i = 0; i < watches.len; i++)
     {
-      HkWatch *watch = watches.items[i];
-      const HkWatchClient *client = &watch->owner->client;
+      HkWatch *watch = watches.items[i].watch;
+      const HkWatchClient *client = watches.items[i].client;
       char *path;
 
-      if (watch->removed)
+      if (watch_removed (watch))
         continue;
-      path = client->funcs->dup_path (client->data, watch->dir);
+      path = client->funcs->dup_path (client->data, watch_dir (watch));
       if (path != NULL)
         return path;
     }
