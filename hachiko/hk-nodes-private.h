@@ -78,6 +78,12 @@ typedef struct
   HkSlab           dirs;         /* the HkDirNode of every directory */
   HkNodesDirFreed  dir_freed;    /* told before a directory node is freed */
   gpointer         user_data;
+  /* The path hk_dir_path() built last, of path_dir, while no directory
+   * moved since (path_generation). */
+  char            *path;
+  gsize            path_len;
+  const HkDirNode *path_dir;
+  guint            path_generation;
 } HkNodes;
 
 void        hk_nodes_init            (HkNodes           *nodes,

@@ -28,8 +28,10 @@
 G_STATIC_ASSERT (sizeof (HkEntry) == 8);
 G_STATIC_ASSERT (sizeof (HkDirNode) == 32);
 
-/* Up to this many entries a name is found by comparing them all. */
-#define INDEX_MIN_ENTRIES 16
+/* Up to this many entries a name is found by comparing them all: one pass
+ * over a few hundred bytes, where the offsets and the index would cost 4
+ * bytes an entry and at least 516 bytes (see docs/performance-findings.md). */
+#define INDEX_MIN_ENTRIES 32
 
 /* One allocation per directory: this 12-byte header, the entries, the
  * high halves of their inode numbers once one needs them, in an indexed
@@ -40,8 +42,8 @@ G_STATIC_ASSERT (sizeof (HkDirNode) == 32);
  * more. */
 struct _HkEntries
 {
-  guint32  n : 27;         /* entries in use */
-  guint32  size_class : 5; /* hk_slab_size_class() of the block, 0: malloc */
+  guint32  n : 26;         /* entries in use */
+  guint32  size_class : 6; /* hk_slab_size_class() of the block, 0: malloc */
   guint32  names_len;      /* bytes of names in use, garbage included */
   guint32  n_alloc : 29;   /* a node keeps its place in a table in 29 bits */
   guint32  wide : 1;       /* n_alloc high halves follow the entries */
@@ -245,8 +247,8 @@ table_resize (HkDirNode *dir,
   HkEntries *old = dir->entries;
   HkEntries *t;
 
-  /* A table counts its entries in 27 bits. */
-  if (n_alloc >= (1u << 27) || names_room > G_MAXUINT32)
+  /* A table counts its entries in 26 bits. */
+  if (n_alloc >= (1u << 26) || names_room > G_MAXUINT32)
     g_error ("hachiko: a directory has more entries than a snapshot can hold");
   g_assert (old == NULL || !old->indexed || slots > 0);
 
@@ -345,7 +347,7 @@ table_append (HkDirNode  *dir,
         }
       if (t->n == n_alloc)
         n_alloc *= 2;
-      /* The index is at most half full; it starts with the 17th entry. */
+      /* The index is at most half full; it starts with the 33rd entry. */
       if (slots > 0 && ((guint32) t->n + 1) * 2 > slots)
         slots *= 2;
       else if (slots == 0 && t->n + 1 > INDEX_MIN_ENTRIES)
@@ -442,6 +444,16 @@ entry_number (HkDirNode *dir,
   return (guint32) (entry - dir->entries->items);
 }
 
+/* Bumped whenever a directory is attached, detached or freed in any
+ * tree: a remembered path (hk_dir_path()) is good while it is unchanged. */
+static gint path_generation;
+
+static inline void
+paths_changed (void)
+{
+  g_atomic_int_inc (&path_generation);
+}
+
 /* --- directories ---------------------------------------------------------- */
 
 HkDirNode *
@@ -462,6 +474,7 @@ hk_dir_free (HkNodes   *nodes,
 {
   g_autoptr(GPtrArray) stack = g_ptr_array_new ();
 
+  paths_changed ();
   g_ptr_array_add (stack, dir);
   while (stack->len > 0)
     {
@@ -615,6 +628,7 @@ hk_dir_detach (HkDirNode *dir,
     {
       child->parent = 0;
       child->index = 0;
+      paths_changed ();
     }
   return child;
 }
@@ -640,6 +654,7 @@ hk_dir_attach (HkDirNode  *dir,
   entry->ref = hk_slab_id (child);
   child->parent = hk_slab_id (dir);
   child->index = dir->entries->n - 1;
+  paths_changed ();
   return entry;
 }
 
@@ -674,13 +689,11 @@ hk_dir_trim (HkDirNode *dir)
     table_resize (dir, t->n, t->wide, index_slots (t), t->names_len, TRUE);
 }
 
-/* Absolute path of @dir; *relative points inside it, at the path
- * relative to the root ("" for the root itself). */
-char *
-hk_dir_path (HkNodes          *nodes,
-             const HkDirNode  *dir,
-             const char       *child_name,
-             const char      **relative)
+/* Absolute path of @dir. */
+static char *
+build_dir_path (HkNodes         *nodes,
+                const HkDirNode *dir,
+                gsize           *len_out)
 {
   const char *parts[256];
   g_autoptr(GPtrArray) many = NULL;
@@ -689,12 +702,6 @@ hk_dir_path (HkNodes          *nodes,
   gsize root_len = strlen (nodes->root_path);
   gsize len = root_len;
   GString *path;
-
-  if (child_name != NULL)
-    {
-      parts[n++] = child_name;
-      len += strlen (child_name) + 1;
-    }
 
   for (const HkDirNode *it = dir; it != NULL && it->parent != 0; it = hk_dir_parent (it))
     {
@@ -724,18 +731,57 @@ hk_dir_path (HkNodes          *nodes,
         g_string_append_c (path, '/');
       g_string_append (path, names[i - 1]);
     }
+  *len_out = path->len;
+  return g_string_free (path, FALSE);
+}
+
+/* Absolute path of @dir (+ "/" @child_name); *relative points inside it,
+ * at the path relative to the root ("" for the root itself). The last
+ * directory's path is remembered: events come in runs in one directory,
+ * and its path would otherwise be built from every ancestor's name each
+ * time (a search of its parent's names for a directory of a small
+ * table). */
+char *
+hk_dir_path (HkNodes          *nodes,
+             const HkDirNode  *dir,
+             const char       *child_name,
+             const char      **relative)
+{
+  guint generation = (guint) g_atomic_int_get (&path_generation);
+  gsize root_len = strlen (nodes->root_path);
+  gsize child_len = child_name != NULL ? strlen (child_name) : 0;
+  gsize len;
+  char *path;
+
+  if (nodes->path == NULL || nodes->path_dir != dir || nodes->path_generation != generation)
+    {
+      g_free (nodes->path);
+      nodes->path = build_dir_path (nodes, dir, &nodes->path_len);
+      nodes->path_dir = dir;
+      nodes->path_generation = generation;
+    }
+
+  len = nodes->path_len;
+  path = g_malloc (len + child_len + 2);
+  memcpy (path, nodes->path, len);
+  if (child_name != NULL)
+    {
+      if (len == 0 || path[len - 1] != '/')
+        path[len++] = '/';
+      memcpy (path + len, child_name, child_len);
+      len += child_len;
+    }
+  path[len] = '\0';
 
   if (relative != NULL)
     {
-      const char *rel = path->str + MIN (root_len, path->len);
+      const char *rel = path + MIN (root_len, len);
 
       while (*rel == '/')
         rel++;
       *relative = rel;
     }
-
-  /* g_string_free (.., FALSE) keeps str at the same address. */
-  return g_string_free (path, FALSE);
+  return path;
 }
 
 HkNodeKind
@@ -789,6 +835,7 @@ hk_nodes_init (HkNodes         *nodes,
                gpointer         user_data)
 {
   nodes->root_path = NULL;
+  nodes->path = NULL;
   hk_slab_init (&nodes->dirs, sizeof (HkDirNode));
   nodes->dir_freed = dir_freed;
   nodes->user_data = user_data;
@@ -800,11 +847,13 @@ hk_nodes_set_root_path (HkNodes    *nodes,
 {
   g_free (nodes->root_path);
   nodes->root_path = g_strdup (root_path);
+  g_clear_pointer (&nodes->path, g_free);
 }
 
 void
 hk_nodes_clear (HkNodes *nodes)
 {
   g_clear_pointer (&nodes->root_path, g_free);
+  g_clear_pointer (&nodes->path, g_free);
   hk_slab_clear (&nodes->dirs);
 }

@@ -45,10 +45,11 @@ void      hk_slab_set_tag (HkSlab        *slab,
 
 /* Blocks of a few sizes for records that would otherwise be small malloc
  * blocks of varying size (directory tables): process-wide slabs of one
- * size class each, in 8-byte steps, shared by every thread under a lock.
- * Sizes above the largest class, and every size under AddressSanitizer
- * (which checks the bounds of malloc blocks only), have class 0: malloc. */
-#define HK_SLAB_N_CLASSES 32      /* a class fits in 5 bits */
+ * size class each, in 4-byte steps (objects aligned on 4 bytes), shared
+ * by every thread under a lock. Sizes above the largest class, and every
+ * size under AddressSanitizer (which checks the bounds of malloc blocks
+ * only), have class 0: malloc. */
+#define HK_SLAB_N_CLASSES 64      /* a class fits in 6 bits */
 
 /* The class for @size bytes, 0 for malloc. */
 guint     hk_slab_size_class   (gsize          size);

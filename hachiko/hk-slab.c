@@ -45,7 +45,7 @@ G_LOCK_DEFINE_STATIC (registry);
 static GArray *free_numbers;    /* given back, for reuse */
 static guint32 next_number = 1; /* 0 is never used: no id is 0 */
 
-/* The size classes: class c holds objects of c * 8 bytes. */
+/* The size classes: class c holds objects of c * 4 bytes. */
 G_LOCK_DEFINE_STATIC (classes);
 static HkSlab class_slabs[HK_SLAB_N_CLASSES];
 
@@ -152,7 +152,9 @@ hk_slab_init (HkSlab *slab,
               gsize   object_size)
 {
   memset (slab, 0, sizeof *slab);
-  slab->object_size = MAX ((object_size + 7) & ~(gsize) 7, sizeof (gpointer));
+  /* Objects are aligned as their size allows, on 4 bytes at least: a
+   * size that is a multiple of 8 keeps them on 8. */
+  slab->object_size = MAX ((object_size + 3) & ~(gsize) 3, sizeof (gpointer));
   slab->per_block = (BLOCK_SIZE - HK_SLAB_HEADER_SIZE) / slab->object_size;
   slab->blocks = g_ptr_array_new_with_free_func (block_free);
 }
@@ -212,7 +214,7 @@ hk_slab_alloc0 (HkSlab *slab)
   if (slab->free_list != NULL)
     {
       object = slab->free_list;
-      slab->free_list = *(gpointer *) object;
+      memcpy (&slab->free_list, object, sizeof (gpointer));
     }
   else
     {
@@ -238,7 +240,7 @@ hk_slab_free (HkSlab   *slab,
     return;
 
   g_assert (slab->n_objects > 0);
-  *(gpointer *) object = slab->free_list;
+  memcpy (object, &slab->free_list, sizeof (gpointer));  /* maybe on 4 bytes */
   slab->free_list = object;
   POISON ((char *) object + sizeof (gpointer), slab->object_size - sizeof (gpointer));
   if (--slab->n_objects == 0)
@@ -261,9 +263,9 @@ hk_slab_size_class (gsize size)
 #if defined(__SANITIZE_ADDRESS__)
   return 0;
 #else
-  guint size_class = (guint) ((size + 7) / 8);
+  guint size_class = (guint) ((size + 3) / 4);
 
-  return size > 0 && size_class < HK_SLAB_N_CLASSES ? size_class : 0;
+  return size_class < HK_SLAB_N_CLASSES ? MAX (size_class, sizeof (gpointer) / 4) : 0;
 #endif
 }
 
@@ -277,7 +279,7 @@ hk_slab_class_alloc (guint size_class)
   G_LOCK (classes);
   if (class_slabs[size_class].blocks == NULL)
     {
-      hk_slab_init (&class_slabs[size_class], size_class * 8);
+      hk_slab_init (&class_slabs[size_class], size_class * 4);
       class_slabs[size_class].keep_one = TRUE;
     }
   object = hk_slab_alloc0 (&class_slabs[size_class]);

@@ -41,6 +41,25 @@ model_new (void)
   return g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
 
+/* The path of @child, asked after its parent's (which hk_dir_path()
+ * remembers) and again, is its parent's and its name. */
+static void
+check_path (Fixture    *f,
+            HkDirNode  *dir,
+            HkDirNode  *child,
+            const char *name)
+{
+  g_autofree char *dir_path = hk_dir_path (&f->nodes, dir, NULL, NULL);
+  g_autofree char *expected = g_build_filename (dir_path, name, NULL);
+  g_autofree char *joined = hk_dir_path (&f->nodes, dir, name, NULL);
+  g_autofree char *path = hk_dir_path (&f->nodes, child, NULL, NULL);
+  g_autofree char *again = hk_dir_path (&f->nodes, child, NULL, NULL);
+
+  g_assert_cmpstr (joined, ==, expected);
+  g_assert_cmpstr (path, ==, expected);
+  g_assert_cmpstr (again, ==, expected);
+}
+
 static void
 check_dir (Fixture   *f,
            HkDirNode *dir,
@@ -70,6 +89,7 @@ check_dir (Fixture   *f,
           g_assert_true (hk_dir_parent (child) == dir);
           g_assert_cmpuint (child->index, ==, i);
           g_assert_cmpstr (hk_dir_name (child), ==, entry_name);
+          check_path (f, dir, child, entry_name);
         }
       else
         g_assert_cmpuint (entry->stamp, ==, m->stamp);
@@ -247,12 +267,57 @@ test_tables_against_model (void)
   run_model (20261129, 2000, 12, FALSE);
 }
 
-/* Tables that stay small, their names in order: removals and renames in
- * the middle of them, directories among them keeping their places. */
+/* Tables that stay small (at most 30 names), their names in order:
+ * removals and renames in the middle of them, directories among them
+ * keeping their places. */
 static void
 test_small_tables_against_model (void)
 {
-  run_model (20261130, 7, 4, TRUE);
+  run_model (20261130, 15, 4, TRUE);
+}
+
+/* hk_dir_path() remembers the last directory's path: a move of it or of
+ * a directory above it, and a node freed and handed out again, must not
+ * give the old path. */
+static void
+test_remembered_path_follows_moves (void)
+{
+  HkNodes nodes;
+  HkDirNode *root, *a, *b, *b2;
+  char *path;
+
+  hk_nodes_init (&nodes, NULL, NULL);
+  hk_nodes_set_root_path (&nodes, "/r");
+  root = hk_dir_new_root (&nodes, 1, 1);
+  a = hk_entry_dir (hk_dir_add (&nodes, root, "a", HK_NODE_DIR, 2));
+  b = hk_entry_dir (hk_dir_add (&nodes, a, "b", HK_NODE_DIR, 3));
+
+  path = hk_dir_path (&nodes, b, "x", NULL);
+  g_assert_cmpstr (path, ==, "/r/a/b/x");
+  g_free (path);
+
+  /* A directory above it renamed. */
+  hk_dir_rename (root, hk_dir_lookup (root, "a"), root, "c");
+  path = hk_dir_path (&nodes, b, "x", NULL);
+  g_assert_cmpstr (path, ==, "/r/c/b/x");
+  g_free (path);
+
+  /* Itself moved elsewhere. */
+  hk_dir_rename (a, hk_dir_lookup (a, "b"), root, "b");
+  path = hk_dir_path (&nodes, b, NULL, NULL);
+  g_assert_cmpstr (path, ==, "/r/b");
+  g_free (path);
+
+  /* Freed, and its node handed out again under another name. */
+  hk_dir_remove (&nodes, root, hk_dir_lookup (root, "b"));
+  b2 = hk_entry_dir (hk_dir_add (&nodes, a, "other", HK_NODE_DIR, 4));
+  g_assert_true (b2 == b);  /* the slab hands the freed node out first */
+  path = hk_dir_path (&nodes, b2, NULL, NULL);
+  g_assert_cmpstr (path, ==, "/r/c/other");
+  g_free (path);
+
+  hk_dir_free (&nodes, root);
+  hk_nodes_clear (&nodes);
 }
 
 /* Paths deeper than the fast path's 256 parts, and of the root. */
@@ -296,6 +361,7 @@ main (int    argc,
   g_test_add_func ("/nodes/tables-against-model", test_tables_against_model);
   g_test_add_func ("/nodes/small-tables-against-model", test_small_tables_against_model);
   g_test_add_func ("/nodes/deep-path", test_deep_path);
+  g_test_add_func ("/nodes/remembered-path-follows-moves", test_remembered_path_follows_moves);
 
   return g_test_run ();
 }
