@@ -45,6 +45,7 @@ struct _HkTree
   GPtrArray     *walk;           /* the start walk's directories to read, while it runs */
   GArray        *watch_checks;   /* WatchCheck: directories that may have another's watch */
   GSource       *watch_checks_source; /* looks at them once the backends are idle */
+  GHashTable    *placed;         /* HkDirNode -> PlacedWatch: watched, to be read (watch_new_dir()) */
   /* The second half of a rename that exchanged two names, still to come
    * from the kernel (see hk_tree_on_moved()). */
   struct

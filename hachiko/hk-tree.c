@@ -73,6 +73,7 @@ hk_tree_unwatch_dir (HkTree    *tree,
   if (dir->watch == 0)
     return;
 
+  g_hash_table_remove (tree->placed, dir);
   if (is_fallback (tree, dir))
     g_atomic_int_add (&tree->n_polled, -1);
   dir->fallback = FALSE;
@@ -588,17 +589,60 @@ hk_tree_add_entry (HkTree     *tree,
 static gboolean check_root (HkTree *tree, gint64 now);
 static void tree_on_root_gone (HkTree *tree, int error_code, const char *why, gint64 now);
 
+/* The directory a watch was placed on ahead of its read. */
+typedef struct
+{
+  dev_t dev;
+  ino_t ino;
+} PlacedWatch;
+
+static gboolean
+stat_dir_at (HkTree      *tree,
+             HkDirNode   *dir,
+             const char  *path,
+             struct stat *st)
+{
+  return (dir_may_be_link (tree, dir) ? stat (path, st) : lstat (path, st)) == 0 &&
+         S_ISDIR (st->st_mode);
+}
+
 /* Watches @dir, a directory that is about to be reported `created`: the
  * user may react to the event at once, and must find it watched. Returns
- * FALSE when it cannot be read (vanished meanwhile: its deletion follows). */
+ * FALSE when it cannot be read (vanished meanwhile: its deletion follows).
+ *
+ * It is read later, by path, when the name may lead to another directory
+ * (`mv a a2; mv b a` since): the directory its watch is on is noted, from
+ * the same answer before and after the watch, for the read to check
+ * (hk_tree_scan_one()). Where the name changed hands while the watch was
+ * placed, it is left unwatched: its move's event catches up with it
+ * (catch_up_unwatched()). */
 static gboolean
 watch_new_dir (HkTree    *tree,
                HkDirNode *dir)
 {
   g_autofree char *path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
+  gboolean watched = dir->watch != 0;
+  struct stat before, after;
+  gboolean known = !watched && stat_dir_at (tree, dir, path, &before);
 
   if (hk_tree_watch_dir (tree, dir, path, NULL))
-    return TRUE;
+    {
+      PlacedWatch *placed;
+
+      /* Not there before or after: its read fails, as it did before. */
+      if (watched || dir->watch == 0 || !known || !stat_dir_at (tree, dir, path, &after))
+        return TRUE;
+      if (after.st_ino != before.st_ino || after.st_dev != before.st_dev)
+        {
+          hk_tree_unwatch_dir (tree, dir);
+          return FALSE;
+        }
+      placed = g_new (PlacedWatch, 1);
+      placed->dev = before.st_dev;
+      placed->ino = before.st_ino;
+      g_hash_table_insert (tree->placed, dir, placed);
+      return TRUE;
+    }
 
   /* Vanished, or its path is stale because a parent of the root moved. */
   check_root (tree, g_get_monotonic_time ());
@@ -628,6 +672,24 @@ hk_tree_report_found (HkTree    *tree,
     g_ptr_array_add (scan->pending, child_dir);
 }
 
+/* Whether @fd, @dir opened by path, is the directory @dir's watch was
+ * placed on when that was done ahead of the read (watch_new_dir()). */
+static gboolean
+reads_the_watched_dir (HkTree    *tree,
+                       HkDirNode *dir,
+                       int        fd)
+{
+  PlacedWatch *placed = g_hash_table_lookup (tree->placed, dir);
+  struct stat st;
+  gboolean same;
+
+  if (placed == NULL)
+    return TRUE;
+  same = fstat (fd, &st) == 0 && st.st_ino == placed->ino && st.st_dev == placed->dev;
+  g_hash_table_remove (tree->placed, dir);
+  return same;
+}
+
 /* Reads one directory, adding what the snapshot does not have yet. It
  * reads with getdents64() on the descriptor it opened: the least a walk can
  * do (opendir()/fdopendir() add an fstat() and an fcntl() per directory). */
@@ -653,6 +715,12 @@ hk_tree_scan_one (Scan      *scan,
   polled = dir->watch != 0 && hk_watch_get_kind (hk_watch_from_id (dir->watch)) == HK_BACKEND_KIND_POLL;
 
   fd = hk_tree_open_dir_fd (tree, dir, path);
+  if (fd >= 0 && !reads_the_watched_dir (tree, dir, fd))
+    {
+      close (fd);
+      fd = -1;
+      errno = ENOENT;  /* as if renamed: the same catching up */
+    }
   if (fd < 0)
     {
       int errsv = errno;
@@ -910,6 +978,7 @@ hk_tree_new (HkWatchHub          *hub,
   hk_slab_set_tag (&tree->nodes.dirs, &tree->client);
   hk_nodes_set_root_path (&tree->nodes, tree->options.root_path);
   tree->watch_checks = g_array_new (FALSE, FALSE, sizeof (WatchCheck));
+  tree->placed = g_hash_table_new_full (NULL, NULL, NULL, g_free);
 
   return tree;
 }
@@ -930,6 +999,7 @@ hk_tree_free (HkTree *tree)
     g_source_destroy (tree->watch_checks_source);
   g_clear_pointer (&tree->watch_checks_source, g_source_unref);
   g_array_unref (tree->watch_checks);
+  g_hash_table_unref (tree->placed);
   forget_exchange (tree);
   g_clear_pointer (&tree->options.rules, hk_filter_rules_unref);
   g_clear_pointer (&tree->options.mounts, g_hash_table_unref);

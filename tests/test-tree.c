@@ -666,6 +666,51 @@ test_watch_placed_on_the_directory_that_took_the_name (Fixture *f, gconstpointer
   assert_events (f, "created a2/more; created a/more");
 }
 
+/* Done on the worker once the new directory `a` is watched, before it is
+ * read: it is renamed to a2, and a directory made as b takes its name. */
+static void
+rename_a_and_take_its_name (gpointer data)
+{
+  Fixture *f = data;
+
+  hk_test_rename (f->root, "a", "a2");
+  hk_test_mkdir (f->root, "b");
+  hk_test_write (f->root, "b/y", "");
+  hk_test_rename (f->root, "b", "a");
+}
+
+/* A created directory is watched when its event is handled and read
+ * after: its name may lead to another directory by then (`mkdir a; mv a
+ * a2; mkdir b; touch b/y; mv b a` with the watch placed before the
+ * renames). Read there, a2 was told to hold y, and its own file x was
+ * never told (found under load by test_peer's
+ * test_directory_renamed_and_another_renamed_to_its_name_at_once). It is
+ * read where it lands when its move is handled. */
+static void
+test_created_directory_renamed_between_watch_and_read (Fixture *f, gconstpointer data)
+{
+  g_autofree char *a = NULL;
+
+  fixture_start (f);
+  hk_test_mkdir (f->root, "a");
+  hk_test_write (f->root, "a/x", "");
+  a = hk_test_path (f->root, "a");
+  hk_fake_backend_after_watch (a, rename_a_and_take_its_name, f);
+  inject (f, "", "a", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "", "a", "", "a2", TRUE);
+  inject (f, "", "b", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "", "b", "", "a", TRUE);
+  assert_events (f, "created a; moved a -> a2; created a2/x (s); created b; moved b -> a; "
+                    "created a/y (s)");
+
+  hk_recorder_clear (f->recorder);
+  hk_test_write (f->root, "a2/more", "");
+  hk_test_write (f->root, "a/more", "");
+  inject (f, "a2", "more", HK_CHANGE_CREATED, FALSE);
+  inject (f, "a", "more", HK_CHANGE_CREATED, FALSE);
+  assert_events (f, "created a2/more; created a/more");
+}
+
 /* renameat2 (RENAME_EXCHANGE) of a file and a directory read by the walk:
  * the kernel reports a rename of each onto the other. Told as the first
  * replacing the second, then the second created at the first's name (its
@@ -804,6 +849,8 @@ main (int argc, char *argv[])
   ADD ("polling-round-exchange-tells-free-names", test_polling_round_exchange_tells_free_names);
   ADD ("watch-placed-on-the-directory-that-took-the-name",
        test_watch_placed_on_the_directory_that_took_the_name);
+  ADD ("created-directory-renamed-between-watch-and-read",
+       test_created_directory_renamed_between_watch_and_read);
 
   return g_test_run ();
 }

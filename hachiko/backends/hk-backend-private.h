@@ -181,6 +181,13 @@ void   hk_fake_backend_inject_dropped (const char   *dir_path);
 void   hk_fake_backend_fail_watch     (const char   *path,
                                        gint          code);
 guint  hk_fake_backend_count_watches  (void);
+/* Once the next watch of @path is placed, @hook runs (on the worker,
+ * before the tree goes on): a test changes the disk between a watch and
+ * the read that follows it. */
+typedef void (*HkFakeWatchHook) (gpointer data);
+void   hk_fake_backend_after_watch    (const char      *path,
+                                       HkFakeWatchHook  hook,
+                                       gpointer         data);
 G_END_DECLS
 
 /* The fanotify backend's marks held now, for tests. */

@@ -31,6 +31,9 @@ typedef struct
 G_LOCK_DEFINE_STATIC (fake_lock);
 static HkFakeBackend *the_fake;
 static GHashTable *pending_failures;  /* path -> code, under fake_lock */
+static char            *after_watch_path;   /* hk_fake_backend_after_watch(), under fake_lock */
+static HkFakeWatchHook  after_watch_hook;
+static gpointer         after_watch_data;
 
 static guint
 dir_hash (gconstpointer key)
@@ -75,6 +78,20 @@ hk_fake_backend_add_watch (HkBackend     *backend,
 
   if (!hk_backend_stat_dir (path, flags, &st, error))
     return FALSE;
+
+  G_LOCK (fake_lock);
+  if (after_watch_path != NULL && strcmp (after_watch_path, path) == 0)
+    {
+      HkFakeWatchHook hook = after_watch_hook;
+      gpointer hook_data = after_watch_data;
+
+      g_clear_pointer (&after_watch_path, g_free);
+      after_watch_hook = NULL;
+      G_UNLOCK (fake_lock);
+      hook (hook_data);
+    }
+  else
+    G_UNLOCK (fake_lock);
 
   lookup.dev = st.st_dev;
   lookup.ino = st.st_ino;
@@ -360,6 +377,19 @@ hk_fake_backend_inject_dropped (const char *dir_path)
   Injection inj = { INJECT_DROPPED, dir_path };
 
   inject (&inj);
+}
+
+void
+hk_fake_backend_after_watch (const char      *path,
+                             HkFakeWatchHook  hook,
+                             gpointer         data)
+{
+  G_LOCK (fake_lock);
+  g_free (after_watch_path);
+  after_watch_path = g_strdup (path);
+  after_watch_hook = hook;
+  after_watch_data = data;
+  G_UNLOCK (fake_lock);
 }
 
 void
