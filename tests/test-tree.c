@@ -642,6 +642,29 @@ test_created_directory_whose_name_was_reused (Fixture *f, gconstpointer data)
  * When that one is watched after its move, the kernel hands out the same
  * watch: the first directory, now a2, is watched and read again where it
  * is, and each directory's changes are reported once, under its own path. */
+/* The kernel's story of `mkdir a; mv a a2; mkdir b; mv b a`, told to the
+ * tree after the disk changed (when depends on the test). */
+static void
+inject_a_renamed_and_b_taking_its_name (Fixture *f)
+{
+  inject (f, "", "a", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "", "a", "", "a2", TRUE);
+  inject (f, "", "b", HK_CHANGE_CREATED, TRUE);
+  inject_move (f, "", "b", "", "a", TRUE);
+}
+
+/* After it: a change in each directory is reported once, at its path. */
+static void
+assert_later_changes_reported_at_both (Fixture *f)
+{
+  hk_recorder_clear (f->recorder);
+  hk_test_write (f->root, "a2/more", "");
+  hk_test_write (f->root, "a/more", "");
+  inject (f, "a2", "more", HK_CHANGE_CREATED, FALSE);
+  inject (f, "a", "more", HK_CHANGE_CREATED, FALSE);
+  assert_events (f, "created a2/more; created a/more");
+}
+
 static void
 test_watch_placed_on_the_directory_that_took_the_name (Fixture *f, gconstpointer data)
 {
@@ -650,20 +673,12 @@ test_watch_placed_on_the_directory_that_took_the_name (Fixture *f, gconstpointer
   hk_test_write (f->root, "a2/later", "");
   hk_test_mkdir (f->root, "a");
   hk_test_write (f->root, "a/y", "");
-  inject (f, "", "a", HK_CHANGE_CREATED, TRUE);
-  inject_move (f, "", "a", "", "a2", TRUE);
-  inject (f, "", "b", HK_CHANGE_CREATED, TRUE);
-  inject_move (f, "", "b", "", "a", TRUE);
+  inject_a_renamed_and_b_taking_its_name (f);
   assert_events (f, "created a; created a/y (s); moved a -> a2; created b; moved b -> a; "
                     "created a/y (s); created a2/later (s); deleted a2/y (s)");
   g_assert_cmpuint (hk_watchdog_get_n_watched_directories (f->watchdog), ==, 3);
 
-  hk_recorder_clear (f->recorder);
-  hk_test_write (f->root, "a2/more", "");
-  hk_test_write (f->root, "a/more", "");
-  inject (f, "a2", "more", HK_CHANGE_CREATED, FALSE);
-  inject (f, "a", "more", HK_CHANGE_CREATED, FALSE);
-  assert_events (f, "created a2/more; created a/more");
+  assert_later_changes_reported_at_both (f);
 }
 
 /* Done on the worker once the new directory `a` is watched, before it is
@@ -696,19 +711,11 @@ test_created_directory_renamed_between_watch_and_read (Fixture *f, gconstpointer
   hk_test_write (f->root, "a/x", "");
   a = hk_test_path (f->root, "a");
   hk_fake_backend_after_watch (a, rename_a_and_take_its_name, f);
-  inject (f, "", "a", HK_CHANGE_CREATED, TRUE);
-  inject_move (f, "", "a", "", "a2", TRUE);
-  inject (f, "", "b", HK_CHANGE_CREATED, TRUE);
-  inject_move (f, "", "b", "", "a", TRUE);
+  inject_a_renamed_and_b_taking_its_name (f);
   assert_events (f, "created a; moved a -> a2; created a2/x (s); created b; moved b -> a; "
                     "created a/y (s)");
 
-  hk_recorder_clear (f->recorder);
-  hk_test_write (f->root, "a2/more", "");
-  hk_test_write (f->root, "a/more", "");
-  inject (f, "a2", "more", HK_CHANGE_CREATED, FALSE);
-  inject (f, "a", "more", HK_CHANGE_CREATED, FALSE);
-  assert_events (f, "created a2/more; created a/more");
+  assert_later_changes_reported_at_both (f);
 }
 
 /* renameat2 (RENAME_EXCHANGE) of a file and a directory read by the walk:
