@@ -45,7 +45,7 @@ struct _HkEntries
   guint32  n : 26;         /* entries in use */
   guint32  size_class : 6; /* hk_slab_size_class() of the block, 0: malloc */
   guint32  names_len;      /* bytes of names in use, garbage included */
-  guint32  n_alloc : 29;   /* a node keeps its place in a table in 29 bits */
+  guint32  n_alloc : 29;   /* below 2^26, as n (table_resize()) */
   guint32  wide : 1;       /* n_alloc high halves follow the entries */
   guint32  indexed : 1;    /* offsets and an index of names follow them */
   guint32  exact : 1;      /* no room for names beyond names_len */

@@ -53,7 +53,7 @@ void      hk_slab_set_tag (HkSlab        *slab,
 
 /* The class for @size bytes, 0 for malloc. */
 guint     hk_slab_size_class   (gsize          size);
-/* An object of class @size_class's size, not zeroed. */
+/* A zeroed object of class @size_class's size. */
 gpointer  hk_slab_class_alloc  (guint          size_class);
 void      hk_slab_class_free   (guint          size_class,
                                 gpointer       object);
@@ -87,12 +87,19 @@ hk_slab_lookup (guint32 id)
          (gsize) (id & ((1u << HK_SLAB_SLOT_BITS) - 1)) * block->object_size;
 }
 
+/* The block holding @object: its address with the low bits cleared. */
+static inline const HkSlabBlockHeader *
+hk_slab_block_of (gconstpointer object)
+{
+  return (const HkSlabBlockHeader *) ((guintptr) object &
+                                      ~(guintptr) ((1u << HK_SLAB_BLOCK_SHIFT) - 1));
+}
+
 /* The tag of @object's slab (hk_slab_set_tag()). */
 static inline gpointer
 hk_slab_tag (gconstpointer object)
 {
-  return ((const HkSlabBlockHeader *)
-          ((guintptr) object & ~(guintptr) ((1u << HK_SLAB_BLOCK_SHIFT) - 1)))->tag;
+  return hk_slab_block_of (object)->tag;
 }
 
 G_END_DECLS

@@ -250,8 +250,7 @@ hk_slab_free (HkSlab   *slab,
 guint32
 hk_slab_id (gconstpointer object)
 {
-  const HkSlabBlockHeader *block =
-    (const HkSlabBlockHeader *) ((guintptr) object & ~(guintptr) (BLOCK_SIZE - 1));
+  const HkSlabBlockHeader *block = hk_slab_block_of (object);
   gsize slot = ((const char *) object - (const char *) block - HK_SLAB_HEADER_SIZE) / block->object_size;
 
   return (block->number << HK_SLAB_SLOT_BITS) | (guint32) slot;

@@ -1633,10 +1633,7 @@ dir_still_on_disk (HkTree    *tree,
   if (dir->parent == 0)
     return FALSE;
   path = hk_dir_path (&tree->nodes, dir, NULL, NULL);
-  if ((dir_may_be_link (tree, dir) ? stat (path, &st) : lstat (path, &st)) != 0)
-    return FALSE;
-  return S_ISDIR (st.st_mode) &&
-         (dir->ino == 0 || dir->ino == st.st_ino);
+  return stat_dir_at (tree, dir, path, &st) && (dir->ino == 0 || dir->ino == st.st_ino);
 }
 
 static void

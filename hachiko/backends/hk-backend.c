@@ -375,6 +375,18 @@ client_remove (HkBackend           *backend,
     g_hash_table_remove (backend->clients, client->data);
 }
 
+/* @watch, out of its key's list, no longer counts for @client and is
+ * freed (once no watch list holds it). */
+static void
+watch_retire (HkBackend           *backend,
+              HkWatch             *watch,
+              const HkWatchClient *client)
+{
+  client_remove (backend, client);
+  watch->next = REMOVED;
+  watch_free (watch);
+}
+
 HkWatch *
 hk_watch_hub_add (HkWatchHub           *hub,
                   HkBackendKind         kind,
@@ -429,7 +441,6 @@ hk_watch_remove (HkWatch *watch)
 
   backend = watch_backend (watch);
   head = keys_lookup (backend, watch->key);
-  client_remove (backend, watch_client (watch));
 
   if (head == watch)
     {
@@ -449,8 +460,7 @@ hk_watch_remove (HkWatch *watch)
             break;
           }
     }
-  watch->next = REMOVED;
-  watch_free (watch);
+  watch_retire (backend, watch, watch_client (watch));
 }
 
 HkBackendKind
@@ -657,7 +667,7 @@ hk_backend_report_change (HkBackend  *self,
       const HkWatchClient *client = watches.items[i].client;
 
       if (!watch_removed (watch))
-        client->funcs->changed (client->data, watch_dir (watch), name, change, is_directory, now);
+        client->funcs->changed (client->data, watches.items[i].dir, name, change, is_directory, now);
     }
 }
 
@@ -688,27 +698,23 @@ hk_backend_report_move (HkBackend  *self,
     {
       HkWatch *source = from.items[i].watch;
       const HkWatchClient *client = from.items[i].client;
-      HkWatch *dest = NULL;
+      const WatchItem *dest = NULL;
 
       for (guint j = 0; j < to.len; j++)
-        {
-          HkWatch *candidate = to.items[j].watch;
-
-          if (!paired[j] && to.items[j].client->data == client->data)
-            {
-              paired[j] = TRUE;
-              dest = candidate;
-              break;
-            }
-        }
+        if (!paired[j] && to.items[j].client->data == client->data)
+          {
+            paired[j] = TRUE;
+            dest = &to.items[j];
+            break;
+          }
 
       if (watch_removed (source))
         continue;
-      if (dest != NULL && !watch_removed (dest))
-        client->funcs->moved (client->data, watch_dir (source), from_name,
-                              watch_dir (dest), to_name, is_directory, now);
+      if (dest != NULL && !watch_removed (dest->watch))
+        client->funcs->moved (client->data, from.items[i].dir, from_name,
+                              dest->dir, to_name, is_directory, now);
       else
-        client->funcs->changed (client->data, watch_dir (source), from_name,
+        client->funcs->changed (client->data, from.items[i].dir, from_name,
                                 HK_CHANGE_MOVED_OUT, is_directory, now);
     }
 
@@ -718,7 +724,7 @@ hk_backend_report_move (HkBackend  *self,
       const HkWatchClient *client = to.items[j].client;
 
       if (!paired[j] && !watch_removed (dest))
-        client->funcs->changed (client->data, watch_dir (dest), to_name,
+        client->funcs->changed (client->data, to.items[j].dir, to_name,
                                 HK_CHANGE_MOVED_IN, is_directory, now);
     }
 }
@@ -740,7 +746,7 @@ hk_backend_report_rescan (HkBackend    *self,
       const HkWatchClient *client = watches.items[i].client;
 
       if (!watch_removed (watch))
-        client->funcs->rescan (client->data, watch_dir (watch), kind, since_ns, until_ns, now);
+        client->funcs->rescan (client->data, watches.items[i].dir, kind, since_ns, until_ns, now);
     }
 }
 
@@ -805,13 +811,7 @@ hk_backend_report_dropped (HkBackend *self,
 
   self->releases++;
   for (guint i = 0; i < watches.len; i++)
-    {
-      HkWatch *watch = watches.items[i].watch;
-
-      client_remove (self, watches.items[i].client);
-      watch->next = REMOVED;
-      watch_free (watch);  /* once the list is cleared */
-    }
+    watch_retire (self, watches.items[i].watch, watches.items[i].client);
 
   for (guint i = 0; i < watches.len; i++)
     {
@@ -857,7 +857,7 @@ hk_backend_dup_path (HkBackend *self,
 
       if (watch_removed (watch))
         continue;
-      path = client->funcs->dup_path (client->data, watch_dir (watch));
+      path = client->funcs->dup_path (client->data, watches.items[i].dir);
       if (path != NULL)
         return path;
     }
